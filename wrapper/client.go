@@ -1,0 +1,250 @@
+package wrapper
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/avupload/avupload/gen"
+)
+
+// Version is the library's version, sent in the AV-Origin-Client header.
+const Version = "0.1.0"
+
+// Client talks to the delegated-upload API. Build one with New; the zero
+// value is not usable. A Client is safe for concurrent use by many goroutines
+// and should be reused: it holds the HTTP connection pool.
+type Client struct {
+	baseURL    string
+	apiKey     string
+	httpClient *http.Client
+	api        *gen.Client
+	raw        *gen.ClientWithResponses
+	retry      RetryPolicy
+	logger     *slog.Logger
+	transport  *transport
+}
+
+// Option configures a Client. Options validate their arguments and New
+// returns the first error.
+type Option func(*settings) error
+
+type settings struct {
+	baseURL    string
+	apiKey     string
+	httpClient *http.Client
+	retry      RetryPolicy
+	logger     *slog.Logger
+	userAgent  string
+	originApp  string
+}
+
+// WithAPIKey sets the API key, sent as HTTP Basic on the upload-token calls
+// and never on uploads. A client without a key can still upload with a token.
+func WithAPIKey(key string) Option {
+	return func(s *settings) error {
+		if strings.TrimSpace(key) == "" || strings.ContainsAny(key, " \t\r\n:") {
+			return invalidInput("API key is empty or holds blanks or a colon")
+		}
+		s.apiKey = key
+		return nil
+	}
+}
+
+// WithBaseURL points the client at any server speaking the API, for example a
+// sandbox.Server's URL. It must be an absolute http or https URL; a path is kept
+// as a prefix of every route.
+func WithBaseURL(raw string) Option {
+	return func(s *settings) error {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return invalidInput("base URL %q: %v", raw, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return invalidInput("base URL %q: scheme must be http or https", raw)
+		}
+		if u.Host == "" {
+			return invalidInput("base URL %q has no host", raw)
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return invalidInput("base URL %q: credentials, query and fragment are not allowed", raw)
+		}
+		s.baseURL = strings.TrimSuffix(u.String(), "/")
+		return nil
+	}
+}
+
+// WithSandbox points the client at api.video's sandbox environment.
+func WithSandbox() Option { return WithBaseURL(gen.ServerURLSandbox) }
+
+// WithProduction points the client at api.video's production environment,
+// which is also the default.
+func WithProduction() Option { return WithBaseURL(gen.ServerURLProduction) }
+
+// WithHTTPClient makes the client send its requests through hc. The client
+// is not modified: its Transport (or http.DefaultTransport) is wrapped.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(s *settings) error {
+		if hc == nil {
+			return invalidInput("HTTP client is nil")
+		}
+		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithRetryPolicy replaces DefaultRetryPolicy.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(s *settings) error {
+		if err := p.validate(); err != nil {
+			return err
+		}
+		s.retry = p
+		return nil
+	}
+}
+
+// WithoutRetries turns retries off: every request is tried once.
+func WithoutRetries() Option { return WithRetryPolicy(NoRetries()) }
+
+// WithLogger sends the client's log lines (retries, resumed uploads) to l.
+// By default nothing is logged. Log lines never hold the API key or a token.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) error {
+		if l == nil {
+			return invalidInput("logger is nil")
+		}
+		s.logger = l
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option {
+	return func(s *settings) error {
+		if strings.TrimSpace(ua) == "" || strings.ContainsAny(ua, "\r\n") {
+			return invalidInput("user agent is empty or spans lines")
+		}
+		s.userAgent = ua
+		return nil
+	}
+}
+
+var (
+	originName    = regexp.MustCompile(`^[\w-]{1,50}$`)
+	originVersion = regexp.MustCompile(`^\d{1,3}(\.\d{1,3}(\.\d{1,3})?)?$`)
+)
+
+// WithOriginApp names the application built on the client, sent as
+// AV-Origin-App: name:version. The name is 1 to 50 letters, digits, _ or -;
+// the version is up to three dot-separated numbers of 1 to 3 digits.
+func WithOriginApp(name, version string) Option {
+	return func(s *settings) error {
+		if !originName.MatchString(name) {
+			return invalidInput("origin app name %q must match %s", name, originName)
+		}
+		if !originVersion.MatchString(version) {
+			return invalidInput("origin app version %q must match %s", version, originVersion)
+		}
+		s.originApp = name + ":" + version
+		return nil
+	}
+}
+
+// New builds a Client. With no options it talks to production, without an
+// API key, with DefaultRetryPolicy. An API key is refused over plain http to
+// anything but a loopback host.
+func New(opts ...Option) (*Client, error) {
+	s := settings{
+		baseURL: gen.ServerURLProduction,
+		retry:   DefaultRetryPolicy(),
+		logger:  slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&s); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(s.baseURL)
+	if err != nil {
+		return nil, invalidInput("base URL: %v", err)
+	}
+	if s.apiKey != "" && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, invalidInput("refusing to send the API key over plain http to %s; use https", u.Host)
+	}
+
+	headers := http.Header{}
+	headers.Set("AV-Origin-Client", "avupload:"+Version)
+	if s.originApp != "" {
+		headers.Set("AV-Origin-App", s.originApp)
+	}
+	ua := s.userAgent
+	if ua == "" {
+		ua = "avupload/" + Version
+	}
+	headers.Set("User-Agent", ua)
+
+	base := http.DefaultTransport
+	hc := &http.Client{}
+	if s.httpClient != nil {
+		copied := *s.httpClient
+		hc = &copied
+		if s.httpClient.Transport != nil {
+			base = s.httpClient.Transport
+		}
+	}
+	t := &transport{
+		base:     base,
+		apiKey:   s.apiKey,
+		host:     u.Host,
+		basePath: strings.TrimSuffix(u.Path, "/"),
+		headers:  headers,
+		policy:   s.retry,
+		logger:   s.logger,
+		sleep:    sleepCtx,
+	}
+	hc.Transport = t
+
+	// The generated client joins operation paths to the server URL; a
+	// trailing slash keeps a base path such as /api as a prefix.
+	server := s.baseURL + "/"
+	api, err := gen.NewClient(server, gen.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("avupload: %w", err)
+	}
+	return &Client{
+		baseURL:    s.baseURL,
+		apiKey:     s.apiKey,
+		httpClient: hc,
+		api:        api,
+		raw:        &gen.ClientWithResponses{ClientInterface: api},
+		retry:      s.retry,
+		logger:     s.logger,
+		transport:  t,
+	}, nil
+}
+
+// BaseURL returns the URL of the server the client talks to.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// Raw returns the generated client for the edge cases this package does not
+// cover. It shares the Client's base URL, headers, authentication and
+// retries. Unlike this package, the generated client treats every answer,
+// 404 and 5xx included, as a response rather than an error: check
+// StatusCode() yourself.
+func (c *Client) Raw() *gen.ClientWithResponses { return c.raw }
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,141 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RetryPolicy says when and how long to wait before trying a request again.
+// Retries cover connection errors, 408, 429 and 5xx answers; no other 4xx is
+// ever retried, nor a request whose body cannot be sent again. Waits grow
+// exponentially with full jitter, except that a server's X-RateLimit-Retry-After
+// or Retry-After is honoured as given.
+//
+// The zero value makes a single attempt: no retries.
+type RetryPolicy struct {
+	// MaxAttempts is the number of tries in all, the first included. 0 or 1 means no retry.
+	MaxAttempts int
+	// InitialBackoff caps the first wait; each later cap doubles. 0 means DefaultRetryPolicy's.
+	InitialBackoff time.Duration
+	// MaxBackoff caps any computed wait. 0 means DefaultRetryPolicy's.
+	MaxBackoff time.Duration
+}
+
+// DefaultRetryPolicy is the policy a client uses unless told otherwise: four
+// attempts, waits drawn from [0, 500ms), [0, 1s), [0, 2s), capped at 30s.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 4, InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
+}
+
+// NoRetries is a policy that makes exactly one attempt.
+func NoRetries() RetryPolicy { return RetryPolicy{MaxAttempts: 1} }
+
+func (p RetryPolicy) validate() error {
+	if p.MaxAttempts < 0 || p.InitialBackoff < 0 || p.MaxBackoff < 0 {
+		return invalidInput("retry policy: negative values are not allowed")
+	}
+	if p.MaxBackoff > 0 && p.InitialBackoff > p.MaxBackoff {
+		return invalidInput("retry policy: InitialBackoff %s is above MaxBackoff %s", p.InitialBackoff, p.MaxBackoff)
+	}
+	return nil
+}
+
+// attempts is the number of tries the policy allows, at least one.
+func (p RetryPolicy) attempts() int { return max(p.MaxAttempts, 1) }
+
+// backoff is the wait after the attempt-th try (counted from 1) failed. A
+// server-given wait in h wins; otherwise a full-jitter draw from
+// [0, min(MaxBackoff, InitialBackoff*2^(attempt-1))).
+func (p RetryPolicy) backoff(attempt int, h http.Header) time.Duration {
+	if d, ok := serverWait(h); ok {
+		return d
+	}
+	def := DefaultRetryPolicy()
+	initial, ceiling := p.InitialBackoff, p.MaxBackoff
+	if initial == 0 {
+		initial = def.InitialBackoff
+	}
+	if ceiling == 0 {
+		ceiling = def.MaxBackoff
+	}
+	limit := ceiling
+	if shift := attempt - 1; shift < 32 && initial<<shift > 0 && initial<<shift < ceiling {
+		limit = initial << shift
+	}
+	return time.Duration(rand.Int64N(int64(limit) + 1))
+}
+
+// serverWait reads how long the server asked the client to wait:
+// X-RateLimit-Retry-After (seconds) first, then the standard Retry-After
+// (seconds or an HTTP date).
+func serverWait(h http.Header) (time.Duration, bool) {
+	if h == nil {
+		return 0, false
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Retry-After")); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return time.Duration(n) * time.Second, true
+		}
+	}
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return time.Duration(n) * time.Second, true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(time.Until(t), 0), true
+		}
+	}
+	return 0, false
+}
+
+// retryableStatus reports whether an answer with this status may be retried.
+func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+}
+
+// retryableError reports whether a failure to get any answer may be retried:
+// connection errors, resets, unexpected EOFs and timeouts, but never the
+// caller's own cancellation.
+func retryableError(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr):
+		return true
+	}
+	// http.Transport reports some connection failures only as text.
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") ||
+		strings.Contains(msg, "server closed") || strings.Contains(msg, "EOF")
+}
+
+// sleepCtx waits d or until ctx is done, whichever comes first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
