@@ -225,8 +225,9 @@ func (e *redactedError) Unwrap() error { return e.err }
 
 const redacted = "REDACTED"
 
-// redactURL replaces the value of every token query parameter, and any secret
-// anywhere in the URL, with REDACTED.
+// redactURL replaces the value of every token query parameter, the token
+// segment of an /upload-tokens/{token} path, any user info and any secret
+// anywhere in the URL with REDACTED.
 func redactURL(raw string, secrets ...string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -234,6 +235,9 @@ func redactURL(raw string, secrets ...string) string {
 	}
 	if u.User != nil {
 		u.User = url.User(redacted)
+	}
+	if before, after, ok := strings.Cut(u.Path, "/upload-tokens/"); ok && after != "" {
+		u.Path, u.RawPath = before+"/upload-tokens/"+redacted, ""
 	}
 	q := u.Query()
 	if q.Has("token") {

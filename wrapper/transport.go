@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,7 +39,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	out := req.Clone(ctx)
 	for k, v := range t.headers {
-		out.Header[k] = v
+		out.Header[k] = slices.Clone(v)
 	}
 	op := operationOf(req.Method, strings.TrimPrefix(req.URL.Path, t.basePath))
 	if t.apiKey != "" && req.URL.Host == t.host && op != opUpload {
