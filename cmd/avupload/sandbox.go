@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avupload/avupload/sandbox"
+)
+
+// newSandboxCommand returns `avupload sandbox`, which serves a local sandbox
+// of the delegated-upload API until interrupted.
+func newSandboxCommand() *cobra.Command {
+	var (
+		addr      string
+		apiKeys   []string
+		dataDir   string
+		rateLimit bool
+		faults    []string
+		verbose   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run a local sandbox of the delegated-upload API",
+		Long: `Run a local server that implements api.video's five delegated-upload
+endpoints, with the real service's rules, limits and error texts.
+
+It serves until SIGINT or SIGTERM, then shuts down cleanly. Inspect it with
+GET /_sandbox/videos and GET /_sandbox/stats.
+
+Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
+  OP       an operationId, or upload, create, list, get, delete, or * for all
+  REQUEST  the 1-based request number on that route, or * for every request
+  ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (KiB/MiB/GiB
+           suffixes allowed), stall=DURATION (e.g. 5s), commit-cut`,
+		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
+  avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
+      --fault upload:2:status=503 --fault upload:3:commit-cut`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...)}
+			if dataDir != "" {
+				opts = append(opts, sandbox.WithDataDir(dataDir))
+			}
+			if rateLimit {
+				opts = append(opts, sandbox.WithRateLimits(sandbox.SandboxRateLimits()))
+			}
+			for _, spec := range faults {
+				f, err := sandbox.ParseFault(spec)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, sandbox.WithFaults(f))
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			opts = append(opts, sandbox.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
+
+			srv, err := sandbox.Start(addr, opts...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sandbox listening on %s\n", srv.URL)
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return fmt.Errorf("sandbox: shutdown: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "sandbox stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	f.StringSliceVar(&apiKeys, "api-key", []string{sandbox.DefaultAPIKey}, "API key to accept on the token routes (repeatable)")
+	f.StringVar(&dataDir, "data-dir", "", "store uploads in this directory instead of memory")
+	f.BoolVar(&rateLimit, "rate-limit", false, "enforce the published sandbox rate limits (40 uploads, 40 writes, 100 reads per minute)")
+	f.StringArrayVar(&faults, "fault", nil, "inject a fault, OP:REQUEST:ACTION (repeatable; see above)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log every request")
+	return cmd
+}

@@ -1,0 +1,56 @@
+// Package sandbox is a local, faithful implementation of api.video's five
+// delegated-upload endpoints: create, list, show and delete upload tokens, and
+// upload a video (whole or in chunks) with a token.
+//
+// It is built on the strict server interface generated from openapi.yaml
+// (package gen), so the client and this server are checked against the same
+// contract. Status codes, field names, limits and error titles follow the
+// published behaviour of the real service.
+//
+// # In tests
+//
+// The simplest use mirrors net/http/httptest:
+//
+//	func TestUpload(t *testing.T) {
+//		srv := sandbox.NewServer(t) // closed by t.Cleanup
+//		token, err := srv.Sandbox.CreateToken(time.Hour)
+//		require.NoError(t, err)
+//		// ... point the client at srv.URL, authenticate with srv.APIKey,
+//		// upload with token, then inspect what landed:
+//		v, ok := srv.Sandbox.Video(videoID)
+//		require.True(t, ok)
+//		require.True(t, v.Complete)
+//	}
+//
+// A [Sandbox] is also a plain [http.Handler], for use with your own server:
+//
+//	sb, err := sandbox.New(sandbox.WithAPIKeys("my-key"), sandbox.WithDataDir(dir))
+//	http.ListenAndServe("127.0.0.1:8080", sb)
+//
+// # Storage
+//
+// Uploaded bytes are kept in memory by default. [WithDataDir] stores chunks and
+// assembled videos on disk instead; the upload body is streamed to disk and a
+// multi-gigabyte upload grows the server's memory by a few MiB at most.
+//
+// # Rate limits
+//
+// Every response carries X-RateLimit-Limit, X-RateLimit-Remaining and
+// X-RateLimit-Retry-After. Limits are not enforced unless [WithRateLimits] is
+// given; [SandboxRateLimits] and [ProductionRateLimits] hold the published
+// figures.
+//
+// # Faults
+//
+// [Fault] scripts failures per route and per request number: an error status,
+// a connection cut after some request bytes, a stall, and a chunk that is
+// stored before the connection is cut without a response. See [ParseFault]
+// for the textual syntax the CLI uses.
+//
+// # Inspection
+//
+// From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes] and
+// [Sandbox.Stats]. Over HTTP, outside the API's paths: GET /_sandbox/videos
+// returns a JSON array of {"videoId","size","sha256","complete","chunks"} and
+// GET /_sandbox/stats returns request counts per operation and status.
+package sandbox

@@ -1,0 +1,324 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultKind is what a [Fault] does to a request.
+type FaultKind int
+
+const (
+	// FaultStatus answers Fault.Status without processing the request; the
+	// body is read and discarded, nothing is stored.
+	FaultStatus FaultKind = iota + 1
+	// FaultCutRequest reads Fault.AfterBytes bytes of the request body, then
+	// closes the connection without answering.
+	FaultCutRequest
+	// FaultStall waits Fault.Stall (or until the client goes away), then
+	// handles the request normally.
+	FaultStall
+	// FaultCommitThenCut handles the request fully (an upload's chunk is
+	// stored and counted) and then closes the connection before any byte of
+	// the response is sent, so the client cannot know the request landed.
+	FaultCommitThenCut
+)
+
+func (k FaultKind) String() string {
+	switch k {
+	case FaultStatus:
+		return "status"
+	case FaultCutRequest:
+		return "cut"
+	case FaultStall:
+		return "stall"
+	case FaultCommitThenCut:
+		return "commit-cut"
+	}
+	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Fault is one scripted failure.
+type Fault struct {
+	// Op is the operationId of the route, such as "uploadWithUploadToken";
+	// empty matches every route.
+	Op string
+	// Request is which request to the route the fault hits, counted from 1
+	// over the Sandbox's lifetime; 0 hits every request. With an empty Op,
+	// requests are counted over all routes.
+	Request int
+	// Kind is what the fault does.
+	Kind FaultKind
+	// Status is the status FaultStatus answers: 403 (with the documented
+	// suspended-account body), 429 (with the documented body and
+	// X-RateLimit-Retry-After), 500, 502, 503 or 504.
+	Status int
+	// AfterBytes is how many request body bytes FaultCutRequest reads before
+	// cutting the connection.
+	AfterBytes int64
+	// Stall is how long FaultStall waits.
+	Stall time.Duration
+}
+
+// String returns the fault in the syntax [ParseFault] reads.
+func (f Fault) String() string {
+	op, req := f.Op, strconv.Itoa(f.Request)
+	if op == "" {
+		op = "*"
+	}
+	if f.Request == 0 {
+		req = "*"
+	}
+	var action string
+	switch f.Kind {
+	case FaultStatus:
+		action = "status=" + strconv.Itoa(f.Status)
+	case FaultCutRequest:
+		action = "cut=" + strconv.FormatInt(f.AfterBytes, 10)
+	case FaultStall:
+		action = "stall=" + f.Stall.String()
+	case FaultCommitThenCut:
+		action = "commit-cut"
+	default:
+		action = f.Kind.String()
+	}
+	return op + ":" + req + ":" + action
+}
+
+var opAliases = map[string]string{
+	"upload": OpUploadWithUploadToken,
+	"create": OpCreateUploadToken,
+	"list":   OpListUploadTokens,
+	"get":    OpGetUploadToken,
+	"delete": OpDeleteUploadToken,
+	"*":      "",
+	"":       "",
+}
+
+func (f Fault) validate() error {
+	switch f.Op {
+	case "", OpUploadWithUploadToken, OpCreateUploadToken, OpListUploadTokens, OpGetUploadToken, OpDeleteUploadToken:
+	default:
+		return fmt.Errorf("sandbox: fault: unknown operation %q", f.Op)
+	}
+	if f.Request < 0 {
+		return fmt.Errorf("sandbox: fault: request number %d is negative", f.Request)
+	}
+	switch f.Kind {
+	case FaultStatus:
+		switch f.Status {
+		case 403, 429, 500, 502, 503, 504:
+		default:
+			return fmt.Errorf("sandbox: fault: status %d is not one of 403, 429, 500, 502, 503, 504", f.Status)
+		}
+	case FaultCutRequest:
+		if f.AfterBytes < 0 {
+			return fmt.Errorf("sandbox: fault: cut after %d bytes", f.AfterBytes)
+		}
+	case FaultStall:
+		if f.Stall <= 0 {
+			return fmt.Errorf("sandbox: fault: stall of %v", f.Stall)
+		}
+	case FaultCommitThenCut:
+	default:
+		return fmt.Errorf("sandbox: fault: unknown kind %d", f.Kind)
+	}
+	return nil
+}
+
+// ParseFault parses the textual form of a [Fault], as the CLI's --fault flag
+// takes it:
+//
+//	OP:REQUEST:ACTION
+//
+// OP is an operationId (uploadWithUploadToken, createUploadToken,
+// listUploadTokens, getUploadToken, deleteUploadToken), one of the short forms
+// upload, create, list, get, delete, or * for every route. REQUEST is the
+// 1-based request number on that route, or * (or 0) for every request.
+// ACTION is one of:
+//
+//	status=CODE   answer CODE (403, 429, 500, 502, 503 or 504) without processing
+//	cut=BYTES     read BYTES of the request body, then drop the connection;
+//	              BYTES may carry a KiB, MiB or GiB suffix
+//	stall=DUR     wait DUR (a Go duration such as 5s) before handling normally
+//	commit-cut    process the request (store the chunk), then drop the
+//	              connection before answering
+//
+// Examples: "uploadWithUploadToken:2:status=503", "upload:3:cut=1048576",
+// "upload:1:stall=5s", "upload:4:commit-cut", "*:*:status=500".
+func ParseFault(spec string) (Fault, error) {
+	parts := strings.SplitN(spec, ":", 3)
+	if len(parts) != 3 {
+		return Fault{}, fmt.Errorf("sandbox: fault %q: want OP:REQUEST:ACTION", spec)
+	}
+	var f Fault
+	op, ok := opAliases[parts[0]]
+	if !ok {
+		op = parts[0]
+	}
+	f.Op = op
+	if parts[1] != "*" {
+		n, err := strconv.Atoi(parts[1])
+		if err != nil || n < 0 {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: request %q is not a number or *", spec, parts[1])
+		}
+		f.Request = n
+	}
+	action, value, _ := strings.Cut(parts[2], "=")
+	switch action {
+	case "status":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: status %q is not a number", spec, value)
+		}
+		f.Kind, f.Status = FaultStatus, n
+	case "cut":
+		n, err := parseSize(value)
+		if err != nil {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: %w", spec, err)
+		}
+		f.Kind, f.AfterBytes = FaultCutRequest, n
+	case "stall":
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: %w", spec, err)
+		}
+		f.Kind, f.Stall = FaultStall, d
+	case "commit-cut":
+		if value != "" {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: commit-cut takes no value", spec)
+		}
+		f.Kind = FaultCommitThenCut
+	default:
+		return Fault{}, fmt.Errorf("sandbox: fault %q: unknown action %q (want status=, cut=, stall= or commit-cut)", spec, action)
+	}
+	if err := f.validate(); err != nil {
+		return Fault{}, fmt.Errorf("%w (in %q)", err, spec)
+	}
+	return f, nil
+}
+
+// parseSize parses a byte count with an optional KiB, MiB or GiB suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("byte count %q is not a non-negative number", s)
+	}
+	return n * mult, nil
+}
+
+// faultTable holds the scripted faults and the request counters.
+type faultTable struct {
+	mu     sync.Mutex
+	faults []Fault
+	counts map[string]int // per operationId, and "" for all routes
+}
+
+func (t *faultTable) add(f ...Fault) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.faults = append(t.faults, f...)
+}
+
+func (t *faultTable) clear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.faults = nil
+}
+
+// match counts a request to op and returns its number and the first fault
+// that hits it.
+func (t *faultTable) match(op string) (int, Fault, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counts[op]++
+	t.counts[""]++
+	n, all := t.counts[op], t.counts[""]
+	for _, f := range t.faults {
+		if f.Op != "" && f.Op != op {
+			continue
+		}
+		want := n
+		if f.Op == "" {
+			want = all
+		}
+		if f.Request == 0 || f.Request == want {
+			return n, f, true
+		}
+	}
+	return n, Fault{}, false
+}
+
+// applyFault applies f; it reports whether the request is finished.
+func (s *Sandbox) applyFault(rec *recorder, r *http.Request, op string, f Fault) bool {
+	switch f.Kind {
+	case FaultStatus:
+		drainBody(r)
+		h := rec.Header()
+		switch f.Status {
+		case http.StatusTooManyRequests:
+			lim := s.limiter.take(categoryOf(op))
+			lim.remaining, lim.retryAfter = 0, max(lim.retryAfter, 1)
+			lim.setHeaders(h)
+			writeTooManyRequests(rec)
+		case http.StatusForbidden:
+			s.limiter.take(categoryOf(op)).setHeaders(h)
+			writeProblem(rec, f.Status, problem{Type: typeSuspended, Title: "Suspended account"})
+		default:
+			s.limiter.take(categoryOf(op)).setHeaders(h)
+			writeProblem(rec, f.Status, problem{Type: typeServerError, Title: http.StatusText(f.Status),
+				Detail: "fault injected by the sandbox"})
+		}
+		return true
+	case FaultCutRequest:
+		if r.Body != nil && f.AfterBytes > 0 {
+			_, _ = io.CopyN(io.Discard, r.Body, f.AfterBytes)
+		}
+		cutConnection(rec)
+		return true
+	case FaultStall:
+		t := time.NewTimer(f.Stall)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return false
+		case <-r.Context().Done():
+			rec.cut = true
+			return true
+		}
+	case FaultCommitThenCut:
+		rec.swallow = true
+		s.serveAPI(rec, r, op)
+		cutConnection(rec)
+		return true
+	}
+	return false
+}
+
+// cutConnection closes the client's connection without a response, with a
+// TCP reset where possible.
+func cutConnection(rec *recorder) {
+	rec.cut = true
+	conn, _, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err != nil {
+		// Not HTTP/1 (or not hijackable): abort the response instead.
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}

@@ -1,0 +1,448 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/avupload/avupload/gen"
+)
+
+// DefaultAPIKey is the API key a Sandbox accepts when no [WithAPIKeys] option
+// is given.
+const DefaultAPIKey = "sandbox-api-key"
+
+// Operation names, as the operationIds of openapi.yaml. They name routes in
+// [Fault.Op] and in [Stats].
+const (
+	OpCreateUploadToken     = "createUploadToken"
+	OpListUploadTokens      = "listUploadTokens"
+	OpGetUploadToken        = "getUploadToken"
+	OpDeleteUploadToken     = "deleteUploadToken"
+	OpUploadWithUploadToken = "uploadWithUploadToken"
+)
+
+// Limits of the upload endpoint, as the real service enforces them.
+const (
+	MaxWholeFileSize = 209715200   // 200 MiB: the largest upload without Content-Range
+	MinChunkSize     = 5242880     // 5 MiB: the smallest chunk but the last
+	MaxParts         = 10000       // the largest part number and number of parts
+	MaxTotalSize     = 52428800000 // the largest total size of a chunked upload
+	MaxRangeEnd      = 52428799999 // the largest inclusive end of a byte range
+)
+
+// Option configures a [Sandbox]; it returns an error for an invalid setting.
+type Option func(*config) error
+
+type config struct {
+	apiKeys []string
+	now     func() time.Time
+	dataDir string
+	limits  *RateLimits
+	faults  []Fault
+	logger  *slog.Logger
+	baseURL string
+}
+
+// WithAPIKeys sets the API keys the token routes accept, replacing
+// [DefaultAPIKey]. At least one non-empty key is required.
+func WithAPIKeys(keys ...string) Option {
+	return func(c *config) error {
+		if len(keys) == 0 {
+			return errors.New("sandbox: WithAPIKeys needs at least one key")
+		}
+		for _, k := range keys {
+			if k == "" {
+				return errors.New("sandbox: WithAPIKeys: empty API key")
+			}
+		}
+		c.apiKeys = append([]string(nil), keys...)
+		return nil
+	}
+}
+
+// WithClock sets the clock used for token lifetimes, rate-limit windows and
+// timestamps. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("sandbox: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithDataDir stores chunks and assembled videos as files under dir (created
+// if needed) instead of in memory. Use it for large uploads: request bodies are
+// then streamed to disk and never held in memory.
+func WithDataDir(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return errors.New("sandbox: WithDataDir: empty directory")
+		}
+		c.dataDir = dir
+		return nil
+	}
+}
+
+// WithRateLimits enforces per-minute request limits per category; without it
+// no request is refused for its rate, though the headers are still sent.
+func WithRateLimits(l RateLimits) Option {
+	return func(c *config) error {
+		if l.Upload <= 0 || l.Write <= 0 || l.Read <= 0 {
+			return fmt.Errorf("sandbox: WithRateLimits: every limit must be positive, got %+v", l)
+		}
+		c.limits = &l
+		return nil
+	}
+}
+
+// WithFaults scripts faults from the start; see [Sandbox.AddFaults].
+func WithFaults(f ...Fault) Option {
+	return func(c *config) error {
+		for _, x := range f {
+			if err := x.validate(); err != nil {
+				return err
+			}
+		}
+		c.faults = append(c.faults, f...)
+		return nil
+	}
+}
+
+// WithLogger logs each request and each injected fault to l. The default
+// discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("sandbox: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithBaseURL sets the public URL, such as "http://127.0.0.1:8080", that asset
+// links in video responses point at. Without it they point at the scheme and
+// host of the request. [NewServer] and [Start] set it to the server's URL.
+func WithBaseURL(url string) Option {
+	return func(c *config) error {
+		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			return fmt.Errorf("sandbox: WithBaseURL: %q is not an http(s) URL", url)
+		}
+		c.baseURL = strings.TrimRight(url, "/")
+		return nil
+	}
+}
+
+// Sandbox is the local delegated-upload server. It implements [http.Handler]
+// and is safe for concurrent use. Create one with [New].
+type Sandbox struct {
+	cfg     config
+	handler http.Handler
+	store   storage
+	limiter *rateLimiter
+	stats   *statsRecorder
+	faults  *faultTable
+
+	mu     sync.Mutex
+	tokens map[string]*tokenRecord
+	videos map[string]*video
+	order  []string // video ids in creation order
+}
+
+// New returns a Sandbox configured by opts.
+func New(opts ...Option) (*Sandbox, error) {
+	cfg := config{now: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.apiKeys) == 0 {
+		cfg.apiKeys = []string{DefaultAPIKey}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sandbox{
+		cfg:     cfg,
+		limiter: newRateLimiter(cfg.limits, cfg.now),
+		stats:   newStatsRecorder(),
+		faults:  &faultTable{counts: map[string]int{}},
+		tokens:  map[string]*tokenRecord{},
+		videos:  map[string]*video{},
+	}
+	s.faults.add(cfg.faults...)
+	if cfg.dataDir != "" {
+		ds, err := newDirStorage(cfg.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.store = ds
+	} else {
+		s.store = memStorage{}
+	}
+	strict := gen.NewStrictHandlerWithOptions(&api{s: s}, nil, gen.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc:  s.requestError,
+		ResponseErrorHandlerFunc: s.responseError,
+	})
+	s.handler = gen.HandlerWithOptions(strict, gen.StdHTTPServerOptions{
+		BaseRouter:       http.NewServeMux(),
+		ErrorHandlerFunc: s.paramError,
+	})
+	return s, nil
+}
+
+// AddFaults scripts more faults at run time. Request numbers count every
+// request to a route since the Sandbox was created, so a fault for a request
+// already served never fires. The first matching fault applies.
+func (s *Sandbox) AddFaults(f ...Fault) {
+	s.faults.add(f...)
+}
+
+// ClearFaults removes every scripted fault.
+func (s *Sandbox) ClearFaults() {
+	s.faults.clear()
+}
+
+// ServeHTTP serves the five API operations and the /_sandbox/ inspection
+// routes.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
+		s.serveInspection(w, r)
+		return
+	}
+	op, allowed := routeOf(r.Method, r.URL.Path)
+	if op == "" {
+		if allowed != "" {
+			w.Header().Set("Allow", allowed)
+			writeProblem(w, http.StatusMethodNotAllowed, problem{
+				Type:   typeBase + "method-not-allowed",
+				Title:  "The request method is not allowed on this resource.",
+				Detail: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allowed),
+			})
+			return
+		}
+		writeProblem(w, http.StatusNotFound, problem{
+			Type:  typeBase + "resource-not-found",
+			Title: "The requested resource was not found.",
+		})
+		return
+	}
+
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		s.stats.record(op, rec.statusOrCut())
+		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", r.URL.Path, "status", rec.statusOrCut())
+	}()
+
+	n, fault, ok := s.faults.match(op)
+	if ok {
+		s.cfg.logger.Info("sandbox fault", "op", op, "request", n, "fault", fault.String())
+		if s.applyFault(rec, r, op, fault) {
+			return
+		}
+	}
+
+	s.serveAPI(rec, r, op)
+}
+
+// serveAPI applies the rate limit and the credentials check, then serves the
+// operation.
+func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
+	lim := s.limiter.take(categoryOf(op))
+	lim.setHeaders(rec.Header())
+	if lim.exceeded {
+		drainBody(r)
+		writeTooManyRequests(rec)
+		return
+	}
+
+	if op != OpUploadWithUploadToken {
+		if p, ok := s.checkAPIKey(r); !ok {
+			writeProblem(rec, http.StatusUnauthorized, p)
+			return
+		}
+	} else if q := r.URL.Query(); q.Has("token") {
+		if p, ok := s.checkUploadTokenParam(q.Get("token")); !ok {
+			drainBody(r)
+			writeProblem(rec, http.StatusUnauthorized, p)
+			return
+		}
+	}
+
+	if s.cfg.baseURL == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		r = r.WithContext(context.WithValue(r.Context(), baseURLKey{}, scheme+"://"+r.Host))
+	}
+	s.handler.ServeHTTP(rec, r)
+	if op == OpUploadWithUploadToken {
+		// Read what the handler left of the body so the client always gets
+		// the answer instead of a reset connection.
+		drainBody(r)
+	}
+}
+
+// drainBody reads and discards the rest of the request body.
+func drainBody(r *http.Request) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+}
+
+// routeOf maps a request to its operationId. When the path exists but the
+// method does not, op is empty and allowed lists the methods.
+func routeOf(method, path string) (op, allowed string) {
+	switch {
+	case path == "/upload":
+		if method == http.MethodPost {
+			return OpUploadWithUploadToken, ""
+		}
+		return "", "POST"
+	case path == "/upload-tokens":
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return OpListUploadTokens, ""
+		case http.MethodPost:
+			return OpCreateUploadToken, ""
+		}
+		return "", "GET, POST"
+	case strings.HasPrefix(path, "/upload-tokens/") && len(path) > len("/upload-tokens/") &&
+		!strings.Contains(path[len("/upload-tokens/"):], "/"):
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return OpGetUploadToken, ""
+		case http.MethodDelete:
+			return OpDeleteUploadToken, ""
+		}
+		return "", "GET, DELETE"
+	}
+	return "", ""
+}
+
+// recorder remembers the status a handler wrote, and can swallow the whole
+// response (for FaultCommitThenCut).
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	swallow bool
+	cut     bool
+	hdr     http.Header
+}
+
+func (rw *recorder) Header() http.Header {
+	if rw.swallow {
+		if rw.hdr == nil {
+			rw.hdr = http.Header{}
+		}
+		return rw.hdr
+	}
+	return rw.ResponseWriter.Header()
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	if !rw.swallow {
+		rw.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	if rw.swallow {
+		return len(p), nil
+	}
+	return rw.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// statusOrCut returns the status the client saw, or 0 when the connection was
+// cut without a response.
+func (rw *recorder) statusOrCut() int {
+	if rw.cut {
+		return 0
+	}
+	if rw.status == 0 {
+		return http.StatusOK
+	}
+	return rw.status
+}
+
+// randomID returns prefix followed by n random alphanumerics.
+func randomID(prefix string, n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	buf := make([]byte, n*2)
+	i := 0
+	for i < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		for _, c := range buf {
+			// 248 = 4*62: reject the tail to keep the distribution uniform.
+			if c < 248 && i < n {
+				b[i] = alphabet[int(c)%62]
+				i++
+			}
+		}
+	}
+	return prefix + string(b)
+}
+
+// serveInspection answers GET /_sandbox/videos and GET /_sandbox/stats.
+func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET")
+		writeProblem(w, http.StatusMethodNotAllowed, problem{Type: typeBase + "method-not-allowed", Title: "The request method is not allowed on this resource."})
+		return
+	}
+	var body any
+	switch r.URL.Path {
+	case "/_sandbox/videos":
+		body = s.Videos()
+	case "/_sandbox/stats":
+		body = s.Stats()
+	default:
+		writeProblem(w, http.StatusNotFound, problem{Type: typeBase + "resource-not-found", Title: "The requested resource was not found."})
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// writeJSON writes v as an application/json response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// tempDirFor returns the spool directory of a data directory.
+func tempDirFor(dataDir string) string { return filepath.Join(dataDir, "tmp") }
+

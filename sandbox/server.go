@@ -1,0 +1,92 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Server is a Sandbox listening on a TCP address, in the manner of
+// net/http/httptest.Server. Create one with [NewServer] in tests or [Start]
+// elsewhere.
+type Server struct {
+	// URL is the base URL of the server, such as "http://127.0.0.1:41234",
+	// with no trailing slash.
+	URL string
+	// APIKey is an API key the server accepts: the first one configured.
+	APIKey string
+	// Sandbox is the server's handler, for inspection and faults.
+	Sandbox *Sandbox
+
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+	err  error
+}
+
+// NewServer starts a Sandbox on a free port of 127.0.0.1 and closes it in
+// tb.Cleanup. It fails tb if the server cannot start. Asset links point at
+// the server's URL unless opts hold [WithBaseURL].
+func NewServer(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	s, err := Start("127.0.0.1:0", opts...)
+	if err != nil {
+		tb.Fatalf("sandbox: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Start starts a Sandbox listening on addr (host:port; port 0 picks a free
+// one) and serves it in the background until Close or Shutdown.
+func Start(addr string, opts ...Option) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + ln.Addr().String()
+	sb, err := New(append([]Option{WithBaseURL(url)}, opts...)...)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	s := &Server{
+		URL:     url,
+		APIKey:  sb.cfg.apiKeys[0],
+		Sandbox: sb,
+		srv:     &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second},
+		ln:      ln,
+		done:    make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.err = err
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server at once, closing every connection.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	<-s.done
+	return errors.Join(err, s.err)
+}
+
+// Shutdown stops the server gracefully: it stops accepting connections and
+// waits for requests in flight, until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	<-s.done
+	return errors.Join(err, s.err)
+}

@@ -1,0 +1,314 @@
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/avupload/avupload/gen"
+)
+
+// MaxTTL is the largest token lifetime, in seconds.
+const MaxTTL = 2147483647
+
+// api implements gen.StrictServerInterface over a Sandbox.
+type api struct{ s *Sandbox }
+
+var _ gen.StrictServerInterface = (*api)(nil)
+
+type tokenRecord struct {
+	token     string
+	ttl       int
+	createdAt time.Time
+}
+
+func (t *tokenRecord) expiresAt() time.Time {
+	return t.createdAt.Add(time.Duration(t.ttl) * time.Second)
+}
+
+func (t *tokenRecord) expired(now time.Time) bool {
+	return t.ttl > 0 && !now.Before(t.expiresAt())
+}
+
+// tokenJSON is an UploadToken as the API writes it: expiresAt is absent when
+// the token never expires.
+type tokenJSON struct {
+	Token     string `json:"token"`
+	TTL       int    `json:"ttl"`
+	CreatedAt string `json:"createdAt"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
+}
+
+func (t *tokenRecord) json() tokenJSON {
+	j := tokenJSON{Token: t.token, TTL: t.ttl, CreatedAt: atom(t.createdAt)}
+	if t.ttl > 0 {
+		j.ExpiresAt = atom(t.expiresAt())
+	}
+	return j
+}
+
+// CreateToken creates an upload token directly, without HTTP; a ttl of 0
+// makes a token that never expires. The lifetime is counted in whole seconds.
+func (s *Sandbox) CreateToken(ttl time.Duration) (string, error) {
+	if ttl < 0 || ttl > MaxTTL*time.Second || ttl%time.Second != 0 {
+		return "", fmt.Errorf("sandbox: CreateToken: ttl must be whole seconds between 0 and %ds, got %v", MaxTTL, ttl)
+	}
+	return s.createToken(int(ttl / time.Second)).token, nil
+}
+
+func (s *Sandbox) createToken(ttl int) *tokenRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		t := &tokenRecord{token: randomID("to", 22), ttl: ttl, createdAt: s.cfg.now()}
+		if _, dup := s.tokens[t.token]; !dup {
+			s.tokens[t.token] = t
+			return t
+		}
+	}
+}
+
+// liveToken returns the token if it exists and has not expired; expired
+// tokens are forgotten.
+func (s *Sandbox) liveToken(token string) (*tokenRecord, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[token]
+	if !ok {
+		return nil, false
+	}
+	if t.expired(s.cfg.now()) {
+		delete(s.tokens, token)
+		return nil, false
+	}
+	return t, true
+}
+
+// checkAPIKey checks HTTP Basic credentials: the API key as the user name.
+func (s *Sandbox) checkAPIKey(r *http.Request) (problem, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return problem{Type: typeMissingAuthHeader, Title: `The "Authorization" header is missing.`}, false
+	}
+	invalid := problem{Type: typeInvalidAuthHeader, Title: `The "Authorization" header value is invalid.`,
+		Detail: `expected "Basic " followed by base64 of "API_KEY:"`}
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return invalid, false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return invalid, false
+	}
+	user, _, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return invalid, false
+	}
+	for _, k := range s.cfg.apiKeys {
+		if user == k {
+			return problem{}, true
+		}
+	}
+	return problem{Type: typeInvalidAPIKey, Title: "The API key is invalid."}, false
+}
+
+// checkUploadTokenParam checks the token query parameter of an upload.
+func (s *Sandbox) checkUploadTokenParam(token string) (problem, bool) {
+	if token == "" {
+		return problem{Type: typeMissingUploadToken, Title: "The upload token is missing.", Name: "token"}, false
+	}
+	if _, ok := s.liveToken(token); !ok {
+		return problem{Type: typeInvalidUploadToken, Title: "The upload token is invalid or expired.", Name: "token"}, false
+	}
+	return problem{}, true
+}
+
+func ttlProblem(detail string) *apiError {
+	return badRequest(typeInvalidAttribute,
+		fmt.Sprintf(`The "ttl" attribute must be an integer between 0 and %d.`, MaxTTL), "ttl", detail)
+}
+
+// CreateUploadToken implements POST /upload-tokens.
+func (a *api) CreateUploadToken(_ context.Context, req gen.CreateUploadTokenRequestObject) (gen.CreateUploadTokenResponseObject, error) {
+	ttl := 0
+	if req.Body != nil && req.Body.TTL != nil {
+		ttl = *req.Body.TTL
+	}
+	if ttl < 0 || ttl > MaxTTL {
+		return errorResponse(ttlProblem(fmt.Sprintf("got %d", ttl))), nil
+	}
+	return response{status: http.StatusOK, body: a.s.createToken(ttl).json()}, nil
+}
+
+// GetUploadToken implements GET /upload-tokens/{uploadToken}.
+func (a *api) GetUploadToken(_ context.Context, req gen.GetUploadTokenRequestObject) (gen.GetUploadTokenResponseObject, error) {
+	t, ok := a.s.liveToken(req.UploadToken)
+	if !ok {
+		return tokenNotFound(), nil
+	}
+	return response{status: http.StatusOK, body: t.json()}, nil
+}
+
+// DeleteUploadToken implements DELETE /upload-tokens/{uploadToken}.
+func (a *api) DeleteUploadToken(_ context.Context, req gen.DeleteUploadTokenRequestObject) (gen.DeleteUploadTokenResponseObject, error) {
+	if _, ok := a.s.liveToken(req.UploadToken); !ok {
+		return tokenNotFound(), nil
+	}
+	a.s.mu.Lock()
+	_, ok := a.s.tokens[req.UploadToken]
+	delete(a.s.tokens, req.UploadToken)
+	a.s.mu.Unlock()
+	if !ok { // deleted concurrently
+		return tokenNotFound(), nil
+	}
+	return response{status: http.StatusNoContent}, nil
+}
+
+func tokenNotFound() response {
+	return response{status: http.StatusNotFound, body: notFoundBody("uploadToken")}
+}
+
+func notFoundBody(name string) problem {
+	return problem{Type: typeNotFound, Title: "The requested resource was not found.", Name: name, Status: http.StatusNotFound}
+}
+
+func invalidListParam(name string) *apiError {
+	var title string
+	switch name {
+	case "sortBy":
+		title = `The "sortBy" parameter must be one of: createdAt, ttl.`
+	case "sortOrder":
+		title = `The "sortOrder" parameter must be one of: asc, desc.`
+	case "currentPage":
+		title = `The "currentPage" parameter must be an integer greater than or equal to 1.`
+	case "pageSize":
+		title = `The "pageSize" parameter must be an integer between 1 and 100.`
+	}
+	return badRequest(typeInvalidAttribute, title, name, "")
+}
+
+// listPage is a TokenListResponse as the API writes it.
+type listPage struct {
+	Data       []tokenJSON    `json:"data"`
+	Pagination paginationJSON `json:"pagination"`
+}
+
+type paginationJSON struct {
+	ItemsTotal       int        `json:"itemsTotal"`
+	PagesTotal       int        `json:"pagesTotal"`
+	PageSize         int        `json:"pageSize"`
+	CurrentPage      int        `json:"currentPage"`
+	CurrentPageItems int        `json:"currentPageItems"`
+	Links            []linkJSON `json:"links"`
+}
+
+type linkJSON struct {
+	Rel string `json:"rel"`
+	URI string `json:"uri"`
+}
+
+// ListUploadTokens implements GET /upload-tokens. Without sortBy and
+// sortOrder the newest token comes first, as in the published example; with
+// either, sortBy defaults to createdAt and sortOrder to asc. Ties are broken by
+// the token, so pages never repeat or skip a token.
+func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensRequestObject) (gen.ListUploadTokensResponseObject, error) {
+	p := req.Params
+	sortBy, sortOrder := "createdAt", "desc"
+	if p.SortBy != nil || p.SortOrder != nil {
+		sortOrder = "asc"
+	}
+	if p.SortBy != nil {
+		if !p.SortBy.Valid() {
+			return errorResponse(invalidListParam("sortBy")), nil
+		}
+		sortBy = string(*p.SortBy)
+	}
+	if p.SortOrder != nil {
+		if !p.SortOrder.Valid() {
+			return errorResponse(invalidListParam("sortOrder")), nil
+		}
+		sortOrder = string(*p.SortOrder)
+	}
+	page, size := 1, 25
+	if p.CurrentPage != nil {
+		if *p.CurrentPage < 1 {
+			return errorResponse(invalidListParam("currentPage")), nil
+		}
+		page = *p.CurrentPage
+	}
+	if p.PageSize != nil {
+		if *p.PageSize < 1 || *p.PageSize > 100 {
+			return errorResponse(invalidListParam("pageSize")), nil
+		}
+		size = *p.PageSize
+	}
+
+	s := a.s
+	s.mu.Lock()
+	now := s.cfg.now()
+	all := make([]*tokenRecord, 0, len(s.tokens))
+	for k, t := range s.tokens {
+		if t.expired(now) {
+			delete(s.tokens, k)
+			continue
+		}
+		all = append(all, t)
+	}
+	s.mu.Unlock()
+
+	slices.SortFunc(all, func(x, y *tokenRecord) int {
+		var c int
+		if sortBy == "ttl" {
+			c = cmp.Compare(x.ttl, y.ttl)
+		} else {
+			c = x.createdAt.Compare(y.createdAt)
+		}
+		if c == 0 {
+			c = strings.Compare(x.token, y.token)
+		}
+		if sortOrder == "desc" {
+			c = -c
+		}
+		return c
+	})
+
+	total := len(all)
+	pages := (total + size - 1) / size
+	out := listPage{Data: []tokenJSON{}}
+	if start := (page - 1) * size; start < total {
+		for _, t := range all[start:min(start+size, total)] {
+			out.Data = append(out.Data, t.json())
+		}
+	}
+	link := func(rel string, n int) linkJSON {
+		q := "currentPage=" + strconv.Itoa(n) + "&pageSize=" + strconv.Itoa(size)
+		if p.SortBy != nil {
+			q += "&sortBy=" + url.QueryEscape(sortBy)
+		}
+		if p.SortOrder != nil {
+			q += "&sortOrder=" + url.QueryEscape(sortOrder)
+		}
+		return linkJSON{Rel: rel, URI: "/upload-tokens?" + q}
+	}
+	last := max(pages, 1)
+	links := []linkJSON{link("self", page), link("first", 1)}
+	if page > 1 {
+		links = append(links, link("previous", min(page-1, last)))
+	}
+	if page < pages {
+		links = append(links, link("next", page+1))
+	}
+	links = append(links, link("last", last))
+	out.Pagination = paginationJSON{
+		ItemsTotal: total, PagesTotal: pages, PageSize: size, CurrentPage: page,
+		CurrentPageItems: len(out.Data), Links: links,
+	}
+	return response{status: http.StatusOK, body: out}, nil
+}

@@ -1,0 +1,459 @@
+package sandbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/avupload/avupload/gen"
+)
+
+// VideoInfo describes a video the sandbox holds.
+type VideoInfo struct {
+	// VideoID is the video's identifier, "vi" and 22 alphanumerics.
+	VideoID string `json:"videoId"`
+	// Size is the number of bytes received so far; the video's size once
+	// Complete.
+	Size int64 `json:"size"`
+	// SHA256 is the hex SHA-256 of the assembled video; empty until Complete.
+	SHA256 string `json:"sha256"`
+	// Complete reports whether every byte or part of the video arrived.
+	Complete bool `json:"complete"`
+	// Chunks is the number of upload requests whose bytes were stored: 1 for
+	// a whole-file upload.
+	Chunks int `json:"chunks"`
+}
+
+type chunk struct {
+	from, to int64 // bytes form: inclusive range
+	part     int64 // part form
+	b        blob
+}
+
+// video is the server-side state of one upload; mu guards every field but
+// id and createdAt.
+type video struct {
+	id        string
+	createdAt time.Time
+
+	mu        sync.Mutex
+	title     string
+	updatedAt time.Time
+	unit      rangeUnit // 0 for a whole-file upload
+	total     int64     // bytes total, or number of parts (0 while unknown)
+	chunks    []chunk
+	received  int64
+	complete  bool
+	source    blob
+	sha       string
+}
+
+func (v *video) info() VideoInfo {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return VideoInfo{VideoID: v.id, Size: v.received, SHA256: v.sha, Complete: v.complete, Chunks: len(v.chunks)}
+}
+
+// Videos returns every video, in creation order.
+func (s *Sandbox) Videos() []VideoInfo {
+	s.mu.Lock()
+	vs := make([]*video, 0, len(s.order))
+	for _, id := range s.order {
+		vs = append(vs, s.videos[id])
+	}
+	s.mu.Unlock()
+	out := make([]VideoInfo, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, v.info())
+	}
+	return out
+}
+
+// Video returns one video by id.
+func (s *Sandbox) Video(id string) (VideoInfo, bool) {
+	v := s.video(id)
+	if v == nil {
+		return VideoInfo{}, false
+	}
+	return v.info(), true
+}
+
+// VideoBytes returns the assembled bytes of a complete video. It reads the
+// whole video into memory: use it for small test videos.
+func (s *Sandbox) VideoBytes(id string) ([]byte, error) {
+	v := s.video(id)
+	if v == nil {
+		return nil, fmt.Errorf("sandbox: no video %q", id)
+	}
+	v.mu.Lock()
+	src, complete := v.source, v.complete
+	v.mu.Unlock()
+	if !complete {
+		return nil, fmt.Errorf("sandbox: video %q is not complete", id)
+	}
+	rc, err := src.open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func (s *Sandbox) video(id string) *video {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.videos[id]
+}
+
+func (s *Sandbox) newVideo(title string) *video {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		id := randomID("vi", 22)
+		if _, dup := s.videos[id]; dup {
+			continue
+		}
+		now := s.cfg.now()
+		v := &video{id: id, createdAt: now, updatedAt: now, title: title}
+		s.videos[id] = v
+		s.order = append(s.order, id)
+		return v
+	}
+}
+
+// Problems of the file part.
+func fileProblem(title, detail string) *apiError {
+	return badRequest(typeInvalidFile, title, "file", detail)
+}
+
+var (
+	errNoFile       = fileProblem("There is no uploaded file in the request.", "send the video as a multipart/form-data file part named \"file\"")
+	errTwoFiles     = fileProblem("There are more than one uploaded file in the request.", "send exactly one file part per request")
+	errEmptyFile    = fileProblem("The uploaded file is empty.", "the file part holds 0 bytes")
+	errAlreadyTaken = fileProblem("This video source has already been uploaded.", "")
+)
+
+type baseURLKey struct{}
+
+// upload is what one request brought.
+type upload struct {
+	file     blob
+	n        int64
+	sum      string
+	fileName string
+	videoID  string
+}
+
+// readUpload streams the multipart body: the single file part (under any
+// field name) is spooled to storage, reading at most limit+1 bytes of it, and
+// the videoId field is read whatever its position.
+func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiError) {
+	u := &upload{}
+	fail := func(e *apiError) (*upload, *apiError) {
+		if u.file != nil {
+			u.file.remove()
+		}
+		return nil, e
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(fileProblem("The uploaded file is invalid.", "malformed multipart/form-data body: "+err.Error()))
+		}
+		name, fileName := p.FormName(), p.FileName()
+		switch {
+		case fileName != "" || name == "file":
+			if u.file != nil {
+				_ = p.Close()
+				return fail(errTwoFiles)
+			}
+			b, n, sum, err := s.store.spool(p, limit)
+			if err != nil {
+				_ = p.Close()
+				return fail(fileProblem("The uploaded file is invalid.", "reading the file part: "+err.Error()))
+			}
+			u.file, u.n, u.sum, u.fileName = b, n, sum, fileName
+			if limit >= 0 && n > limit {
+				_ = p.Close()
+				return u, nil // the caller reports the size
+			}
+		case name == "videoId":
+			v, err := io.ReadAll(io.LimitReader(p, 256))
+			if err != nil {
+				return fail(fileProblem("The uploaded file is invalid.", "malformed multipart/form-data body: "+err.Error()))
+			}
+			u.videoID = strings.TrimSpace(string(v))
+		default:
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return fail(fileProblem("The uploaded file is invalid.", "malformed multipart/form-data body: "+err.Error()))
+			}
+		}
+		_ = p.Close()
+	}
+	if u.file == nil {
+		return nil, errNoFile
+	}
+	return u, nil
+}
+
+// UploadWithUploadToken implements POST /upload.
+func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploadTokenRequestObject) (gen.UploadWithUploadTokenResponseObject, error) {
+	s := a.s
+	if p, ok := s.checkUploadTokenParam(req.Params.Token); !ok {
+		p.Status = http.StatusUnauthorized
+		return response{status: http.StatusUnauthorized, body: p}, nil
+	}
+	var cr *contentRange
+	limit := int64(MaxWholeFileSize)
+	if req.Params.ContentRange != nil {
+		c, err := parseContentRange(*req.Params.ContentRange)
+		if err != nil {
+			return errorResponse(err.(*apiError)), nil
+		}
+		if e := c.check(); e != nil {
+			return errorResponse(e), nil
+		}
+		cr = &c
+		limit = -1
+		if c.unit == unitBytes {
+			limit = c.to - c.from + 1
+		}
+	}
+	u, e := s.readUpload(req.Body, limit)
+	if e != nil {
+		return errorResponse(e), nil
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			u.file.remove()
+		}
+	}()
+	if u.n == 0 {
+		return errorResponse(errEmptyFile), nil
+	}
+	base, _ := ctx.Value(baseURLKey{}).(string)
+	if base == "" {
+		base = s.cfg.baseURL
+	}
+
+	if cr == nil {
+		if u.n > MaxWholeFileSize {
+			return errorResponse(fileProblem("The uploaded file is too large.",
+				fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
+		}
+		var v *video
+		if u.videoID != "" {
+			if v = s.video(u.videoID); v == nil {
+				return videoNotFound(), nil
+			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.complete {
+				return errorResponse(errAlreadyTaken), nil
+			}
+			if v.unit != 0 {
+				return errorResponse(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
+					fmt.Sprintf("video %s is being uploaded in chunks by %s; send this file with a \"Content-Range\" header", v.id, v.unit))), nil
+			}
+		} else {
+			v = s.newVideo(titleOf(u.fileName))
+			v.mu.Lock()
+			defer v.mu.Unlock()
+		}
+		b, err := s.store.keep(v.id, "source", u.file)
+		if err != nil {
+			return nil, err
+		}
+		committed = true
+		now := s.cfg.now()
+		v.chunks = append(v.chunks, chunk{from: 0, to: u.n - 1, b: b})
+		v.source, v.sha, v.received, v.complete, v.updatedAt = b, u.sum, u.n, true, now
+		return response{status: http.StatusCreated, body: v.json(base)}, nil
+	}
+
+	c := *cr
+	if c.unit == unitBytes && u.n != c.to-c.from+1 {
+		got := strconv.FormatInt(u.n, 10)
+		if u.n > c.to-c.from+1 {
+			got = "more than " + strconv.FormatInt(c.to-c.from+1, 10)
+		}
+		return errorResponse(fileProblem(`The uploaded file size differs from the "Content-Range" header range length.`,
+			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))), nil
+	}
+
+	var v *video
+	if u.videoID == "" {
+		v = s.newVideo(titleOf(u.fileName))
+	} else if v = s.video(u.videoID); v == nil {
+		return videoNotFound(), nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := v.accept(c, u.n); e != nil {
+		return errorResponse(e), nil
+	}
+	key := "chunk-" + strconv.FormatInt(c.from, 10)
+	if c.unit == unitPart {
+		key = "part-" + strconv.FormatInt(c.part, 10)
+	}
+	b, err := s.store.keep(v.id, key, u.file)
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+	v.unit = c.unit
+	if c.unit == unitBytes || c.parts != 0 {
+		v.total = cmp.Or(c.total, c.parts)
+	}
+	v.chunks = append(v.chunks, chunk{from: c.from, to: c.to, part: c.part, b: b})
+	v.received += u.n
+	v.updatedAt = s.cfg.now()
+	if !v.done() {
+		return response{status: http.StatusCreated, body: struct {
+			VideoID string `json:"videoId"`
+		}{v.id}}, nil
+	}
+	sorted := slices.Clone(v.chunks)
+	slices.SortFunc(sorted, func(x, y chunk) int { return cmp.Or(cmp.Compare(x.from, y.from), cmp.Compare(x.part, y.part)) })
+	parts := make([]blob, len(sorted))
+	for i, ch := range sorted {
+		parts[i] = ch.b
+	}
+	src, sum, err := s.store.assemble(v.id, parts)
+	if err != nil {
+		return nil, err
+	}
+	v.source, v.sha, v.complete = src, sum, true
+	return response{status: http.StatusCreated, body: v.json(base)}, nil
+}
+
+// accept checks a chunk against what the video already holds; v.mu is held.
+func (v *video) accept(c contentRange, n int64) *apiError {
+	if v.complete {
+		return errAlreadyTaken
+	}
+	if v.unit != 0 && v.unit != c.unit {
+		return rangeError(`The "Content-Range" header unit differs from the one this upload was initiated with.`,
+			fmt.Sprintf("video %s was initiated with %q ranges, got %q", v.id, v.unit, c.unit))
+	}
+	if c.unit == unitBytes {
+		if v.total != 0 && c.total != v.total {
+			return rangeError(`The "Content-Range" header total size differs from the one already set.`,
+				fmt.Sprintf("total already set: %d, got %d", v.total, c.total))
+		}
+		for _, ch := range v.chunks {
+			if c.from <= ch.to && ch.from <= c.to {
+				return rangeError(`The "Content-Range" header range overlaps a range already sent.`,
+					fmt.Sprintf("range %d-%d overlaps range %d-%d already received", c.from, c.to, ch.from, ch.to))
+			}
+			if c.total <= ch.to {
+				return rangeError(`The "Content-Range" header total size is not above the end of a range already sent.`,
+					fmt.Sprintf("total %d, range %d-%d already received", c.total, ch.from, ch.to))
+			}
+		}
+		return nil
+	}
+	if c.parts != 0 && v.total != 0 && c.parts != v.total {
+		return rangeError(`The "Content-Range" header number of parts differs from the one already set.`,
+			fmt.Sprintf("total_parts already set: %d, got %d", v.total, c.parts))
+	}
+	total := cmp.Or(c.parts, v.total)
+	for _, ch := range v.chunks {
+		if ch.part == c.part {
+			return rangeError(`The "Content-Range" header part collides with a part already sent.`,
+				fmt.Sprintf("part %d was already received", c.part))
+		}
+		if total != 0 && total < ch.part {
+			return partsBelowSent(total, ch.part)
+		}
+	}
+	if total != 0 && c.part > total {
+		return partsBelowSent(total, c.part)
+	}
+	if n < MinChunkSize && (total == 0 || c.part != total) {
+		return fileProblem(fmt.Sprintf("The uploaded part is smaller than %d bytes and is not the last one.", MinChunkSize),
+			fmt.Sprintf("part %d holds %d bytes; every part but the last must hold at least %d", c.part, n, MinChunkSize))
+	}
+	return nil
+}
+
+// done reports whether every byte or part arrived; v.mu is held.
+func (v *video) done() bool {
+	if v.total == 0 {
+		return false
+	}
+	if v.unit == unitBytes {
+		return v.received == v.total
+	}
+	return int64(len(v.chunks)) == v.total
+}
+
+func videoNotFound() response {
+	return response{status: http.StatusNotFound, body: notFoundBody("videoId")}
+}
+
+// titleOf makes a video title from an uploaded file's name.
+func titleOf(fileName string) string {
+	if fileName == "" {
+		return "file"
+	}
+	return fileName
+}
+
+// videoJSON is a complete Video as the API writes it.
+type videoJSON struct {
+	VideoID     string     `json:"videoId"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	PublishedAt string     `json:"publishedAt"`
+	CreatedAt   string     `json:"createdAt"`
+	UpdatedAt   string     `json:"updatedAt"`
+	DiscardedAt *string    `json:"discardedAt"`
+	DeletesAt   *string    `json:"deletesAt"`
+	Discarded   bool       `json:"discarded"`
+	Tags        []string   `json:"tags"`
+	Metadata    []struct{} `json:"metadata"`
+	Source      struct {
+		URI string `json:"uri"`
+	} `json:"source"`
+	Assets struct {
+		Iframe    string `json:"iframe"`
+		Player    string `json:"player"`
+		HLS       string `json:"hls"`
+		Thumbnail string `json:"thumbnail"`
+		MP4       string `json:"mp4"`
+	} `json:"assets"`
+	Public     bool `json:"public"`
+	Panoramic  bool `json:"panoramic"`
+	MP4Support bool `json:"mp4Support"`
+}
+
+// json renders the complete video; v.mu is held.
+func (v *video) json(base string) videoJSON {
+	j := videoJSON{
+		VideoID: v.id, Title: v.title, PublishedAt: atom(v.createdAt), CreatedAt: atom(v.createdAt),
+		UpdatedAt: atom(v.updatedAt), Tags: []string{}, Metadata: []struct{}{},
+		Public: true, MP4Support: true,
+	}
+	j.Source.URI = "/videos/" + v.id + "/source"
+	vod := base + "/vod/" + v.id
+	j.Assets.Player = vod
+	j.Assets.Iframe = `<iframe src="` + vod + `" width="100%" height="100%" frameborder="0" scrolling="no" allowfullscreen=""></iframe>`
+	j.Assets.HLS = vod + "/hls/manifest.m3u8"
+	j.Assets.Thumbnail = vod + "/thumbnail.jpg"
+	j.Assets.MP4 = vod + "/mp4/source.mp4"
+	return j
+}
