@@ -1,0 +1,131 @@
+package wrapper
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	// testKey and testToken are secrets the tests hunt for in error strings and logs.
+	testKey   = "key-S3cr3tAPIkey"
+	testToken = "toS3cr3tUploadTok"
+	// basePath mounts the fake API below the host root, so that a client
+	// that drops the base URL's path fails.
+	basePath = "/api"
+)
+
+// seen is what the fake API received.
+type seen struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   []byte
+}
+
+// fakeAPI is a scripted stand-in for the API: every request is recorded and
+// answered by the handler the test gives.
+type fakeAPI struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []seen
+}
+
+func newFake(t *testing.T, h http.HandlerFunc) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.got = append(f.got, seen{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		f.mu.Unlock()
+		path, ok := strings.CutPrefix(r.URL.Path, basePath)
+		if !ok {
+			http.Error(w, "outside the base path", http.StatusTeapot)
+			return
+		}
+		r.URL.Path = path
+		h(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// URL is the API's base URL, base path included.
+func (f *fakeAPI) URL() string { return f.srv.URL + basePath }
+
+// requests returns a copy of what the fake received so far.
+func (f *fakeAPI) requests() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seen(nil), f.got...)
+}
+
+func (f *fakeAPI) count() int { return len(f.requests()) }
+
+// sleeps records the waits a client's transport asked for, without waiting.
+type sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *sleeps) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// testPolicy retries three times in all with small, known caps.
+var testPolicy = RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 150 * time.Millisecond}
+
+// newTestClient builds a client for f, holding testKey and testPolicy
+// (opts may override both), whose waits are recorded rather than slept.
+func newTestClient(t *testing.T, f *fakeAPI, opts ...Option) (*Client, *sleeps) {
+	t.Helper()
+	all := append([]Option{
+		WithBaseURL(f.URL()), WithAPIKey(testKey),
+		WithHTTPClient(f.srv.Client()), WithRetryPolicy(testPolicy),
+	}, opts...)
+	c, err := New(all...)
+	require.NoError(t, err)
+	s := &sleeps{}
+	c.transport.sleep = s.sleep
+	return c, s
+}
+
+// reply writes a JSON answer.
+func reply(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// hangUp closes the connection without answering.
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+// Payloads as api-facts.md records them.
+const (
+	tokenJSON        = `{"token":"to1tcmSFHeYY5KzyhOqVKMKb","ttl":3600,"createdAt":"2020-12-02T10:13:19+00:00","expiresAt":"2020-12-02T11:13:19+00:00"}`
+	foreverTokenJSON = `{"token":"to1tcmSFHeYY5KzyhOqVKMKb","ttl":0,"createdAt":"2020-12-02T10:13:19+00:00"}`
+	tooManyJSON      = `{"type":"https://docs.api.video/reference/too-many-requests","title":"Too many requests.","status":429}`
+	notFoundJSON     = `{"type":"https://docs.api.video/reference/resource-not-found","title":"The requested resource was not found.","name":"uploadToken","status":404}`
+	listJSON         = `{"data":[{"token":"to37YfoPDRR2pcDKa6LsUE0M","ttl":3600,"createdAt":"2020-12-02T10:26:46+00:00","expiresAt":"2020-12-02T11:26:46+00:00"},{"token":"to1W3ZS9PdUBZWzzTEZr1B79","ttl":0,"createdAt":"2020-12-02T10:26:28+00:00"}],"pagination":{"currentPage":1,"currentPageItems":2,"pageSize":25,"pagesTotal":1,"itemsTotal":2,"links":[{"rel":"self","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"first","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"last","uri":"/upload-tokens?currentPage=1&pageSize=25"}]}}`
+)
