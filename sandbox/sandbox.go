@@ -445,4 +445,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // tempDirFor returns the spool directory of a data directory.
 func tempDirFor(dataDir string) string { return filepath.Join(dataDir, "tmp") }
-

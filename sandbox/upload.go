@@ -139,8 +139,12 @@ var (
 	errNoFile       = fileProblem("There is no uploaded file in the request.", "send the video as a multipart/form-data file part named \"file\"")
 	errTwoFiles     = fileProblem("There are more than one uploaded file in the request.", "send exactly one file part per request")
 	errEmptyFile    = fileProblem("The uploaded file is empty.", "the file part holds 0 bytes")
-	errAlreadyTaken = fileProblem("This video source has already been uploaded.", "")
 )
+
+func alreadyUploaded(id string) *apiError {
+	return fileProblem("This video source has already been uploaded.",
+		fmt.Sprintf("video %s is complete; start a new video with a request without videoId", id))
+}
 
 type baseURLKey struct{}
 
@@ -262,7 +266,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			v.mu.Lock()
 			defer v.mu.Unlock()
 			if v.complete {
-				return errorResponse(errAlreadyTaken), nil
+				return errorResponse(alreadyUploaded(v.id)), nil
 			}
 			if v.unit != 0 {
 				return errorResponse(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
@@ -343,7 +347,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 // accept checks a chunk against what the video already holds; v.mu is held.
 func (v *video) accept(c contentRange, n int64) *apiError {
 	if v.complete {
-		return errAlreadyTaken
+		return alreadyUploaded(v.id)
 	}
 	if v.unit != 0 && v.unit != c.unit {
 		return rangeError(`The "Content-Range" header unit differs from the one this upload was initiated with.`,
