@@ -129,3 +129,28 @@ const (
 	notFoundJSON     = `{"type":"https://docs.api.video/reference/resource-not-found","title":"The requested resource was not found.","name":"uploadToken","status":404}`
 	listJSON         = `{"data":[{"token":"to37YfoPDRR2pcDKa6LsUE0M","ttl":3600,"createdAt":"2020-12-02T10:26:46+00:00","expiresAt":"2020-12-02T11:26:46+00:00"},{"token":"to1W3ZS9PdUBZWzzTEZr1B79","ttl":0,"createdAt":"2020-12-02T10:26:28+00:00"}],"pagination":{"currentPage":1,"currentPageItems":2,"pageSize":25,"pagesTotal":1,"itemsTotal":2,"links":[{"rel":"self","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"first","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"last","uri":"/upload-tokens?currentPage=1&pageSize=25"}]}}`
 )
+
+// countingTransport counts the requests that reach the network, per path.
+// Unlike the sandbox's Stats, which it records once the answer is written,
+// the count is complete as soon as the call returns.
+type countingTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[r.URL.Path]++
+	c.mu.Unlock()
+	return c.base.RoundTrip(r)
+}
+
+func (c *countingTransport) count(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[path]
+}
