@@ -1,4 +1,111 @@
 // Package wrapper is the avupload client library for api.video's delegated
 // uploads: a backend holding the API key mints upload tokens, and anyone
-// holding a token uploads videos of any size with it.
+// holding a token uploads videos of any size with it, in resumable chunks,
+// without ever seeing the key.
+//
+// # Minting a token
+//
+// The backend holds the API key. It builds a client with the key and mints a
+// token, here one that lives for an hour (0 makes one that never expires):
+//
+//	client, err := wrapper.New(wrapper.WithAPIKey(key))
+//	if err != nil {
+//		return err
+//	}
+//	token, err := client.CreateUploadToken(ctx, time.Hour)
+//	if err != nil {
+//		return err
+//	}
+//	// hand token.Token to the uploader; token.ExpiresAt says until when it works
+//
+// # Uploading with a token
+//
+// The uploader needs no key: a client built with no options talks to
+// production and sends the token, and only the token, with [Client.Upload]:
+//
+//	client, err := wrapper.New()
+//	if err != nil {
+//		return err
+//	}
+//	res, err := client.Upload(ctx, token, wrapper.File("talk.mp4"), nil)
+//	if err != nil {
+//		return err
+//	}
+//	fmt.Println(res.Video.VideoID)
+//
+// Upload sends a small file in one request and a large one in chunks, and
+// can resume an interrupted upload; see [UploadOptions].
+//
+// # Managing tokens
+//
+// [Client.GetUploadToken] and [Client.DeleteUploadToken] read and revoke a
+// token. [Client.ListUploadTokens] returns one page and its [Pagination];
+// [Client.AllUploadTokens] walks every page lazily, one request per page:
+//
+//	for t, err := range client.AllUploadTokens(ctx, wrapper.ListOptions{SortBy: wrapper.SortByCreatedAt, PageSize: 100}) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(t.CreatedAt, t.NeverExpires())
+//	}
+//
+// Breaking out of the loop sends no further request.
+//
+// # Options
+//
+// [New] takes options, each checked as it is applied; New returns the first
+// refusal, which matches [ErrInvalidInput]:
+//
+//   - [WithAPIKey]: the key, sent as HTTP Basic on the token calls and never
+//     on uploads, nor to any host but the API's. New refuses to send a key
+//     over plain http to anything but a loopback host.
+//   - [WithSandbox], [WithProduction], [WithBaseURL]: where the API is; a
+//     base URL may carry a path prefix.
+//   - [WithHTTPClient]: your *http.Client (timeouts, proxies, TLS). Its
+//     transport is wrapped, not modified.
+//   - [WithRetryPolicy], [WithoutRetries]: see below.
+//   - [WithLogger]: a *slog.Logger for retries and resumed uploads; silent
+//     by default.
+//   - [WithUserAgent], [WithOriginApp]: how your application names itself.
+//     Every request also carries AV-Origin-Client: avupload:[Version].
+//
+// # Retries
+//
+// Retries are on by default ([DefaultRetryPolicy]: four attempts). Connection
+// errors, 408, 429 and 5xx answers are retried after a full-jitter
+// exponential wait, or after the wait the server names in
+// X-RateLimit-Retry-After or Retry-After; no other 4xx is retried, nor a
+// request whose body cannot be sent again. A cancelled context ends the wait
+// at once.
+//
+// # Errors
+//
+// An answer other than success is an [*APIError] holding the status, the
+// problem document (type, title, name, detail, problems), the rate-limit
+// figures and the operation. Branch on its class with errors.Is and
+// [ErrNotFound], [ErrUnauthorized], [ErrForbidden], [ErrBadRequest],
+// [ErrRateLimited] or [ErrServer]. A failure to get any answer is an
+// [*OpError] that unwraps to its cause (context.Canceled, a net.Error).
+// Calls that need the key fail with [ErrNoAPIKey], without a request, on a
+// client built without one.
+//
+// # The generated client
+//
+// [Client.Raw] returns the generated client for anything this package does
+// not cover. It shares the client's base URL, authentication, headers and
+// retries, but reports every answer, 404 and 5xx included, as a response
+// rather than an error.
+//
+// # Concurrency
+//
+// A [Client] is safe for concurrent use by many goroutines; build one and
+// share it, as it holds the connection pool.
+//
+// # Secrets
+//
+// Error strings and log lines from this package never hold the API
+// key or an upload token: tokens are replaced by REDACTED, in URLs too. What
+// you log yourself is another matter: dumping requests (httputil.DumpRequest,
+// a logging RoundTripper in WithHTTPClient) prints the Authorization header,
+// which holds the key, and upload URLs, which hold the token.
 package wrapper

@@ -540,3 +540,18 @@ func TestTokenLifecycleAgainstTheSandbox(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnauthorized)
 	assert.NotContains(t, err.Error(), "not-the-key")
 }
+
+// TestRequestsToIterate1000Tokens records the figure the issue asks for:
+// iterating 1,000 tokens at page size 100 takes 10 requests, one per page.
+func TestRequestsToIterate1000Tokens(t *testing.T) {
+	c, counter := newSandboxClient(t, 1000)
+	var n int
+	for _, err := range c.AllUploadTokens(t.Context(), ListOptions{PageSize: MaxPageSize}) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, 1000, n)
+	requests := counter.count("/upload-tokens")
+	t.Logf("iterating %d tokens at page size %d took %d requests", n, MaxPageSize, requests)
+	assert.Equal(t, 10, requests)
+}
