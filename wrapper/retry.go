@@ -76,11 +76,17 @@ func (p RetryPolicy) backoff(attempt int, h http.Header) time.Duration {
 // serverWait reads how long the server asked the client to wait:
 // X-RateLimit-Retry-After (seconds) first, then the standard Retry-After
 // (seconds or an HTTP date).
+//
+// The API sends X-RateLimit-Retry-After on every answer, as the time until
+// its rate window resets; it asks for a wait only once the window is spent.
+// So it is honoured only when X-RateLimit-Remaining is 0 or absent: a 503
+// with requests to spare is retried after the usual backoff, not after up to
+// a minute.
 func serverWait(h http.Header) (time.Duration, bool) {
 	if h == nil {
 		return 0, false
 	}
-	if v := strings.TrimSpace(h.Get("X-RateLimit-Retry-After")); v != "" {
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Retry-After")); v != "" && rateWindowSpent(h) {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 			return time.Duration(n) * time.Second, true
 		}
@@ -94,6 +100,17 @@ func serverWait(h http.Header) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// rateWindowSpent reports whether the answer says no request is left in the
+// current rate window, or says nothing about it.
+func rateWindowSpent(h http.Header) bool {
+	v := strings.TrimSpace(h.Get("X-RateLimit-Remaining"))
+	if v == "" {
+		return true
+	}
+	n, err := strconv.Atoi(v)
+	return err != nil || n <= 0
 }
 
 // retryableStatus reports whether an answer with this status may be retried.

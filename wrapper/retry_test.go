@@ -1,6 +1,7 @@
 package wrapper
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/sandbox"
 )
 
 // TestRetriesByAnswer checks, for each kind of answer, how many requests a
@@ -106,10 +109,20 @@ func TestServerWaitIsHonoured(t *testing.T) {
 	inAnHour := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
 	tests := []struct {
 		name    string
+		status  int // 429 unless set
 		headers map[string]string
 		min     time.Duration
 		max     time.Duration
 	}{
+		{name: "window spent", headers: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Retry-After": "41"}, min: 41 * time.Second, max: 41 * time.Second},
+		{
+			name: "5xx with requests to spare ignores the window", status: http.StatusServiceUnavailable,
+			headers: map[string]string{"X-RateLimit-Remaining": "37", "X-RateLimit-Retry-After": "45"}, min: 0, max: testPolicy.InitialBackoff,
+		},
+		{
+			name: "Retry-After counts with requests to spare", status: http.StatusServiceUnavailable,
+			headers: map[string]string{"X-RateLimit-Remaining": "37", "X-RateLimit-Retry-After": "45", "Retry-After": "2"}, min: 2 * time.Second, max: 2 * time.Second,
+		},
 		{name: "X-RateLimit-Retry-After", headers: map[string]string{"X-RateLimit-Retry-After": "7"}, min: 7 * time.Second, max: 7 * time.Second},
 		{name: "Retry-After seconds", headers: map[string]string{"Retry-After": "3"}, min: 3 * time.Second, max: 3 * time.Second},
 		{name: "Retry-After date", headers: map[string]string{"Retry-After": inAnHour}, min: 58 * time.Minute, max: time.Hour},
@@ -129,7 +142,7 @@ func TestServerWaitIsHonoured(t *testing.T) {
 				for k, v := range tt.headers {
 					w.Header().Set(k, v)
 				}
-				reply(w, http.StatusTooManyRequests, tooManyJSON)
+				reply(w, cmp.Or(tt.status, http.StatusTooManyRequests), tooManyJSON)
 			})
 			c, waits := newTestClient(t, f)
 			_, err := c.GetUploadToken(t.Context(), "x")
@@ -287,5 +300,38 @@ func TestRetryableStatus(t *testing.T) {
 	for code := 100; code < 600; code++ {
 		want := code == 408 || code == 429 || code >= 500
 		assert.Equal(t, want, retryableStatus(code), "status %d", code)
+	}
+}
+
+// TestRetriesAgainstSandboxFaults checks the waits against the sandbox's
+// headers: a 429 waits for the window named in X-RateLimit-Retry-After, a
+// 503 (whose answer names the window too, with requests to spare) waits only
+// the usual backoff.
+func TestRetriesAgainstSandboxFaults(t *testing.T) {
+	tests := []struct {
+		status   int
+		min, max time.Duration
+	}{
+		{status: http.StatusTooManyRequests, min: time.Second, max: time.Minute},
+		{status: http.StatusServiceUnavailable, min: 0, max: testPolicy.InitialBackoff},
+	}
+	for _, tt := range tests {
+		t.Run(http.StatusText(tt.status), func(t *testing.T) {
+			srv := sandbox.NewServer(t, sandbox.WithFaults(sandbox.Fault{
+				Op: sandbox.OpCreateUploadToken, Request: 1, Kind: sandbox.FaultStatus, Status: tt.status,
+			}))
+			c, err := New(WithBaseURL(srv.URL), WithAPIKey(srv.APIKey), WithRetryPolicy(testPolicy))
+			require.NoError(t, err)
+			waits := &sleeps{}
+			c.transport.sleep = waits.sleep
+
+			tok, err := c.CreateUploadToken(t.Context(), time.Minute)
+			require.NoError(t, err)
+			assert.NotEmpty(t, tok.Token)
+			got := waits.all()
+			require.Len(t, got, 1)
+			assert.GreaterOrEqual(t, got[0], tt.min)
+			assert.LessOrEqual(t, got[0], tt.max)
+		})
 	}
 }
