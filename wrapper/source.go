@@ -1,0 +1,134 @@
+package wrapper
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Source is what Upload reads a video from. Build one with File, OSFile,
+// ReaderAt or Reader. A Source is read once per Upload; only File may be
+// given to several Uploads at once.
+type Source interface {
+	// open prepares the source for one upload.
+	open() (*openSource, error)
+}
+
+// openSource is a Source ready to be read by one upload.
+type openSource struct {
+	// size is the length in bytes, or -1 while unknown (a stream).
+	size int64
+	// at reads a seekable source; nil for a plain reader.
+	at io.ReaderAt
+	// r reads a plain reader; nil for a seekable source.
+	r io.Reader
+	// name is the default multipart file name.
+	name string
+	// identity tells sources apart in resume keys: a file's absolute path.
+	identity string
+	// modTime is the file's modification time, zero when unknown.
+	modTime time.Time
+	// close releases what open acquired.
+	close func() error
+}
+
+func noClose() error { return nil }
+
+// File is the file at path. Upload opens it and closes it when done. Its
+// fingerprint for resuming holds its size, modification time and a hash of
+// its first and last chunks.
+func File(path string) Source { return fileSource{path: path} }
+
+type fileSource struct{ path string }
+
+func (s fileSource) open() (*openSource, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("avupload: opening the source: %w", err)
+	}
+	o, err := statFile(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	o.close = f.Close
+	return o, nil
+}
+
+// OSFile is an open file, read from offset 0 with ReadAt; its own offset is
+// neither used nor moved. The caller keeps ownership: Upload does not close it.
+func OSFile(f *os.File) Source { return osFileSource{f: f} }
+
+type osFileSource struct{ f *os.File }
+
+func (s osFileSource) open() (*openSource, error) {
+	if s.f == nil {
+		return nil, invalidInput("source file is nil")
+	}
+	o, err := statFile(s.f)
+	if err != nil {
+		return nil, err
+	}
+	o.close = noClose
+	return o, nil
+}
+
+func statFile(f *os.File) (*openSource, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("avupload: reading the source's size: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, invalidInput("source %s is not a regular file; use Reader for pipes and devices", f.Name())
+	}
+	abs, err := filepath.Abs(f.Name())
+	if err != nil {
+		abs = f.Name()
+	}
+	return &openSource{size: fi.Size(), at: f, name: filepath.Base(f.Name()), identity: abs, modTime: fi.ModTime()}, nil
+}
+
+// ReaderAt is size bytes read from r with ReadAt, from offset 0. Chunks are
+// read straight from r into the request, concurrently when
+// UploadOptions.Concurrency is above 1, so r must allow concurrent ReadAt
+// calls (as *os.File, *bytes.Reader and io.SectionReader do).
+func ReaderAt(r io.ReaderAt, size int64) Source { return readerAtSource{r: r, size: size} }
+
+type readerAtSource struct {
+	r    io.ReaderAt
+	size int64
+}
+
+func (s readerAtSource) open() (*openSource, error) {
+	if s.r == nil {
+		return nil, invalidInput("source reader is nil")
+	}
+	if s.size < 0 {
+		return nil, invalidInput("source size %d is negative", s.size)
+	}
+	return &openSource{size: s.size, at: s.r, name: "video", close: noClose}, nil
+}
+
+// Reader is a plain stream read once, in order. size is its length in
+// bytes, or negative when unknown (standard input, a pipe): the upload then
+// goes by parts and names their number on the last one. Upload reads into
+// at most Concurrency+1 chunk-sized buffers. A reader of known size must
+// hold exactly size bytes.
+//
+// To resume an upload from a Reader, the same bytes must be read again: the
+// chunks already acknowledged are read, hashed and skipped.
+func Reader(r io.Reader, size int64) Source { return readerSource{r: r, size: max(size, -1)} }
+
+type readerSource struct {
+	r    io.Reader
+	size int64
+}
+
+func (s readerSource) open() (*openSource, error) {
+	if s.r == nil {
+		return nil, invalidInput("source reader is nil")
+	}
+	return &openSource{size: s.size, r: s.r, name: "video", close: noClose}, nil
+}

@@ -1,0 +1,234 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime/multipart"
+	"sync"
+	"time"
+)
+
+// Chunk sizes and the API's limits on uploads.
+const (
+	// DefaultChunkSize is the chunk size Upload uses unless told otherwise: 50 MiB.
+	DefaultChunkSize int64 = 50 << 20
+	// MinChunkSize is the smallest chunk size Upload accepts, 5 MiB: every
+	// chunk but the last must hold at least this much.
+	MinChunkSize int64 = 5 << 20
+	// MaxChunkSize is the largest chunk size Upload accepts, 128 MiB.
+	MaxChunkSize int64 = 128 << 20
+	// DefaultStallTimeout is how long a chunk may make no progress before it
+	// is aborted and retried, unless UploadOptions.StallTimeout says otherwise.
+	DefaultStallTimeout = 2 * time.Minute
+
+	maxParts     = 10000       // the most chunks one video takes
+	maxTotalSize = 52428800000 // the most bytes one video takes
+)
+
+// UploadOptions tunes Upload. The zero value (or a nil pointer) uploads
+// with 50 MiB chunks, one at a time, with the client's retry policy and no
+// resume store.
+type UploadOptions struct {
+	// ChunkSize is the size of every chunk but the last: DefaultChunkSize
+	// when 0, else between MinChunkSize and MaxChunkSize. A source of at most
+	// ChunkSize bytes goes whole, in one request.
+	ChunkSize int64
+	// Concurrency is how many chunks are in flight at once after the
+	// first, which always goes alone: 1 when 0.
+	Concurrency int
+	// VideoID continues an existing video instead of creating one: every
+	// chunk carries it. A chunk the server says it already holds, for exactly
+	// the same range, counts as acknowledged.
+	VideoID string
+	// FileName is the file name sent with the video: by default the base
+	// name of a file source, or "video".
+	FileName string
+	// Progress, when set, is told how many bytes the server acknowledged
+	// and the total (-1 while a stream's length is unknown). It is called
+	// from one goroutine at a time, never with a smaller count, and last with
+	// the total when the upload succeeds. Calls are coalesced: a slow
+	// function misses intermediate counts but never slows the transfer.
+	// Upload returns only after the last call returned.
+	Progress func(acked, total int64)
+	// Store, when set, remembers the acknowledged chunks so that a later
+	// Upload of the same source with the same token and store goes on where
+	// this one stopped. The state is deleted when the upload succeeds.
+	Store ResumeStore
+	// Retry is the policy for each chunk; the client's policy when nil.
+	// Connection errors, stalls, 408, 429 and 5xx answers are retried,
+	// resending the same bytes and range. A wait the server asks for with
+	// X-RateLimit-Retry-After is honoured up to the policy's MaxBackoff.
+	Retry *RetryPolicy
+	// StallTimeout aborts and retries a chunk that sends no byte and gets no
+	// answer for this long: DefaultStallTimeout when 0, never when negative.
+	StallTimeout time.Duration
+}
+
+// UploadResult is the outcome of a successful Upload.
+type UploadResult struct {
+	// Video is the uploaded video, as the last acknowledged chunk's answer
+	// described it.
+	Video Video
+	// Size is the number of bytes uploaded, resumed chunks included.
+	Size int64
+	// SHA256 is the hex SHA-256 of the whole source.
+	SHA256 string
+	// Chunks is the number of chunks the video was sent in (1 for a whole upload).
+	Chunks int
+	// ResumedChunks is how many of them an earlier run had sent.
+	ResumedChunks int
+}
+
+// normalize applies the defaults and checks the values.
+func (o *UploadOptions) normalize() error {
+	switch {
+	case o.ChunkSize == 0:
+		o.ChunkSize = DefaultChunkSize
+	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize:
+		return invalidInput("chunk size %d is outside [%d, %d] (5 MiB to 128 MiB)", o.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	switch {
+	case o.Concurrency == 0:
+		o.Concurrency = 1
+	case o.Concurrency < 0 || o.Concurrency > 64:
+		return invalidInput("concurrency %d is outside [1, 64]", o.Concurrency)
+	}
+	switch {
+	case o.StallTimeout == 0:
+		o.StallTimeout = DefaultStallTimeout
+	case o.StallTimeout < 0:
+		o.StallTimeout = 0
+	}
+	if o.Retry != nil {
+		if err := o.Retry.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Upload sends src to the API with the upload token and returns the video
+// it made. A source of at most ChunkSize bytes goes in one request; a larger
+// one in chunks, the first alone and the rest Concurrency at a time, each
+// carrying the video id the first one got. Seekable sources (File, OSFile,
+// ReaderAt) are streamed from the source into each request without
+// chunk-sized copies; a Reader goes through at most Concurrency+1
+// chunk-sized buffers. The source's SHA-256 is computed along the way.
+//
+// Each chunk is retried on its own (see UploadOptions.Retry). With a Store,
+// every acknowledged chunk is remembered and a later call skips them; a
+// state whose token or source fingerprint differs is discarded and the
+// upload starts over with a new video.
+//
+// An empty source, a chunk size out of bounds or a source beyond the API's
+// limits (10,000 chunks, 52,428,800,000 bytes) is refused with
+// ErrInvalidInput before any request. Any other failure, cancellation
+// included, is an *UploadError holding the state to resume from; it wraps
+// the cause (ctx.Err() when ctx ended, an *APIError when the API refused a
+// chunk). opts may be nil.
+func (c *Client) Upload(ctx context.Context, token string, src Source, opts *UploadOptions) (*UploadResult, error) {
+	var o UploadOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, invalidInput("upload token is empty")
+	}
+	if src == nil {
+		return nil, invalidInput("source is nil")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := src.open()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = s.close() }()
+	if s.size == 0 {
+		return nil, invalidInput("the source is empty: there is nothing to upload")
+	}
+	if s.size > maxTotalSize {
+		return nil, invalidInput("the source holds %d bytes, above the API's limit of %d", s.size, int64(maxTotalSize))
+	}
+	name := o.FileName
+	if name == "" {
+		name = s.name
+	}
+	policy := c.retry
+	if o.Retry != nil {
+		policy = *o.Retry
+	}
+	mw := multipart.NewWriter(nil)
+	u := &upload{
+		c:         c,
+		token:     token,
+		opts:      o,
+		policy:    policy,
+		src:       s,
+		fileName:  name,
+		boundary:  mw.Boundary(),
+		tokenHash: hashToken(token),
+		log:       c.logger,
+	}
+	u.contentType = mw.FormDataContentType()
+	identity := s.identity
+	if identity == "" {
+		identity = "name:" + name
+	}
+	u.key = resumeKey(u.tokenHash, identity, s.size)
+	return u.run(ctx)
+}
+
+// upload is one call of Upload.
+type upload struct {
+	c           *Client
+	token       string
+	opts        UploadOptions
+	policy      RetryPolicy
+	src         *openSource
+	fileName    string
+	boundary    string
+	contentType string
+	tokenHash   string
+	key         string
+	log         *slog.Logger
+
+	chunkSize int64
+	// created is set when this run made the video; chunks of a video made
+	// elsewhere (an earlier run, UploadOptions.VideoID) may already be on
+	// the server.
+	created bool
+
+	// Guarded by mu: the acknowledged state.
+	mu       sync.Mutex
+	state    *UploadState // nil until the video id is known
+	acked    ackSet
+	resumed  int
+	finalRaw *Video
+}
+
+// ackSet is a growable set of chunk indexes.
+type ackSet []bool
+
+func (a ackSet) has(i int) bool { return i < len(a) && a[i] }
+
+func (a *ackSet) add(i int) {
+	for len(*a) <= i {
+		*a = append(*a, false)
+	}
+	(*a)[i] = true
+}
+
+// errStalled is the cause of an attempt aborted by the stall watchdog.
+var errStalled = errors.New("no progress within the stall timeout")
+
+// interrupted wraps the end of ctx so that errors.Is(err, ctx.Err()) holds.
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("avupload: upload interrupted: %w", ctx.Err())
+}
