@@ -85,9 +85,9 @@ var (
 )
 
 // alreadyReceived reports whether err is the API refusing ch because it
-// already holds exactly ch's range or part. When the detail names the range
-// it conflicts with, that range must be ch's; when it names none, the title
-// alone decides.
+// already holds exactly ch's range or part, or because the video is
+// complete. When the detail names the range it conflicts with, that range
+// must be ch's; when it names none, the title alone decides.
 func alreadyReceived(err error, ch *chunk) bool {
 	var apiErr *APIError
 	if ch.whole || !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
@@ -95,6 +95,9 @@ func alreadyReceived(err error, ch *chunk) bool {
 	}
 	title := strings.ToLower(apiErr.Title)
 	switch {
+	case strings.Contains(title, "already been uploaded"):
+		// The video is complete: every range, this one included, landed.
+		return true
 	case !ch.rng.byPart && strings.Contains(title, "overlap"):
 		m := receivedRange.FindStringSubmatch(apiErr.Detail)
 		if m == nil {

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +36,7 @@ type uploadEnv struct {
 func newUploadEnv(t testing.TB, opts ...sandbox.Option) *uploadEnv {
 	t.Helper()
 	srv := sandbox.NewServer(t, append([]sandbox.Option{sandbox.WithDataDir(t.TempDir())}, opts...)...)
-	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
+	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries), WithLogger(testLogger(t)))
 	require.NoError(t, err)
 	token, err := srv.Sandbox.CreateToken(0)
 	require.NoError(t, err)
@@ -102,7 +104,9 @@ var sourceKinds = []struct {
 		return OSFile(f)
 	}},
 	{"ReaderAt", func(t *testing.T, data []byte) Source { return ReaderAt(bytes.NewReader(data), int64(len(data))) }},
-	{"Reader", func(t *testing.T, data []byte) Source { return Reader(onlyReader{bytes.NewReader(data)}, int64(len(data))) }},
+	{"Reader", func(t *testing.T, data []byte) Source {
+		return Reader(onlyReader{bytes.NewReader(data)}, int64(len(data)))
+	}},
 	{"Stream", func(t *testing.T, data []byte) Source { return Reader(onlyReader{bytes.NewReader(data)}, -1) }},
 }
 
@@ -189,4 +193,21 @@ func TestUploadRefusesBeforeAnyRequest(t *testing.T) {
 		})
 	}
 	assert.Zero(t, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// testLogger sends the client's log lines to t.Log when -v is given.
+func testLogger(t testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, nil))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
