@@ -185,3 +185,5 @@ func requireProblem(t testing.TB, r apiResponse, status int, title, name string)
 		require.Equal(t, name, r.str("name"), "body: %s", r.Raw)
 	}
 }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -136,9 +136,9 @@ func fileProblem(title, detail string) *apiError {
 }
 
 var (
-	errNoFile       = fileProblem("There is no uploaded file in the request.", "send the video as a multipart/form-data file part named \"file\"")
-	errTwoFiles     = fileProblem("There are more than one uploaded file in the request.", "send exactly one file part per request")
-	errEmptyFile    = fileProblem("The uploaded file is empty.", "the file part holds 0 bytes")
+	errNoFile    = fileProblem("There is no uploaded file in the request.", "send the video as a multipart/form-data file part named \"file\"")
+	errTwoFiles  = fileProblem("There are more than one uploaded file in the request.", "send exactly one file part per request")
+	errEmptyFile = fileProblem("The uploaded file is empty.", "the file part holds 0 bytes")
 )
 
 func alreadyUploaded(id string) *apiError {

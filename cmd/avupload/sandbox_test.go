@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestSandboxCommand(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	cmd := newRootCommand()
+	cmd.SetArgs([]string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key", "--data-dir", t.TempDir(),
+		"--rate-limit", "--fault", "list:1:status=503"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
+	var url string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.NotContains(t, url, ":0", "the real port is printed")
+
+	client := &http.Client{}
+	get := func() *http.Response {
+		req, err := http.NewRequest(http.MethodGet, url+"/upload-tokens", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("cli-key", "")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	assert.Equal(t, 503, get().StatusCode, "the scripted fault")
+	resp := get()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "100", resp.Header.Get("X-RateLimit-Limit"), "--rate-limit uses the sandbox figures")
+	client.CloseIdleConnections()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not shut down")
+	}
+	assert.Contains(t, out.String(), "sandbox stopped")
+}
+
+func TestSandboxCommandBadFault(t *testing.T) {
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:1:explode"})
+	err := cmd.ExecuteContext(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown action")
+	assert.NotContains(t, out.String(), "Usage:", "SilenceUsage")
+}
+
+func TestVersion(t *testing.T) {
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--version"})
+	require.NoError(t, cmd.Execute())
+	assert.Contains(t, out.String(), "avupload version")
+}
