@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+
+	"github.com/avupload/avupload/wrapper"
+)
+
+// Environment variables the CLI reads. The library itself reads none.
+const (
+	envAPIKey = "APIVIDEO_API_KEY" // the API key, for the token commands
+	envToken  = "AVUPLOAD_TOKEN"   // the upload token, for upload
+)
+
+// serverFlags choose the server a command talks to.
+type serverFlags struct {
+	baseURL string
+	sandbox bool
+}
+
+func (s *serverFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.baseURL, "base-url", "", "talk to the API at `URL`, e.g. a local 'avupload sandbox' (default https://ws.api.video)")
+	fs.BoolVar(&s.sandbox, "sandbox", false, "talk to api.video's sandbox environment (https://sandbox.api.video)")
+}
+
+// options returns the client options that select the server.
+func (s *serverFlags) options() []wrapper.Option {
+	switch {
+	case s.baseURL != "":
+		return []wrapper.Option{wrapper.WithBaseURL(s.baseURL)}
+	case s.sandbox:
+		return []wrapper.Option{wrapper.WithSandbox()}
+	default:
+		return nil
+	}
+}
+
+// outputFlags choose how a command prints its result.
+type outputFlags struct {
+	json  bool
+	quiet bool
+}
+
+func (o *outputFlags) register(fs *pflag.FlagSet, quietHelp string) {
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON, with the API's field names")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietHelp)
+}
+
+// newClient builds the client a command uses. apiKey may be empty for the
+// calls that need none (uploads).
+func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
+	opts := srv.options()
+	opts = append(opts, wrapper.WithOriginApp("avupload-cli", wrapper.Version))
+	if apiKey != "" {
+		opts = append(opts, wrapper.WithAPIKey(apiKey))
+	}
+	c, err := wrapper.New(opts...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// apiKey returns the API key from --api-key or else APIVIDEO_API_KEY, and
+// records it as a secret. Without either it returns a usage error.
+func (a *app) apiKey(flag string) (string, error) {
+	key := flag
+	if key == "" {
+		key = a.getenv(envAPIKey)
+	}
+	if key == "" {
+		return "", usageError{fmt.Errorf("%w: no API key; set %s (or pass --api-key)", errMissingCredential, envAPIKey)}
+	}
+	a.secret(key)
+	return key, nil
+}
+
+// uploadToken returns the upload token from --token or else AVUPLOAD_TOKEN,
+// and records it as a secret. Without either it returns a usage error.
+func (a *app) uploadToken(flag string) (string, error) {
+	token := flag
+	if token == "" {
+		token = a.getenv(envToken)
+	}
+	if token == "" {
+		return "", usageError{fmt.Errorf("%w: no upload token; pass --token (or set %s)", errMissingCredential, envToken)}
+	}
+	a.secret(token)
+	return token, nil
+}
+
+// printf writes to w, ignoring errors: a closed stdout is not worth failing
+// a finished upload for.
+func printf(w io.Writer, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }

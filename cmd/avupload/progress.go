@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progress shows how an upload advances: a bar with rate and ETA on a
+// terminal, a plain line now and then elsewhere, nothing when quiet. It
+// also remembers the last count, to say how far an interrupted upload got.
+// Its methods are called from one goroutine at a time.
+type progress struct {
+	acked, total int64
+
+	term  io.Writer                // the terminal to draw a bar on; nil elsewhere
+	bar   *progressbar.ProgressBar // drawn from the first update on
+	plain io.Writer                // where plain lines go; nil on a terminal or when quiet
+	base  int64                    // the first count, made of resumed chunks
+	start time.Time                // when the first count arrived
+	last  time.Time                // when the last plain line was written
+	now   func() time.Time
+}
+
+// plainInterval is the least time between two plain progress lines.
+const plainInterval = time.Second
+
+// newProgress returns the progress display for an upload, written to w.
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{total: -1, now: time.Now}
+	switch {
+	case quiet:
+	case isTerminal(w):
+		p.term = w
+	default:
+		p.plain = w
+	}
+	return p
+}
+
+// newBar draws a bar of total bytes (-1 while unknown) on the terminal.
+func (p *progress) newBar(total int64) *progressbar.ProgressBar {
+	w := p.term
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("uploading"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetSpinnerChangeInterval(0), // no ticking goroutine
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// update is the upload's Progress function.
+func (p *progress) update(acked, total int64) {
+	if p.start.IsZero() {
+		p.start, p.base = p.now(), acked
+		if p.term != nil {
+			p.bar = p.newBar(total)
+		}
+	}
+	if p.bar != nil && total != p.total {
+		p.bar.ChangeMax64(total)
+	}
+	p.acked, p.total = acked, total
+	switch {
+	case p.bar != nil:
+		_ = p.bar.Set64(acked)
+	case p.plain != nil:
+		now := p.now()
+		if now.Sub(p.last) < plainInterval && acked != total {
+			return
+		}
+		p.last = now
+		fmt.Fprintln(p.plain, p.line(now))
+	}
+}
+
+// line is a plain progress line: "uploaded 150.0 MiB of 300.0 MiB (50%), 80.2 MiB/s".
+func (p *progress) line(now time.Time) string {
+	s := "uploaded " + formatSize(p.acked)
+	if p.total > 0 {
+		s += fmt.Sprintf(" of %s (%d%%)", formatSize(p.total), p.acked*100/p.total)
+	}
+	if elapsed := now.Sub(p.start).Seconds(); elapsed > 0 && p.acked > p.base {
+		s += fmt.Sprintf(", %s/s", formatSize(int64(float64(p.acked-p.base)/elapsed)))
+	}
+	return s
+}
+
+// stop ends the display, leaving the cursor on a fresh line.
+func (p *progress) stop() {
+	if p.bar != nil && !p.bar.IsFinished() {
+		_ = p.bar.Exit()
+	}
+}
+
+// done describes how far the upload got: "150.0 MiB of 300.0 MiB".
+func (p *progress) done() string {
+	if p.total > 0 {
+		return formatSize(p.acked) + " of " + formatSize(p.total)
+	}
+	return formatSize(p.acked)
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avupload/avupload/wrapper"
+)
+
+// tokenFlags are the flags every token command shares.
+type tokenFlags struct {
+	server serverFlags
+	output outputFlags
+	apiKey string
+}
+
+// client builds a client holding the API key.
+func (f *tokenFlags) client(a *app) (*wrapper.Client, error) {
+	key, err := a.apiKey(f.apiKey)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(&f.server, key)
+}
+
+// print writes tokens as JSON (one object, or a list when list is set), as
+// bare tokens with --quiet, or as a table.
+func (f *tokenFlags) print(cmd *cobra.Command, tokens []wrapper.UploadToken) error {
+	w := cmd.OutOrStdout()
+	switch {
+	case f.output.json && len(tokens) == 1:
+		return writeJSON(w, newTokenJSON(tokens[0]))
+	case f.output.quiet:
+		for _, t := range tokens {
+			printf(w, "%s\n", t.Token)
+		}
+		return nil
+	default:
+		return writeTokenTable(w, tokens)
+	}
+}
+
+// newTokenCommand returns `avupload token` and its subcommands.
+func newTokenCommand(a *app) *cobra.Command {
+	f := &tokenFlags{}
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list, show and delete upload tokens (needs the API key)",
+		Long: `Manage upload tokens: the credentials an uploader holds instead of the API key.
+
+These commands need the API key. Set it in the environment, where it stays out
+of your shell history and of 'ps' output:
+
+  export ` + envAPIKey + `=...
+
+--api-key works too, but exposes the key to other users of the machine.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.apiKey, "api-key", "", "the API key (default $"+envAPIKey+")")
+	f.server.register(pf)
+	f.output.register(pf, "print only the tokens, one a line")
+	exclusiveFlags(cmd)
+	cmd.AddCommand(
+		newTokenCreateCommand(a, f),
+		newTokenListCommand(a, f),
+		newTokenGetCommand(a, f),
+		newTokenDeleteCommand(a, f),
+	)
+	return cmd
+}
+
+// exclusiveFlags refuses --json with --quiet and --base-url with --sandbox.
+func exclusiveFlags(cmd *cobra.Command) {
+	cmd.MarkFlagsMutuallyExclusive("json", "quiet")
+	cmd.MarkFlagsMutuallyExclusive("base-url", "sandbox")
+}
+
+func newTokenCreateCommand(a *app, f *tokenFlags) *cobra.Command {
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Mint an upload token",
+		Long: `Mint an upload token and print it. Give the token to whoever uploads: it lets
+them upload videos, and nothing else, until it expires or is deleted.`,
+		Example: `  avupload token create --ttl 1h
+  TOKEN=$(avupload token create --ttl 30m -q)`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			if ttl < 0 || ttl%time.Second != 0 {
+				return usagef("--ttl %s: want whole seconds, 0 or more", ttl)
+			}
+			c, err := f.client(a)
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateUploadToken(cmd.Context(), ttl)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd, []wrapper.UploadToken{t})
+		}),
+	}
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime of the token, e.g. 1h or 90s; 0 never expires")
+	return cmd
+}
+
+func newTokenListCommand(a *app, f *tokenFlags) *cobra.Command {
+	var (
+		opts   wrapper.ListOptions
+		sortBy string
+		order  string
+		all    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the account's upload tokens",
+		Long: `List the account's upload tokens, one page at a time (the server's default
+page holds 25), or every page with --all.`,
+		Example: `  avupload token list
+  avupload token list --sort-by ttl --order desc --page 2 --page-size 10
+  avupload token list --all --json`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			switch sortBy {
+			case "", string(wrapper.SortByCreatedAt), string(wrapper.SortByTTL):
+			default:
+				return usagef("--sort-by %q: want createdAt or ttl", sortBy)
+			}
+			switch order {
+			case "", string(wrapper.SortAsc), string(wrapper.SortDesc):
+			default:
+				return usagef("--order %q: want asc or desc", order)
+			}
+			if opts.Page < 1 {
+				return usagef("--page %d: pages are counted from 1", opts.Page)
+			}
+			if cmd.Flags().Changed("page-size") && (opts.PageSize < 1 || opts.PageSize > wrapper.MaxPageSize) {
+				return usagef("--page-size %d: want 1 to %d", opts.PageSize, wrapper.MaxPageSize)
+			}
+			opts.SortBy, opts.SortOrder = wrapper.SortBy(sortBy), wrapper.SortOrder(order)
+			c, err := f.client(a)
+			if err != nil {
+				return err
+			}
+			if all {
+				return listAll(cmd, f, c, opts)
+			}
+			return listPage(cmd, f, c, opts)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&sortBy, "sort-by", "", "sort by `FIELD`: createdAt or ttl")
+	fs.StringVar(&order, "order", "", "sort `ORDER`: asc or desc")
+	fs.IntVar(&opts.Page, "page", 1, "page `N` to show, counted from 1")
+	fs.IntVar(&opts.PageSize, "page-size", 0, "`N` tokens a page, 1 to 100 (default: the server's, 25)")
+	fs.BoolVar(&all, "all", false, "list every page")
+	cmd.MarkFlagsMutuallyExclusive("all", "page")
+	return cmd
+}
+
+// listPage prints one page of tokens and, in a table, where it stands.
+func listPage(cmd *cobra.Command, f *tokenFlags, c *wrapper.Client, opts wrapper.ListOptions) error {
+	page, err := c.ListUploadTokens(cmd.Context(), opts)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if f.output.json {
+		out := tokenListJSON{Data: []tokenJSON{}, Pagination: newPaginationJSON(page.Pagination)}
+		for _, t := range page.Tokens {
+			out.Data = append(out.Data, newTokenJSON(t))
+		}
+		return writeJSON(w, out)
+	}
+	if err := f.print(cmd, page.Tokens); err != nil {
+		return err
+	}
+	if !f.output.quiet {
+		p := page.Pagination
+		printf(w, "page %d of %d, %d token(s) in all\n", p.Page, max(p.PagesTotal, 1), p.ItemsTotal)
+	}
+	return nil
+}
+
+// listAll prints the tokens of every page. A table is printed once the
+// whole list has arrived, so that its columns line up.
+func listAll(cmd *cobra.Command, f *tokenFlags, c *wrapper.Client, opts wrapper.ListOptions) error {
+	opts.Page = 0
+	if opts.PageSize == 0 {
+		opts.PageSize = wrapper.MaxPageSize
+	}
+	var tokens []wrapper.UploadToken
+	for t, err := range c.AllUploadTokens(cmd.Context(), opts) {
+		if err != nil {
+			return err
+		}
+		tokens = append(tokens, t)
+	}
+	if f.output.json {
+		out := tokenListJSON{Data: make([]tokenJSON, 0, len(tokens))}
+		for _, t := range tokens {
+			out.Data = append(out.Data, newTokenJSON(t))
+		}
+		return writeJSON(cmd.OutOrStdout(), out)
+	}
+	return f.print(cmd, tokens)
+}
+
+func newTokenGetCommand(a *app, f *tokenFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "get TOKEN",
+		Short:   "Show an upload token",
+		Example: `  avupload token get to1tcmSFHeYY5KzyhOqVKMKb --json`,
+		Args:    exactArgs(1, "TOKEN"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(a)
+			if err != nil {
+				return err
+			}
+			t, err := c.GetUploadToken(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd, []wrapper.UploadToken{t})
+		}),
+	}
+	return cmd
+}
+
+func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "delete TOKEN",
+		Short:   "Delete an upload token at once",
+		Long:    "Delete an upload token: uploads with it fail from now on, even those under way.",
+		Example: `  avupload token delete to1tcmSFHeYY5KzyhOqVKMKb`,
+		Args:    exactArgs(1, "TOKEN"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(a)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteUploadToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if !f.output.json && !f.output.quiet {
+				printf(cmd.OutOrStdout(), "upload token deleted\n")
+			}
+			return nil
+		}),
+	}
+	return cmd
+}
+
+// noArgs refuses any argument, as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// exactArgs wants n arguments, named by what for the message.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s wants %s, got %d argument(s)", cmd.CommandPath(), what, len(args))
+		}
+		return nil
+	}
+}
