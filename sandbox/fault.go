@@ -312,6 +312,7 @@ func (s *Sandbox) applyFault(rec *recorder, r *http.Request, op string, f Fault)
 // TCP reset where possible.
 func cutConnection(rec *recorder) {
 	rec.cut = true
+	rec.settle()
 	conn, _, err := http.NewResponseController(rec.ResponseWriter).Hijack()
 	if err != nil {
 		// Not HTTP/1 (or not hijackable): abort the response instead.

@@ -243,9 +243,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, onStatus: func(status int) { s.stats.record(op, status) }}
 	defer func() {
-		s.stats.record(op, rec.statusOrCut())
+		rec.settle()
 		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", r.URL.Path, "status", rec.statusOrCut())
 	}()
 
@@ -337,13 +337,25 @@ func routeOf(method, path string) (op, allowed string) {
 }
 
 // recorder remembers the status a handler wrote, and can swallow the whole
-// response (for FaultCommitThenCut).
+// response (for FaultCommitThenCut). It reports the status the client will
+// see through onStatus exactly once, before the client can see it, so that
+// Stats read right after a response (or a cut) already counts that request.
 type recorder struct {
 	http.ResponseWriter
-	status  int
-	swallow bool
-	cut     bool
-	hdr     http.Header
+	status   int
+	swallow  bool
+	cut      bool
+	hdr      http.Header
+	onStatus func(status int)
+	settled  bool
+}
+
+// settle reports the outcome through onStatus, once.
+func (rw *recorder) settle() {
+	if !rw.settled {
+		rw.settled = true
+		rw.onStatus(rw.statusOrCut())
+	}
 }
 
 func (rw *recorder) Header() http.Header {
@@ -361,13 +373,14 @@ func (rw *recorder) WriteHeader(code int) {
 		rw.status = code
 	}
 	if !rw.swallow {
+		rw.settle()
 		rw.ResponseWriter.WriteHeader(code)
 	}
 }
 
 func (rw *recorder) Write(p []byte) (int, error) {
 	if rw.status == 0 {
-		rw.status = http.StatusOK
+		rw.WriteHeader(http.StatusOK)
 	}
 	if rw.swallow {
 		return len(p), nil
