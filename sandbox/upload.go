@@ -261,7 +261,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		var v *video
 		if u.videoID != "" {
 			if v = s.video(u.videoID); v == nil {
-				return videoNotFound(), nil
+				return errorResponse(unknownVideo(u.videoID)), nil
 			}
 			v.mu.Lock()
 			defer v.mu.Unlock()
@@ -302,7 +302,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if u.videoID == "" {
 		v = s.newVideo(titleOf(u.fileName))
 	} else if v = s.video(u.videoID); v == nil {
-		return videoNotFound(), nil
+		return errorResponse(unknownVideo(u.videoID)), nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -405,8 +405,11 @@ func (v *video) done() bool {
 	return int64(len(v.chunks)) == v.total
 }
 
-func videoNotFound() response {
-	return response{status: http.StatusNotFound, body: notFoundBody("videoId")}
+// unknownVideo refuses a videoId that names no video. The contract gives
+// the upload operation no 404, so this is a 400 naming the field.
+func unknownVideo(id string) *apiError {
+	return badRequest(typeInvalidAttribute, "The video ID is invalid.", "videoId",
+		fmt.Sprintf("no video %s was started with this sandbox; send the first chunk without videoId", id))
 }
 
 // titleOf makes a video title from an uploaded file's name.

@@ -78,7 +78,7 @@ func TestUploadWholeFile(t *testing.T) {
 	})
 	t.Run("unknown video", func(t *testing.T) {
 		r := upload(t, srv, uploadReq{token: tok, videoID: "vi0000000000000000000000", data: []byte("abc")})
-		requireProblem(t, r, 404, "The requested resource was not found.", "videoId")
+		requireProblem(t, r, 400, "The video ID is invalid.", "videoId")
 	})
 }
 
