@@ -246,8 +246,15 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 	for range r.u.opts.Concurrency {
 		wg.Go(func() {
 			for ch := range jobs {
+				if ctx.Err() != nil {
+					r.k.release(ch) // another chunk failed: send nothing more
+					continue
+				}
 				v, err := r.u.send(ctx, ch, videoID)
 				r.k.release(ch)
+				if err != nil {
+					cancel(err)
+				}
 				results <- result{ch: ch, v: v, err: err}
 			}
 		})
@@ -256,18 +263,21 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 		wg.Wait()
 		close(results)
 	}()
-	var firstErr error
+	failed := false
 	for res := range results {
 		if res.err != nil {
-			if firstErr == nil {
-				firstErr = res.err
-				cancel(res.err)
-			}
+			failed = true
+			cancel(res.err)
 			continue
 		}
 		r.ack(ctx, res.ch, res.v)
 	}
-	return firstErr
+	if failed {
+		// The first cancellation's cause is the failure the others followed
+		// from, or the caller's own cancellation.
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 // ack records an acknowledged chunk, saves the state and reports progress.

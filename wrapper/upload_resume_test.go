@@ -1,0 +1,150 @@
+package wrapper
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/sandbox"
+)
+
+// TestUploadResumes fails a first run on its third chunk, then checks that a
+// second run with the same store sends only the chunks not acknowledged.
+func TestUploadResumes(t *testing.T) {
+	const size = 4*testChunk + 10
+	data := testData(size, 11)
+	sum := sha256Hex(data)
+	for _, kind := range sourceKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			e := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 3,
+				Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
+			store, err := NewFileStore(t.TempDir())
+			require.NoError(t, err)
+			src := kind.make(t, data)
+			opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+			_, err = e.client.Upload(t.Context(), e.token, src, opts)
+			var upErr *UploadError
+			require.ErrorAs(t, err, &upErr)
+			require.NotNil(t, upErr.State)
+			assert.Equal(t, []int{0, 1}, upErr.State.Acked)
+
+			if kind.name == "Reader" || kind.name == "Stream" {
+				src = kind.make(t, data) // a stream is read again from its start
+			}
+			res, err := e.client.Upload(t.Context(), e.token, src, opts)
+			require.NoError(t, err)
+			e.checkVideo(t, res, sum, size)
+			assert.Equal(t, upErr.State.VideoID, res.Video.VideoID)
+			assert.Equal(t, 2, res.ResumedChunks)
+			// Run one: two chunks and the refused third; run two: the last three.
+			e.eventuallyCount(t, 6)
+			assert.Equal(t, 5, e.srv.Sandbox.Stats().CountStatus(sandbox.OpUploadWithUploadToken, http.StatusCreated),
+				"every chunk was accepted once: none acknowledged was sent again")
+			entries, err := os.ReadDir(store.Dir())
+			require.NoError(t, err)
+			assert.Empty(t, entries, "the state is deleted after success")
+		})
+	}
+}
+
+// TestUploadStartsOverOnFingerprintMismatch changes the file between runs.
+func TestUploadStartsOverOnFingerprintMismatch(t *testing.T) {
+	const size = 3*testChunk + 10
+	data := testData(size, 12)
+	e := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 2,
+		Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
+	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
+	path := writeTestFile(t, data)
+	opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+	_, err := e.client.Upload(t.Context(), e.token, File(path), opts)
+	var upErr *UploadError
+	require.ErrorAs(t, err, &upErr)
+	saved, err := store.Load(t.Context(), "")
+	require.NoError(t, err)
+	require.NotNil(t, saved)
+	raw, err := os.ReadFile(store.Path())
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), e.token, "the state never holds the token")
+	fi, err := os.Stat(store.Path())
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	changed := testData(size, 13)
+	require.NoError(t, os.WriteFile(path, changed, 0o600))
+	res, err := e.client.Upload(t.Context(), e.token, File(path), opts)
+	require.NoError(t, err)
+	assert.NotEqual(t, saved.VideoID, res.Video.VideoID, "a new video")
+	assert.Zero(t, res.ResumedChunks)
+	e.eventuallyCount(t, 2+4) // the failed run's two requests, then four chunks
+	e.checkVideo(t, res, sha256Hex(changed), size)
+}
+
+// TestUploadCancel cancels an upload mid-way: it returns promptly with
+// context.Canceled, leaves a usable state behind (goleak checks goroutines
+// in TestMain), and a later run finishes the video.
+func TestUploadCancel(t *testing.T) {
+	const size = 6 * testChunk
+	data := testData(size, 14)
+	for _, kind := range []int{2, 4} { // ReaderAt and Stream
+		src := sourceKinds[kind]
+		t.Run(src.name, func(t *testing.T) {
+			e := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 3,
+				Kind: sandbox.FaultStall, Stall: 2 * time.Second}))
+			store, err := NewFileStore(t.TempDir())
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 2, Store: store,
+				Progress: func(acked, total int64) {
+					if acked >= 2*testChunk {
+						cancel()
+					}
+				}}
+			start := time.Now()
+			_, err = e.client.Upload(ctx, e.token, src.make(t, data), opts)
+			elapsed := time.Since(start)
+			require.ErrorIs(t, err, context.Canceled)
+			assert.Less(t, elapsed, 1500*time.Millisecond, "returns without waiting for the stalled chunk")
+			var upErr *UploadError
+			require.ErrorAs(t, err, &upErr)
+			require.NotNil(t, upErr.State)
+			assert.GreaterOrEqual(t, len(upErr.State.Acked), 2)
+
+			res, err := e.client.Upload(t.Context(), e.token, src.make(t, data), opts)
+			require.NoError(t, err)
+			assert.Equal(t, upErr.State.VideoID, res.Video.VideoID)
+			assert.GreaterOrEqual(t, res.ResumedChunks, 2)
+			e.checkVideo(t, res, sha256Hex(data), size)
+		})
+	}
+}
+
+// TestUploadLarge sends a 300 MiB file at concurrency 4.
+func TestUploadLarge(t *testing.T) {
+	const size = 300 << 20
+	data := testData(size, 15)
+	sum := sha256Hex(data)
+	path := writeTestFile(t, data)
+	data = nil
+	e := newUploadEnv(t)
+	res, err := e.client.Upload(t.Context(), e.token, File(path), &UploadOptions{ChunkSize: 16 << 20, Concurrency: 4})
+	require.NoError(t, err)
+	e.checkVideo(t, res, sum, size)
+	assert.Equal(t, "clip.mp4", res.Video.Title, "named after the file")
+}
+
+// eventuallyCount waits for the sandbox to have counted want upload
+// requests: it counts a request once its answer is written, which may come
+// just after the client read it.
+func (e *uploadEnv) eventuallyCount(t *testing.T, want int) {
+	t.Helper()
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, want, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken), "%+v", e.srv.Sandbox.Stats())
+	}, 5*time.Second, 5*time.Millisecond)
+}
