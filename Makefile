@@ -30,5 +30,9 @@ test: check-generated
 lint:
 	$(GOLANGCI_LINT) run ./...
 
+## demo: build the CLI, start a local sandbox, mint a token, upload a 300 MiB sample in chunks, interrupt and resume it, check its sha256
+demo:
+	GO="$(GO)" bash scripts/demo.sh
+
 clean:
 	rm -rf bench/results

@@ -92,7 +92,7 @@ func (a *app) redact(s string) string {
 func addCommands(root *cobra.Command, a *app) {
 	root.SilenceErrors = true
 	root.SilenceUsage = true
-	root.Long += "\n" + exitStatusHelp
+	root.SetUsageTemplate(root.UsageTemplate() + exitStatusHelp + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
 }

@@ -3,21 +3,24 @@
 //
 // Usage:
 //
+//	avupload token create [--ttl 1h]
+//	avupload token list [--sort-by createdAt|ttl] [--order asc|desc] [--page N --page-size N | --all]
+//	avupload token get TOKEN
+//	avupload token delete TOKEN
+//	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency N] [--state-file PATH] FILE|-
 //	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]...
+//
+// The token commands read the API key from APIVIDEO_API_KEY (or --api-key);
+// upload reads the token from --token or AVUPLOAD_TOKEN. Exit status: 0 on
+// success, 1 when the API or the I/O failed, 2 on a usage error, 130 when
+// interrupted by SIGINT or SIGTERM.
 package main
 
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		os.Exit(1)
-	}
+	os.Exit(run(context.Background(), os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv))
 }

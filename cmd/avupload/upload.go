@@ -52,11 +52,11 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 		}),
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.token, "token", "", "the upload token (default $"+envToken+")")
+	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
 		"size of every chunk but the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
 	fs.IntVar(&f.concurrency, "concurrency", 1, "`N` chunks in flight at once after the first, 1 to 64")
-	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to this existing video instead of a new one")
+	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
