@@ -64,7 +64,7 @@ of your shell history and of 'ps' output:
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.apiKey, "api-key", "", "the API `KEY` (default $"+envAPIKey+")")
+	pf.StringVar(&f.apiKey, "api-key", "", "use `KEY` as the API key (default $"+envAPIKey+")")
 	f.server.register(pf)
 	f.output.register(pf, "print only the tokens, one a line")
 	exclusiveFlags(cmd)
