@@ -47,6 +47,9 @@ type chunker interface {
 	stop()
 }
 
+// hashBufferSize is the size of the buffer a hashing pass reads through.
+const hashBufferSize = 64 << 10
+
 // chunkCount is the number of chunks of size bytes.
 func chunkCount(size, chunkSize int64) int64 { return (size + chunkSize - 1) / chunkSize }
 
@@ -80,7 +83,7 @@ func newSeekChunker(ctx context.Context, at io.ReaderAt, size, cs int64) *seekCh
 // hashReaderAt hashes size bytes of r in order, stopping early when ctx ends.
 func hashReaderAt(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
 	h := sha256.New()
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, hashBufferSize)
 	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
 			return "", err

@@ -61,8 +61,9 @@ func hashRange(r io.ReaderAt, off, n int64, buf []byte) (string, error) {
 // seekableFingerprint fingerprints a source of known size read with
 // ReadAt: its size, modification time and the hashes of its first and last
 // chunks of chunkSize bytes.
-func seekableFingerprint(src *openSource, chunkSize int64, buf []byte) (Fingerprint, error) {
+func seekableFingerprint(src *openSource, chunkSize int64) (Fingerprint, error) {
 	fp := Fingerprint{Size: src.size, ModTime: src.modTime}
+	buf := make([]byte, hashBufferSize)
 	head := min(chunkSize, src.size)
 	var err error
 	if fp.HeadSHA256, err = hashRange(src.at, 0, head, buf); err != nil {

@@ -27,10 +27,11 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 	var first *chunk
 	var fp Fingerprint
 	if u.src.at != nil {
-		if size > u.chunkSize {
+		// The fingerprint costs a read of the first and last chunks: it is
+		// taken only when a store needs it, or when an upload fails.
+		if size > u.chunkSize && o.Store != nil {
 			var err error
-			buf := make([]byte, 256<<10)
-			if fp, err = seekableFingerprint(u.src, u.chunkSize, buf); err != nil {
+			if fp, err = seekableFingerprint(u.src, u.chunkSize); err != nil {
 				return nil, err
 			}
 			if saved != nil && !saved.Fingerprint.equal(fp) {
@@ -40,7 +41,7 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 				if u.chunkSize != o.ChunkSize {
 					u.chunkSize = o.ChunkSize
 					if size > u.chunkSize {
-						if fp, err = seekableFingerprint(u.src, u.chunkSize, buf); err != nil {
+						if fp, err = seekableFingerprint(u.src, u.chunkSize); err != nil {
 							return nil, err
 						}
 					}
@@ -191,7 +192,15 @@ func (u *upload) fail(ctx context.Context, err error) error {
 	} else if ctx.Err() != nil {
 		err = interrupted(ctx)
 	}
-	return &UploadError{State: u.state.Clone(), Err: err}
+	state := u.state.Clone()
+	if state != nil && state.Fingerprint.HeadSHA256 == "" && u.src.at != nil {
+		// Without a store the fingerprint was not taken; take it now so
+		// that the state can be saved and resumed by hand.
+		if fp, fpErr := seekableFingerprint(u.src, u.chunkSize); fpErr == nil {
+			state.Fingerprint = fp
+		}
+	}
+	return &UploadError{State: state, Err: err}
 }
 
 // runner is the concurrent part of an upload. Its fields are touched by the

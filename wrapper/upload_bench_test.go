@@ -1,0 +1,78 @@
+package wrapper
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/sandbox"
+)
+
+// benchChunks is the number of chunks per benchmarked upload.
+const benchChunks = 8
+
+// BenchmarkUpload uploads 8 chunks of 5 MiB from a file and from a plain
+// reader, to the sandbox and to a server that only reads and discards the
+// body (which allocates little, so that its figures are nearly the
+// client's own). It reports the bytes allocated per chunk in the whole
+// process; for a reader, the Concurrency+1 chunk buffers an upload holds
+// are also reported apart, as buffer-B/chunk, and left out of B/chunk.
+func BenchmarkUpload(b *testing.B) {
+	const size = benchChunks * testChunk
+	data := testData(size, 99)
+	path := writeTestFile(b, data)
+	servers := map[string]func(b *testing.B) (string, string){
+		"sandbox": func(b *testing.B) (string, string) {
+			srv := sandbox.NewServer(b, sandbox.WithDataDir(b.TempDir()))
+			token, err := srv.Sandbox.CreateToken(0)
+			require.NoError(b, err)
+			return srv.URL, token
+		},
+		"discard": func(b *testing.B) (string, string) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
+			}))
+			b.Cleanup(srv.Close)
+			return srv.URL, "to1tcmSFHeYY5KzyhOqVKMKb"
+		},
+	}
+	sources := []struct {
+		name    string
+		src     func() Source
+		buffers int64
+	}{
+		{"file", func() Source { return File(path) }, 0},
+		{"reader", func() Source { return Reader(bytes.NewReader(data), size) }, 2},
+	}
+	for _, server := range []string{"discard", "sandbox"} {
+		for _, s := range sources {
+			b.Run(server+"/"+s.name, func(b *testing.B) {
+				url, token := servers[server](b)
+				c, err := New(WithBaseURL(url))
+				require.NoError(b, err)
+				opts := &UploadOptions{ChunkSize: testChunk}
+				b.SetBytes(size)
+				b.ReportAllocs()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				for b.Loop() {
+					_, err := c.Upload(b.Context(), token, s.src(), opts)
+					require.NoError(b, err)
+				}
+				runtime.ReadMemStats(&after)
+				chunks := float64(b.N * benchChunks)
+				buffers := float64(s.buffers*testChunk) * float64(b.N)
+				b.ReportMetric((float64(after.TotalAlloc-before.TotalAlloc)-buffers)/chunks, "B/chunk")
+				b.ReportMetric(buffers/chunks, "buffer-B/chunk")
+			})
+		}
+	}
+}
