@@ -124,7 +124,23 @@ type tap struct {
 	uploads int        // guarded by admit
 	aimed   bool       // guarded by admit
 	release atomic.Pointer[func()]
+
+	read  atomic.Int64 // upload body bytes read, over all requests
+	hooks atomic.Pointer[tapHooks]
 }
+
+// tapHooks are called as uploads progress; either may be nil.
+type tapHooks struct {
+	// read is called after each read of an upload body with the number of
+	// upload body bytes read so far, over all requests.
+	read func(total int64)
+	// answered is called when the sandbox has finished the n-th upload
+	// request (counted from 1), the answer written.
+	answered func(n int)
+}
+
+// setHooks replaces the hooks; nil removes them.
+func (tp *tap) setHooks(h *tapHooks) { tp.hooks.Store(h) }
 
 func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &record{
@@ -141,6 +157,12 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tp.next.ServeHTTP(w, r)
 		return
 	}
+	body.after = func(n int) {
+		total := tp.read.Add(int64(n))
+		if h := tp.hooks.Load(); h != nil && h.read != nil {
+			h.read(total)
+		}
+	}
 	// The sandbox numbers an upload when its handler starts, before it
 	// reads the body or applies a fault: hold the others back until then.
 	tp.admit.Lock()
@@ -148,6 +170,7 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tp.release.Store(&release)
 	body.before = release
 	tp.uploads++
+	n := tp.uploads
 	if tp.aim != nil && !tp.aimed {
 		if f, ok := tp.aim(rec.ContentRange); ok {
 			tp.aimed = true
@@ -157,6 +180,9 @@ func (tp *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	tp.next.ServeHTTP(w, r)
+	if h := tp.hooks.Load(); h != nil && h.answered != nil {
+		h.answered(n)
+	}
 }
 
 // matched is called when the sandbox applies a fault, before it touches the
@@ -186,20 +212,15 @@ func (tp *tap) Uploads() []*record {
 }
 
 // BodyBytes is the number of upload body bytes the sandbox read in all.
-func (tp *tap) BodyBytes() int64 {
-	var n int64
-	for _, r := range tp.Uploads() {
-		n += r.BodyRead()
-	}
-	return n
-}
+func (tp *tap) BodyBytes() int64 { return tp.read.Load() }
 
-// countingBody counts what is read of a request body and calls before
-// once, ahead of the first read.
+// countingBody counts what is read of a request body. It calls before
+// ahead of every read and after with each read's count; both may be nil.
 type countingBody struct {
 	rc     io.ReadCloser
 	n      *atomic.Int64
 	before func()
+	after  func(n int)
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
@@ -208,6 +229,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
+	if b.after != nil && n > 0 {
+		b.after(n)
+	}
 	return n, err
 }
 
