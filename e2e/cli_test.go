@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +66,15 @@ type cliRun struct {
 // exit code.
 func runCLI(t testing.TB, env []string, args ...string) cliRun {
 	t.Helper()
+	return runCLIWith(t, env, nil, args...)
+}
+
+// runCLIWith is runCLI with stdin as the standard input.
+func runCLIWith(t testing.TB, env []string, stdin io.Reader, args ...string) cliRun {
+	t.Helper()
 	cmd := exec.CommandContext(context.Background(), cliBinary(t), args...)
 	cmd.Env = env
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
