@@ -56,8 +56,9 @@ type Fault struct {
 	// Kind is what the fault does.
 	Kind FaultKind
 	// Status is the status FaultStatus answers: 403 (with the documented
-	// suspended-account body), 429 (with the documented body and
-	// X-RateLimit-Retry-After), 500, 502, 503 or 504.
+	// suspended-account body), 429 (with the documented body,
+	// X-RateLimit-Remaining 0 and X-RateLimit-Retry-After 1), 500, 502, 503
+	// or 504.
 	Status int
 	// AfterBytes is how many request body bytes FaultCutRequest reads before
 	// cutting the connection.
@@ -270,8 +271,11 @@ func (s *Sandbox) applyFault(rec *recorder, r *http.Request, op string, f Fault)
 		h := rec.Header()
 		switch f.Status {
 		case http.StatusTooManyRequests:
+			// An injected 429 stands for a spent window that is about to
+			// reset: it asks for a one-second wait, so that scripted faults
+			// keep tests and demos quick while clients still honour it.
 			lim := s.limiter.take(categoryOf(op))
-			lim.remaining, lim.retryAfter = 0, max(lim.retryAfter, 1)
+			lim.remaining, lim.retryAfter = 0, 1
 			lim.setHeaders(h)
 			writeTooManyRequests(rec)
 		case http.StatusForbidden:

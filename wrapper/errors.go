@@ -79,6 +79,9 @@ type APIError struct {
 	Problems []Problem
 	// RateLimit holds the response's rate-limit figures.
 	RateLimit RateLimit
+
+	// header is the answer's header, for the retry policy's server wait.
+	header http.Header
 }
 
 // Error reports the operation, the status and the API's own title and detail.
@@ -143,7 +146,7 @@ type problemDoc struct {
 // application/problem+json; anything else keeps a short excerpt as detail.
 // Every text is scrubbed of the given secrets.
 func newAPIError(op string, resp *http.Response, body []byte, secrets ...string) *APIError {
-	e := &APIError{Op: op, StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
+	e := &APIError{Op: op, StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header), header: resp.Header}
 	var doc problemDoc
 	if err := json.Unmarshal(body, &doc); err == nil {
 		e.Type, e.Title, e.Name, e.Detail, e.Problems = doc.Type, doc.Title, doc.Name, doc.Detail, doc.Problems

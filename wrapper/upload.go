@@ -58,8 +58,8 @@ type UploadOptions struct {
 	Store ResumeStore
 	// Retry is the policy for each chunk; the client's policy when nil.
 	// Connection errors, stalls, 408, 429 and 5xx answers are retried,
-	// resending the same bytes and range. A wait the server asks for with
-	// X-RateLimit-Retry-After is honoured up to the policy's MaxBackoff.
+	// resending the same bytes and range. A wait the server asks for is
+	// honoured as the transport honours it (see RetryPolicy).
 	Retry *RetryPolicy
 	// StallTimeout aborts and retries a chunk that sends no byte and gets no
 	// answer for this long: DefaultStallTimeout when 0, never when negative.

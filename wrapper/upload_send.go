@@ -41,9 +41,6 @@ func (u *upload) send(ctx context.Context, ch *chunk, videoID string) (*gen.Vide
 			return nil, err
 		}
 		wait := u.policy.backoff(attempt, h)
-		if u.policy.MaxBackoff > 0 {
-			wait = min(wait, u.policy.MaxBackoff)
-		}
 		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: retrying chunk", slog.Int("chunk", ch.index),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
 		if err := sleepCtx(ctx, wait); err != nil {
@@ -53,19 +50,12 @@ func (u *upload) send(ctx context.Context, ch *chunk, videoID string) (*gen.Vide
 }
 
 // retryableChunkError reports whether a chunk that failed with err may be
-// sent again, and the headers whose wait to honour (only a 429's).
+// sent again, and the answer's header, whose wait the policy honours just as
+// the transport does for every other call.
 func retryableChunkError(ctx context.Context, err error) (bool, http.Header) {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		if !retryableStatus(apiErr.StatusCode) {
-			return false, nil
-		}
-		if apiErr.StatusCode == http.StatusTooManyRequests && apiErr.RateLimit.RetryAfter > 0 {
-			h := http.Header{}
-			h.Set("X-RateLimit-Retry-After", strconv.Itoa(int(apiErr.RateLimit.RetryAfter/time.Second)))
-			return true, h
-		}
-		return true, nil
+		return retryableStatus(apiErr.StatusCode), apiErr.header
 	}
 	if errors.Is(err, errStalled) {
 		return true, nil
