@@ -2,6 +2,7 @@
 GO            ?= go
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 GENERATED     := gen go.mod go.sum
+FUZZTIME      ?= 60s
 
 .PHONY: all generate check-generated test lint bench fuzz demo clean
 
@@ -33,6 +34,19 @@ lint:
 ## demo: build the CLI, start a local sandbox, mint a token, upload a 300 MiB sample in chunks, interrupt and resume it, check its sha256
 demo:
 	GO="$(GO)" bash scripts/demo.sh
+
+## bench: whole-process comparisons with curl on loopback (1 GiB, alternated runs, medians) and the Go benchmarks; writes bench/results/<date>.md. Not run by CI (about 10 minutes)
+bench:
+	GO="$(GO)" bash bench/run.sh
+
+## fuzz: run every fuzz target of every package for FUZZTIME (default 60s) each. Not run by CI
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+			echo "fuzz: $$target in $$pkg for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
 
 clean:
 	rm -rf bench/results
