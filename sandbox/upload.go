@@ -224,7 +224,11 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if req.Params.ContentRange != nil {
 		c, err := parseContentRange(*req.Params.ContentRange)
 		if err != nil {
-			return errorResponse(err.(*apiError)), nil
+			var problem *apiError
+			if !errors.As(err, &problem) {
+				return nil, err
+			}
+			return errorResponse(problem), nil
 		}
 		if e := c.check(); e != nil {
 			return errorResponse(e), nil

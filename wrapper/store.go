@@ -116,7 +116,7 @@ func decodeState(data []byte) (*UploadState, error) {
 	dec.DisallowUnknownFields()
 	var s UploadState
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadState, err)
+		return nil, fmt.Errorf("%w: %w", errBadState, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data", errBadState)

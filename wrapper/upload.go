@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"mime/multipart"
-	"sync"
 	"time"
 )
 
@@ -205,12 +204,8 @@ type upload struct {
 	// the server.
 	created bool
 
-	// Guarded by mu: the acknowledged state.
-	mu       sync.Mutex
-	state    *UploadState // nil until the video id is known
-	acked    ackSet
-	resumed  int
-	finalRaw *Video
+	state   *UploadState // nil until the video id is known
+	resumed int          // chunks a saved state already held
 }
 
 // ackSet is a growable set of chunk indexes.
