@@ -203,33 +203,31 @@ func (u *upload) fail(ctx context.Context, err error) error {
 	return &UploadError{State: state, Err: err}
 }
 
-// runner is the concurrent part of an upload. Its fields are touched by the
-// goroutine that called pump only.
+// runner is the concurrent part of an upload.
 type runner struct {
-	u          *upload
-	k          chunker
-	prog       *progress
+	u    *upload
+	k    chunker
+	prog *progress
+	fp   Fingerprint
+
+	// mu guards what ack changes (these fields and u.state) and orders
+	// the state saves, so that a newer state is never overwritten by an
+	// older one.
+	mu         sync.Mutex
 	acked      ackSet
 	ackedBytes int64
-	fp         Fingerprint
 	final      *Video
 }
 
-// result is what a worker reports about one chunk.
-type result struct {
-	ch  *chunk
-	v   *gen.Video
-	err error
-}
-
 // pump sends every chunk the chunker gives (after first, when not nil) with
-// Concurrency workers and acknowledges them as answers come. It returns the
-// first failure, after every goroutine it started has ended.
+// Concurrency workers. A worker records each acknowledged chunk, state saved,
+// before it takes the next one, so that a crash can lose at most the chunks
+// in flight. pump returns the first failure, after every goroutine it
+// started has ended.
 func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan *chunk)
-	results := make(chan result)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(jobs)
@@ -239,7 +237,7 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 				if ch, err = r.k.next(ctx); errors.Is(err, io.EOF) {
 					return
 				} else if err != nil {
-					results <- result{err: err}
+					cancel(err)
 					return
 				}
 			}
@@ -263,38 +261,30 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 				r.k.release(ch)
 				if err != nil {
 					cancel(err)
+					continue
 				}
-				results <- result{ch: ch, v: v, err: err}
+				r.ack(ctx, ch, v)
 			}
 		})
 	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	failed := false
-	for res := range results {
-		if res.err != nil {
-			failed = true
-			cancel(res.err)
-			continue
-		}
-		r.ack(ctx, res.ch, res.v)
-	}
-	if failed {
-		// The first cancellation's cause is the failure the others followed
-		// from, or the caller's own cancellation.
-		return context.Cause(ctx)
-	}
-	return nil
+	wg.Wait()
+	// The first cancellation's cause is the failure the others followed
+	// from, or the caller's own cancellation; nil when all went well.
+	return context.Cause(ctx)
 }
 
 // ack records an acknowledged chunk, saves the state and reports progress.
+// It is safe to call from several workers.
 func (r *runner) ack(ctx context.Context, ch *chunk, v *gen.Video) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	u := r.u
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
-	if v != nil {
+	// Chunks answer with little more than the video id, but for the one
+	// that completed the video, whose answer has the whole video. With
+	// concurrent chunks, that answer may come before another's.
+	if v != nil && (r.final == nil || v.Assets != nil) {
 		video := videoFrom(v)
 		r.final = &video
 	}
