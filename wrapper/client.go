@@ -203,6 +203,7 @@ func New(opts ...Option) (*Client, error) {
 	t := &transport{
 		base:     base,
 		apiKey:   s.apiKey,
+		scheme:   u.Scheme,
 		host:     u.Host,
 		basePath: strings.TrimSuffix(u.Path, "/"),
 		headers:  headers,

@@ -16,7 +16,8 @@ import (
 type transport struct {
 	base     http.RoundTripper
 	apiKey   string
-	host     string // the API's host: the key is never sent anywhere else
+	scheme   string // the API's scheme and host: the key is never sent
+	host     string // anywhere else, nor over http when the API is https
 	basePath string // the API's path prefix, without a trailing slash
 	headers  http.Header
 	policy   RetryPolicy
@@ -42,7 +43,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.Header[k] = slices.Clone(v)
 	}
 	op := operationOf(req.Method, strings.TrimPrefix(req.URL.Path, t.basePath))
-	if t.apiKey != "" && req.URL.Host == t.host && op != opUpload {
+	if t.apiKey != "" && req.URL.Scheme == t.scheme && req.URL.Host == t.host && op != opUpload {
 		out.SetBasicAuth(t.apiKey, "")
 	}
 

@@ -68,3 +68,43 @@ func TestClientIsSafeForConcurrentUse(t *testing.T) {
 	assert.Equal(t, 16*(1+testPolicy.MaxAttempts), f.count())
 	assert.Len(t, waits.all(), 16*(testPolicy.MaxAttempts-1))
 }
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestAPIKeyOnlyToTheAPIOrigin checks which requests the transport gives the
+// key: the API's own scheme and host, never /upload, never a downgrade from
+// https to http on the same host, never another host.
+func TestAPIKeyOnlyToTheAPIOrigin(t *testing.T) {
+	var got *http.Request
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r
+		return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: r}, nil
+	})
+	c, err := New(WithAPIKey(testKey), WithProduction(), WithHTTPClient(&http.Client{Transport: base}), WithoutRetries())
+	require.NoError(t, err)
+
+	tests := []struct {
+		url     string
+		withKey bool
+	}{
+		{"https://ws.api.video/upload-tokens", true},
+		{"https://ws.api.video/upload-tokens/to1", true},
+		{"https://ws.api.video/upload?token=to1", false},
+		{"http://ws.api.video/upload-tokens", false},
+		{"https://sandbox.api.video/upload-tokens", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, tt.url, nil)
+			require.NoError(t, err)
+			resp, err := c.httpClient.Transport.RoundTrip(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			_, _, has := got.BasicAuth()
+			assert.Equal(t, tt.withKey, has)
+		})
+	}
+}
