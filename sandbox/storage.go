@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,10 +25,6 @@ type storage interface {
 	spool(r io.Reader, limit int64) (b blob, n int64, sum string, err error)
 	// keep moves a spooled blob into the video's own storage under key.
 	keep(videoID, key string, b blob) (blob, error)
-	// assemble concatenates parts, in order, into the video's source and
-	// releases the parts; it never holds the whole video in memory when the
-	// storage is a directory.
-	assemble(videoID string, parts []blob) (b blob, sum string, err error)
 }
 
 // memStorage keeps bytes in memory.
@@ -69,20 +66,8 @@ func (memStorage) spool(r io.Reader, limit int64) (blob, int64, string, error) {
 
 func (memStorage) keep(_, _ string, b blob) (blob, error) { return b, nil }
 
-func (memStorage) assemble(_ string, parts []blob) (blob, string, error) {
-	var out memBlob
-	h := sha256.New()
-	for _, p := range parts {
-		for _, s := range p.(memBlob) {
-			h.Write(s)
-			out = append(out, s)
-		}
-	}
-	return out, hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // dirStorage keeps bytes as files under a directory: tmp/ for spooled
-// uploads, videos/ID/ for chunks and the assembled source.
+// uploads, videos/ID/ for a video's chunks.
 type dirStorage struct{ dir string }
 
 func newDirStorage(dir string) (*dirStorage, error) {
@@ -139,38 +124,80 @@ func (d *dirStorage) keep(videoID, key string, b blob) (blob, error) {
 	return &fileBlob{path: dst, n: fb.n}, nil
 }
 
-func (d *dirStorage) assemble(videoID string, parts []blob) (blob, string, error) {
-	vd := d.videoDir(videoID)
-	if err := os.MkdirAll(vd, 0o755); err != nil {
-		return nil, "", err
-	}
-	dst := filepath.Join(vd, "source")
-	f, err := os.Create(dst)
+// assemble joins a video's chunks, in order, into its source without copying
+// them: the source reads the chunks one after the other. It hashes the
+// source on the way, reading it once and never holding it whole in memory.
+func assemble(parts []blob) (blob, string, error) {
+	src := concatBlob(parts)
+	rc, err := src.open()
 	if err != nil {
 		return nil, "", err
 	}
+	defer func() { _ = rc.Close() }()
 	h := sha256.New()
-	w := io.MultiWriter(f, h)
-	var n int64
-	for _, p := range parts {
-		rc, err := p.open()
-		if err != nil {
-			_ = f.Close()
-			return nil, "", err
-		}
-		m, err := io.Copy(w, rc)
-		_ = rc.Close()
-		n += m
-		if err != nil {
-			_ = f.Close()
-			return nil, "", err
-		}
-	}
-	if err := f.Close(); err != nil {
+	if _, err := io.Copy(h, rc); err != nil {
 		return nil, "", err
 	}
-	for _, p := range parts {
-		p.remove()
+	return src, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// concatBlob is blobs read one after the other.
+type concatBlob []blob
+
+func (c concatBlob) size() int64 {
+	var n int64
+	for _, b := range c {
+		n += b.size()
 	}
-	return &fileBlob{path: dst, n: n}, hex.EncodeToString(h.Sum(nil)), nil
+	return n
+}
+
+// open reads the blobs in turn, opening each only when the one before it is
+// done, so that a video of 10,000 chunks holds one file open at a time.
+func (c concatBlob) open() (io.ReadCloser, error) { return &concatReader{rest: c}, nil }
+
+// concatReader reads blobs one after the other.
+type concatReader struct {
+	rest concatBlob
+	cur  io.ReadCloser
+}
+
+func (r *concatReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.rest) == 0 {
+				return 0, io.EOF
+			}
+			rc, err := r.rest[0].open()
+			if err != nil {
+				return 0, err
+			}
+			r.cur, r.rest = rc, r.rest[1:]
+		}
+		n, err := r.cur.Read(p)
+		if errors.Is(err, io.EOF) {
+			err = r.cur.Close()
+			r.cur = nil
+			if n > 0 || err != nil {
+				return n, err
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (r *concatReader) Close() error {
+	if r.cur == nil {
+		return nil
+	}
+	err := r.cur.Close()
+	r.cur = nil
+	return err
+}
+
+func (c concatBlob) remove() {
+	for _, b := range c {
+		b.remove()
+	}
 }

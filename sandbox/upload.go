@@ -340,7 +340,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	for i, ch := range sorted {
 		parts[i] = ch.b
 	}
-	src, sum, err := s.store.assemble(v.id, parts)
+	src, sum, err := assemble(parts)
 	if err != nil {
 		return nil, err
 	}
