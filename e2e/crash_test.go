@@ -193,7 +193,7 @@ func crashAndResume(t *testing.T, res *crashResult, file string, src source, cle
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
-		res.killed = exit.ProcessState.String() == "signal: killed"
+		res.killed = exit.String() == "signal: killed"
 		require.True(t, res.killed, "the first run failed on its own: %v\n%s", err, out.String())
 	default:
 		require.NoError(t, err, out.String())

@@ -206,7 +206,7 @@ func FuzzChunkRanges(f *testing.F) {
 		})}
 		c, err := wrapper.New(wrapper.WithBaseURL("http://127.0.0.1:1"), wrapper.WithHTTPClient(hc), wrapper.WithoutRetries())
 		require.NoError(t, err)
-		var s wrapper.Source = wrapper.ReaderAt(bytes.NewReader(data), n)
+		s := wrapper.ReaderAt(bytes.NewReader(data), n)
 		if stream {
 			s = wrapper.Reader(bytes.NewReader(data), -1)
 		}

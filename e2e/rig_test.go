@@ -35,13 +35,7 @@ type rig struct {
 type rigOption func(*rigConfig)
 
 type rigConfig struct {
-	sandboxOpts []sandbox.Option
-	aim         func(contentRange string) (sandbox.Fault, bool)
-}
-
-// withSandboxOptions passes options to sandbox.New.
-func withSandboxOptions(o ...sandbox.Option) rigOption {
-	return func(c *rigConfig) { c.sandboxOpts = append(c.sandboxOpts, o...) }
+	aim func(contentRange string) (sandbox.Fault, bool)
 }
 
 // withAim scripts a fault on the first upload request whose Content-Range
@@ -63,7 +57,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 		g.faults.Add(1)
 		g.tap.matched()
 	}})
-	sbOpts := append([]sandbox.Option{sandbox.WithAPIKeys(g.APIKey), sandbox.WithLogger(logger)}, cfg.sandboxOpts...)
+	sbOpts := []sandbox.Option{sandbox.WithAPIKeys(g.APIKey), sandbox.WithLogger(logger)}
 	sb, err := sandbox.New(sbOpts...)
 	require.NoError(t, err)
 	g.SB = sb

@@ -91,7 +91,8 @@ func TestSecretsLibrary(t *testing.T) {
 
 	_, err = c.GetUploadToken(ctx, tok.Token)
 	require.NoError(t, err)
-	for range c.AllUploadTokens(ctx, wrapper.ListOptions{PageSize: 1}) {
+	for _, err := range c.AllUploadTokens(ctx, wrapper.ListOptions{PageSize: 1}) {
+		require.NoError(t, err)
 	}
 
 	_, err = c.GetUploadToken(ctx, unknown)
