@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 
@@ -67,29 +68,24 @@ func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
 // apiKey returns the API key from --api-key or else APIVIDEO_API_KEY, and
 // records it as a secret. Without either it returns a usage error.
 func (a *app) apiKey(flag string) (string, error) {
-	key := flag
-	if key == "" {
-		key = a.getenv(envAPIKey)
-	}
-	if key == "" {
-		return "", usageError{fmt.Errorf("%w: no API key; set %s (or pass --api-key)", errMissingCredential, envAPIKey)}
-	}
-	a.secret(key)
-	return key, nil
+	return a.credential(flag, envAPIKey, "no API key; set "+envAPIKey+" (or pass --api-key)")
 }
 
 // uploadToken returns the upload token from --token or else AVUPLOAD_TOKEN,
 // and records it as a secret. Without either it returns a usage error.
 func (a *app) uploadToken(flag string) (string, error) {
-	token := flag
-	if token == "" {
-		token = a.getenv(envToken)
+	return a.credential(flag, envToken, "no upload token; pass --token (or set "+envToken+")")
+}
+
+// credential returns flag, or else the environment variable env, and records
+// it as a secret; without either it returns a usage error saying missing.
+func (a *app) credential(flag, env, missing string) (string, error) {
+	v := cmp.Or(flag, a.getenv(env))
+	if v == "" {
+		return "", usageError{fmt.Errorf("%w: %s", errMissingCredential, missing)}
 	}
-	if token == "" {
-		return "", usageError{fmt.Errorf("%w: no upload token; pass --token (or set %s)", errMissingCredential, envToken)}
-	}
-	a.secret(token)
-	return token, nil
+	a.secret(v)
+	return v, nil
 }
 
 // printf writes to w, ignoring errors: a closed stdout is not worth failing
