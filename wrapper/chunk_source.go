@@ -31,8 +31,8 @@ type chunk struct {
 	buf []byte
 }
 
-// chunker cuts a source into chunks, in order. next and release are called
-// from one goroutine at a time; total from any.
+// chunker cuts a source into chunks, in order. next is called from one
+// goroutine at a time; release and total from any.
 type chunker interface {
 	// next returns the next chunk not in skip, or io.EOF after the last.
 	next(ctx context.Context) (*chunk, error)
@@ -178,9 +178,6 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 	if k.done {
 		return nil, io.EOF
 	}
-	if k.i >= maxParts {
-		return nil, invalidInput("the stream is longer than %d chunks of %d bytes", maxParts, k.cs)
-	}
 	want := k.cs
 	if k.size >= 0 {
 		want = min(k.cs, k.size-k.off)
@@ -216,6 +213,11 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 		case err != nil:
 			k.pool.put(buf)
 			return nil, fmt.Errorf("avupload: reading the source: %w", err)
+		case k.i+1 >= maxParts:
+			// Known before this part is sent: the stream needs more parts
+			// than the API takes.
+			k.pool.put(buf)
+			return nil, invalidInput("the stream is longer than %d chunks of %d bytes; use larger chunks", maxParts, k.cs)
 		default:
 			k.havePeek = true
 		}

@@ -150,10 +150,12 @@ func newAPIError(op string, resp *http.Response, body []byte, secrets ...string)
 	var doc problemDoc
 	if err := json.Unmarshal(body, &doc); err == nil {
 		e.Type, e.Title, e.Name, e.Detail, e.Problems = doc.Type, doc.Title, doc.Name, doc.Detail, doc.Problems
-	} else if text := strings.TrimSpace(string(body)); text != "" {
+	} else if text := strings.TrimSpace(redact(string(body), secrets...)); text != "" {
+		// Redacted before it is cut short, so that a cut cannot leave part
+		// of a secret unrecognised.
 		const excerpt = 200
 		if len(text) > excerpt {
-			text = text[:excerpt] + "..."
+			text = strings.ToValidUTF8(text[:excerpt], "") + "..."
 		}
 		e.Detail = text
 	}

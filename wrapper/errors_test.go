@@ -213,3 +213,16 @@ func TestInvalidInputWrapsTheSentinel(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidInput)
 	assert.Equal(t, "avupload: invalid input: page -1", err.Error())
 }
+
+// A secret in a non-JSON error body straddling the excerpt's cut must not
+// survive in part.
+func TestErrorExcerptIsRedactedBeforeItIsCut(t *testing.T) {
+	const token = "to1tcmSFHeYY5KzyhOqVKMKb"
+	for _, at := range []int{0, 176, 182, 186} { // the token starts at at+13
+		body := strings.Repeat("x", at) + "<p>bad token " + token + "</p>" + strings.Repeat("y", 300)
+		resp := &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{}}
+		e := newAPIError(opUpload, resp, []byte(body), token)
+		assert.NotContains(t, e.Error(), token[:5], "token at %d", at)
+		assert.LessOrEqual(t, len(e.Detail), 203)
+	}
+}

@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,16 +11,21 @@ import (
 // maxSuccessBody bounds how much of a success answer is decoded.
 const maxSuccessBody = 8 << 20
 
+// errUnreadableAnswer marks a success answer whose body could not be used.
+// The request did its work on the server, so it is never retried.
+var errUnreadableAnswer = errors.New("unreadable success answer")
+
 // decode finishes the call op: a transport failure becomes an *OpError, an
-// answer other than want an *APIError, and a wanted answer is decoded into
-// out (when out is not nil). The body is always closed. secrets (a token, for
+// answer outside 2xx an *APIError, and a success is decoded into out (when
+// out is not nil); a body that cannot be decoded is an *OpError wrapping
+// errUnreadableAnswer. The body is always closed. secrets (a token, for
 // instance) are scrubbed from every error text, as is the API key.
-func (c *Client) decode(op string, resp *http.Response, err error, want int, out any, secrets ...string) error {
+func (c *Client) decode(op string, resp *http.Response, err error, out any, secrets ...string) error {
 	secrets = append(secrets, c.apiKey)
 	if err != nil {
 		return wrapTransportError(op, err, secrets...)
 	}
-	if resp.StatusCode != want {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return readAPIError(op, resp, secrets...)
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -28,7 +34,7 @@ func (c *Client) decode(op string, resp *http.Response, err error, want int, out
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSuccessBody)).Decode(out); err != nil {
-		return &OpError{Op: op, Err: fmt.Errorf("decoding the %d answer: %w", resp.StatusCode, err)}
+		return &OpError{Op: op, Err: fmt.Errorf("%w: decoding the %d answer: %s", errUnreadableAnswer, resp.StatusCode, redact(err.Error(), secrets...))}
 	}
 	return nil
 }

@@ -22,10 +22,14 @@ type UploadError struct {
 
 // Error reports the cause and how far the upload got.
 func (e *UploadError) Error() string {
-	if e.State == nil {
-		return e.Err.Error()
+	msg := "avupload: upload failed"
+	if e.Err != nil {
+		msg = e.Err.Error()
 	}
-	return fmt.Sprintf("%v (video %s: %d chunks acknowledged)", e.Err, e.State.VideoID, len(e.State.Acked))
+	if e.State == nil {
+		return msg
+	}
+	return fmt.Sprintf("%s (video %s: %d chunks acknowledged)", msg, e.State.VideoID, len(e.State.Acked))
 }
 
 // Unwrap returns the cause.

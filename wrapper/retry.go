@@ -2,11 +2,14 @@ package wrapper
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,16 +123,29 @@ func retryableStatus(code int) bool {
 
 // retryableError reports whether a failure to get any answer may be retried:
 // connection errors, resets, unexpected EOFs and timeouts, but never the
-// caller's own cancellation.
+// caller's own cancellation, nor a failure that would recur every time (a
+// certificate the client does not trust, too many redirects).
 func retryableError(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
+	// Every failure of http.Client.Do is a *url.Error, itself a net.Error:
+	// judge what it wraps.
+	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+		err = uerr.Err
 	}
-	var netErr net.Error
+	var (
+		certErr      *tls.CertificateVerificationError
+		unknownCA    x509.UnknownAuthorityError
+		badHost      x509.HostnameError
+		badCert      x509.CertificateInvalidError
+		tlsHeaderErr tls.RecordHeaderError
+		netErr       net.Error
+	)
 	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &badHost),
+		errors.As(err, &badCert), errors.As(err, &tlsHeaderErr):
+		return false
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, context.DeadlineExceeded),

@@ -3,12 +3,17 @@ package wrapper
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,6 +292,11 @@ func TestRetryableError(t *testing.T) {
 		{name: "reset as text", ctx: context.Background(), err: errors.New("read: connection reset by peer"), want: true},
 		{name: "caller canceled", ctx: canceled, err: io.EOF, want: false},
 		{name: "canceled error", ctx: context.Background(), err: context.Canceled, want: false},
+		{name: "refused, as Do reports it", ctx: context.Background(), err: &url.Error{Op: "Post", URL: "https://x", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, want: true},
+		{name: "untrusted certificate", ctx: context.Background(), err: &url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, want: false},
+		{name: "wrong host name", ctx: context.Background(), err: &url.Error{Op: "Post", URL: "https://x", Err: x509.HostnameError{Host: "x"}}, want: false},
+		{name: "TLS to a plain server", ctx: context.Background(), err: &url.Error{Op: "Post", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, want: false},
+		{name: "too many redirects", ctx: context.Background(), err: &url.Error{Op: "Get", URL: "https://x", Err: errors.New("stopped after 10 redirects")}, want: false},
 		{name: "other", ctx: context.Background(), err: errors.New("tls: bad certificate"), want: false},
 	}
 	for _, tt := range tests {

@@ -115,7 +115,10 @@ func (s readerAtSource) open() (*openSource, error) {
 // bytes, or negative when unknown (standard input, a pipe): the upload then
 // goes by parts and names their number on the last one. Upload reads into
 // at most Concurrency+1 chunk-sized buffers. A reader of known size must
-// hold exactly size bytes.
+// hold at least size bytes: exactly size are read and uploaded, and Upload
+// does not read past them (so a stream kept open after them cannot hang it).
+// A Read that blocks cannot be interrupted: a cancelled Upload returns once
+// that Read does.
 //
 // To resume an upload from a Reader, the same bytes must be read again: the
 // chunks already acknowledged are read, hashed and skipped.

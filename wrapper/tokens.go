@@ -5,7 +5,6 @@ import (
 	"errors"
 	"iter"
 	"math"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -156,7 +155,7 @@ func (c *Client) CreateUploadToken(ctx context.Context, ttl time.Duration) (Uplo
 	seconds := int(ttl / time.Second)
 	resp, err := c.api.CreateUploadToken(ctx, gen.TokenCreationPayload{TTL: &seconds})
 	var body gen.UploadToken
-	if err := c.decode(opCreateToken, resp, err, http.StatusOK, &body); err != nil {
+	if err := c.decode(opCreateToken, resp, err, &body); err != nil {
 		return UploadToken{}, err
 	}
 	t := newUploadToken(body)
@@ -174,7 +173,7 @@ func (c *Client) GetUploadToken(ctx context.Context, token string) (UploadToken,
 	}
 	resp, err := c.api.GetUploadToken(ctx, token)
 	var body gen.UploadToken
-	if err := c.decode(opGetToken, resp, err, http.StatusOK, &body, token); err != nil {
+	if err := c.decode(opGetToken, resp, err, &body, token); err != nil {
 		return UploadToken{}, err
 	}
 	return newUploadToken(body), nil
@@ -187,7 +186,7 @@ func (c *Client) DeleteUploadToken(ctx context.Context, token string) error {
 		return err
 	}
 	resp, err := c.api.DeleteUploadToken(ctx, token)
-	return c.decode(opDeleteToken, resp, err, http.StatusNoContent, nil, token)
+	return c.decode(opDeleteToken, resp, err, nil, token)
 }
 
 func (c *Client) checkTokenCall(token string) error {
@@ -211,7 +210,7 @@ func (c *Client) ListUploadTokens(ctx context.Context, opts ListOptions) (*Token
 	}
 	resp, err := c.api.ListUploadTokens(ctx, opts.params())
 	var body gen.TokenListResponse
-	if err := c.decode(opListTokens, resp, err, http.StatusOK, &body); err != nil {
+	if err := c.decode(opListTokens, resp, err, &body); err != nil {
 		return nil, err
 	}
 	page := &TokenPage{

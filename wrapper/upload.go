@@ -121,12 +121,16 @@ func (o *UploadOptions) normalize() error {
 // state whose token or source fingerprint differs is discarded and the
 // upload starts over with a new video.
 //
+// A saved state whose video the API no longer knows is discarded, and a
+// seekable source is then uploaded anew.
+//
 // An empty source, a chunk size out of bounds or a source beyond the API's
 // limits (10,000 chunks, 52,428,800,000 bytes) is refused with
-// ErrInvalidInput before any request. Any other failure, cancellation
-// included, is an *UploadError holding the state to resume from; it wraps
-// the cause (ctx.Err() when ctx ended, an *APIError when the API refused a
-// chunk). opts may be nil.
+// ErrInvalidInput before any request; a context already done or a source
+// that cannot be opened is returned as it is. Any later failure,
+// cancellation included, is an *UploadError holding the state to resume
+// from; it wraps the cause (ctx.Err() when ctx ended, an *APIError when the
+// API refused a chunk). opts may be nil.
 func (c *Client) Upload(ctx context.Context, token string, src Source, opts *UploadOptions) (*UploadResult, error) {
 	var o UploadOptions
 	if opts != nil {
@@ -181,7 +185,13 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 		identity = "name:" + name
 	}
 	u.key = resumeKey(u.tokenHash, identity, s.size)
-	return u.run(ctx)
+	u.prog = newProgress(o.Progress)
+	defer u.prog.close()
+	res, err := u.run(ctx)
+	if err != nil && u.fromStore && videoGone(err) {
+		return u.restart(ctx, err)
+	}
+	return res, err
 }
 
 // upload is one call of Upload.
@@ -204,8 +214,10 @@ type upload struct {
 	// the server.
 	created bool
 
-	state   *UploadState // nil until the video id is known
-	resumed int          // chunks a saved state already held
+	state     *UploadState // nil until the video id is known
+	resumed   int          // chunks a saved state already held
+	fromStore bool         // state came from the store, not from this run
+	prog      *progress    // shared by a restarted run, so it never goes back
 }
 
 // ackSet is a growable set of chunk indexes.

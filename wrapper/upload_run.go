@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -79,6 +80,7 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 	var acked ackSet
 	var ackedBytes int64
 	if saved != nil {
+		u.fromStore = true
 		u.state = saved.Clone()
 		videoID = saved.VideoID
 		for _, i := range saved.Acked {
@@ -98,8 +100,7 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 		sk.skip = slices.Clone(acked)
 	}
 
-	prog := newProgress(o.Progress)
-	defer prog.close()
+	prog := u.prog
 	r := &runner{u: u, k: k, prog: prog, acked: acked, ackedBytes: ackedBytes, fp: fp}
 	prog.update(ackedBytes, k.total())
 
@@ -149,6 +150,35 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 		Chunks:        int(chunkCount(total, u.chunkSize)),
 		ResumedChunks: u.resumed,
 	}, nil
+}
+
+// restart forgets a saved state whose video the API no longer knows (an
+// expired sandbox video, say) and, when the source can be read again,
+// uploads it anew as a new video. A stream cannot be read again: its upload
+// fails with cause, but the next one starts afresh.
+func (u *upload) restart(ctx context.Context, cause error) (*UploadResult, error) {
+	u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: the saved upload's video is gone; starting over",
+		slog.String("video", u.state.VideoID), slog.String("error", cause.Error()))
+	if err := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); err != nil {
+		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: deleting the upload state", slog.String("error", err.Error()))
+	}
+	if u.src.at == nil {
+		var ue *UploadError
+		if errors.As(cause, &ue) {
+			return nil, &UploadError{Err: ue.Err}
+		}
+		return nil, cause
+	}
+	u.state, u.resumed, u.created, u.fromStore = nil, 0, false, false
+	return u.run(ctx)
+}
+
+// videoGone reports whether err is the API saying that the video chunks
+// were sent to does not exist.
+func videoGone(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) &&
+		(e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusBadRequest && e.Name == "videoId")
 }
 
 // loadState returns the saved state this upload may go on from, or nil.

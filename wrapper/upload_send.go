@@ -57,6 +57,9 @@ func retryableChunkError(ctx context.Context, err error) (bool, http.Header) {
 	if errors.As(err, &apiErr) {
 		return retryableStatus(apiErr.StatusCode), apiErr.header
 	}
+	if errors.Is(err, errUnreadableAnswer) {
+		return false, nil
+	}
 	if errors.Is(err, errStalled) {
 		return true, nil
 	}
@@ -136,15 +139,25 @@ func (u *upload) sendOnce(ctx context.Context, ch *chunk, videoID string) (*gen.
 	}
 	resp, err := u.c.api.UploadWithUploadTokenWithBody(withoutTransportRetry(actx), params, u.contentType, newBody(), setLength)
 	var v gen.Video
-	err = u.c.decode(opUpload, resp, err, http.StatusCreated, &v, u.token)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled) {
-			return nil, &OpError{Op: opUpload, Err: fmt.Errorf("chunk %d: %w (%s)", ch.index, errStalled, u.opts.StallTimeout)}
-		}
+	err = u.c.decode(opUpload, resp, err, &v, u.token)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUnreadableAnswer) && videoID != "":
+		// The chunk landed; an answer with little or nothing in it is
+		// all some chunks get.
+		v = gen.Video{}
+	case ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled):
+		return nil, &OpError{Op: opUpload, Err: fmt.Errorf("chunk %d: %w (%s)", ch.index, errStalled, u.opts.StallTimeout)}
+	default:
 		return nil, err
 	}
 	if v.VideoID == "" {
-		return nil, &OpError{Op: opUpload, Err: errors.New("the answer holds no videoId")}
+		if videoID == "" {
+			// The video was made, but its id is unknown: retrying would
+			// make another.
+			return nil, &OpError{Op: opUpload, Err: fmt.Errorf("%w: the answer holds no videoId", errUnreadableAnswer)}
+		}
+		v.VideoID = videoID
 	}
 	return &v, nil
 }
