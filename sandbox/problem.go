@@ -150,14 +150,20 @@ func (s *Sandbox) paramError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, &tooMany):
 		name = tooMany.ParamName
 	}
-	switch name {
-	case "token":
+	switch {
+	case name == "token" && (invalid != nil || tooMany != nil):
+		// A string cannot be malformed: the token was given more than once.
+		writeProblem(w, http.StatusUnauthorized, problem{
+			Type: typeInvalidUploadToken, Title: "The upload token is invalid or expired.", Name: "token",
+			Detail: "the token parameter must be given once",
+		})
+	case name == "token":
 		writeProblem(w, http.StatusUnauthorized, problem{
 			Type: typeMissingUploadToken, Title: "The upload token is missing.", Name: "token",
 		})
-	case "Content-Range":
+	case name == "Content-Range":
 		writeProblem(w, http.StatusBadRequest, rangeMalformed(err.Error()).p)
-	case "currentPage", "pageSize":
+	case name == "currentPage", name == "pageSize":
 		writeProblem(w, http.StatusBadRequest, invalidListParam(name).p)
 	default:
 		writeProblem(w, http.StatusBadRequest, problem{

@@ -82,7 +82,14 @@ func (v verdict) setHeaders(h http.Header) {
 }
 
 // take counts one request of category c.
-func (rl *rateLimiter) take(c category) verdict {
+func (rl *rateLimiter) take(c category) verdict { return rl.add(c, 1) }
+
+// peek reports category c's window without counting a request, for answers
+// outside the API's routes, which carry the headers too.
+func (rl *rateLimiter) peek(c category) verdict { return rl.add(c, 0) }
+
+// add counts n requests of category c and reports the window.
+func (rl *rateLimiter) add(c category, n int) verdict {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	now := rl.now()
@@ -90,11 +97,11 @@ func (rl *rateLimiter) take(c category) verdict {
 	if w.start.IsZero() || !now.Before(w.start.Add(time.Minute)) {
 		w.start, w.count = now, 0
 	}
-	w.count++
+	w.count += n
 	limit := rl.limits[c]
 	left := w.start.Add(time.Minute).Sub(now)
 	retry := int((left + time.Second - 1) / time.Second)
 	v := verdict{limit: limit, remaining: max(limit-w.count, 0), retryAfter: retry}
-	v.exceeded = rl.enforce && w.count > limit
+	v.exceeded = rl.enforce && n > 0 && w.count > limit
 	return v
 }

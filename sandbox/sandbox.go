@@ -227,6 +227,11 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op, allowed := routeOf(r.Method, r.URL.Path)
 	if op == "" {
+		cat := catWrite
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			cat = catRead
+		}
+		s.limiter.peek(cat).setHeaders(w.Header())
 		if allowed != "" {
 			w.Header().Set("Allow", allowed)
 			writeProblem(w, http.StatusMethodNotAllowed, problem{

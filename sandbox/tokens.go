@@ -282,7 +282,8 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 	total := len(all)
 	pages := (total + size - 1) / size
 	out := listPage{Data: []tokenJSON{}}
-	if start := (page - 1) * size; start < total {
+	if page <= pages { // compared first: (page-1)*size may overflow
+		start := (page - 1) * size
 		for _, t := range all[start:min(start+size, total)] {
 			out.Data = append(out.Data, t.json())
 		}

@@ -114,6 +114,14 @@ func (s *Sandbox) video(id string) *video {
 	return s.videos[id]
 }
 
+// dropVideo forgets a video that was never announced to a client.
+func (s *Sandbox) dropVideo(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.videos, id)
+	s.order = slices.DeleteFunc(s.order, func(o string) bool { return o == id })
+}
+
 func (s *Sandbox) newVideo(title string) *video {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,7 +311,8 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	}
 
 	var v *video
-	if u.videoID == "" {
+	created := u.videoID == ""
+	if created {
 		v = s.newVideo(titleOf(u.fileName))
 	} else if v = s.video(u.videoID); v == nil {
 		return errorResponse(unknownVideo(u.videoID)), nil
@@ -311,6 +320,10 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e := v.accept(c, u.n); e != nil {
+		if created {
+			// Refused as the first chunk: no video was started.
+			s.dropVideo(v.id)
+		}
 		return errorResponse(e), nil
 	}
 	key := "chunk-" + strconv.FormatInt(c.from, 10)
