@@ -145,6 +145,10 @@ type PageLinks struct {
 // CreateUploadToken mints an upload token that lives for ttl, or forever
 // when ttl is 0. ttl must be whole seconds, at most MaxTokenTTL; anything else
 // is refused with ErrInvalidInput before any request. It needs the API key.
+//
+// Like every call, it is retried after a lost connection or a 5xx answer;
+// if a first try minted a token whose answer was lost, that token stays
+// unused until it expires (or forever with a ttl of 0).
 func (c *Client) CreateUploadToken(ctx context.Context, ttl time.Duration) (UploadToken, error) {
 	if err := c.requireKey(); err != nil {
 		return UploadToken{}, err

@@ -79,6 +79,7 @@ func TestScripts(t *testing.T) {
 			"nofaults":   cmdNofaults,
 			"refuse":     cmdRefuse,
 			"video":      cmdVideo,
+			"lastvideo":  cmdLastVideo,
 			"requests":   cmdRequests,
 			"waitacked":  cmdWaitAcked,
 			"waitstatus": cmdWaitStatus,
@@ -229,6 +230,19 @@ func cmdVideo(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv("VIDEO_ID", v.VideoID)
 	ts.Setenv("VIDEO_SHA256", v.SHA256)
+}
+
+// cmdLastVideo sets the environment variable NAME to the id of the video
+// the sandbox saw last, complete or not: lastvideo NAME.
+func cmdLastVideo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: lastvideo NAME")
+	}
+	videos := scriptSandbox(ts).Sandbox.Videos()
+	if len(videos) == 0 {
+		ts.Fatalf("the sandbox holds no video")
+	}
+	ts.Setenv(args[0], videos[len(videos)-1].VideoID)
 }
 
 // cmdRequests checks how many requests an operation got, in all or with a
