@@ -36,6 +36,31 @@
 // Upload sends a small file in one request and a large one in chunks, and
 // can resume an interrupted upload; see [UploadOptions].
 //
+// # Large uploads, streams and resuming
+//
+// A source is a file ([File], [OSFile]), anything with ReadAt ([ReaderAt]),
+// or a plain stream ([Reader], of known or unknown length, such as standard
+// input). Files are streamed from disk into each request without copies;
+// memory does not grow with the file. With a [ResumeStore], every chunk
+// the API acknowledges is recorded, and running the same upload again
+// sends only the others:
+//
+//	res, err := client.Upload(ctx, token, wrapper.File("talk.mp4"), &wrapper.UploadOptions{
+//		ChunkSize:   100 << 20,                             // 5 MiB to 128 MiB; 50 MiB by default
+//		Concurrency: 2,                                     // chunks in flight after the first
+//		Store:       wrapper.NewStateFile("talk.mp4.state"), // or NewFileStore(dir), or your own
+//		Progress:    func(acked, total int64) { log.Printf("%d/%d", acked, total) },
+//	})
+//	var failed *wrapper.UploadError
+//	if errors.As(err, &failed) {
+//		// failed.State says which chunks landed; the next run resumes from it
+//	}
+//
+// Each chunk is retried on its own, with the same bytes and range; a chunk
+// that stalls for [UploadOptions.StallTimeout] is abandoned and sent again.
+// A state never holds the token, only its SHA-256, nor the API key. The
+// result carries the SHA-256 of everything that was read.
+//
 // # Managing tokens
 //
 // [Client.GetUploadToken] and [Client.DeleteUploadToken] read and revoke a
@@ -73,10 +98,12 @@
 //
 // Retries are on by default ([DefaultRetryPolicy]: four attempts). Connection
 // errors, 408, 429 and 5xx answers are retried after a full-jitter
-// exponential wait, or after the wait the server names in
-// X-RateLimit-Retry-After or Retry-After; no other 4xx is retried, nor a
-// request whose body cannot be sent again. A cancelled context ends the wait
-// at once.
+// exponential wait, or after the wait the server names: Retry-After, or
+// X-RateLimit-Retry-After once X-RateLimit-Remaining says the window is
+// spent (the API sends it on every answer, as the time until its window
+// resets). No other 4xx is retried, nor a request whose body cannot be sent
+// again, nor a failure that would recur (an untrusted certificate). A
+// cancelled context ends the wait at once.
 //
 // # Errors
 //
