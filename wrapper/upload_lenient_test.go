@@ -64,14 +64,9 @@ func TestUploadAcceptsMinimalChunkAnswers(t *testing.T) {
 	for _, empty := range []bool{false, true} {
 		name := map[bool]string{false: "empty object", true: "empty body"}[empty]
 		t.Run(name, func(t *testing.T) {
-			sb, err := sandbox.New()
-			require.NoError(t, err)
-			srv := httptest.NewServer(minimalAnswers{h: sb, empty: empty})
-			t.Cleanup(srv.Close)
-			c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
-			require.NoError(t, err)
-			token, err := sb.CreateToken(0)
-			require.NoError(t, err)
+			sb, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
+				return minimalAnswers{h: sb, empty: empty}
+			})
 
 			data := testData(3*testChunk+7, 31)
 			res, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
@@ -118,23 +113,19 @@ func (f *forgetful) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // video, and resumes: the upload starts over as a new video rather than
 // failing on the dead one for ever.
 func TestResumeOfAVideoThatIsGone(t *testing.T) {
-	sb, err := sandbox.New(sandbox.WithFaults(sandbox.Fault{
+	var fg *forgetful
+	sb, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
+		fg = &forgetful{h: sb}
+		return fg
+	}, sandbox.WithFaults(sandbox.Fault{
 		Op: sandbox.OpUploadWithUploadToken, Request: 3, Kind: sandbox.FaultStatus, Status: http.StatusForbidden,
 	}))
-	require.NoError(t, err)
-	fg := &forgetful{h: sb}
-	srv := httptest.NewServer(fg)
-	t.Cleanup(srv.Close)
-	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
-	require.NoError(t, err)
-	token, err := sb.CreateToken(0)
-	require.NoError(t, err)
 	data := testData(4*testChunk+9, 32)
 	path := writeTestFile(t, data)
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
 	opts := &UploadOptions{ChunkSize: testChunk, Store: store}
 
-	_, err = c.Upload(t.Context(), token, File(path), opts)
+	_, err := c.Upload(t.Context(), token, File(path), opts)
 	require.ErrorIs(t, err, ErrForbidden)
 	saved, err := store.Load(t.Context(), "")
 	require.NoError(t, err)

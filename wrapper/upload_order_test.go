@@ -21,8 +21,6 @@ import (
 // until the last chunk has been answered with the whole video: the result
 // must still be the whole video, not the middle chunk's bare id.
 func TestUploadKeepsTheWholeVideo(t *testing.T) {
-	sb, err := sandbox.New()
-	require.NoError(t, err)
 	middleStored, lastAnswered := make(chan struct{}), make(chan struct{})
 	var middleOnce, lastOnce sync.Once
 	wait := func(c chan struct{}) {
@@ -31,35 +29,32 @@ func TestUploadKeepsTheWholeVideo(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cr := r.Header.Get("Content-Range")
-		last := strings.HasPrefix(cr, "bytes 10485760-") // the third of three chunks
-		if last {
-			wait(middleStored) // so that the last chunk completes the video
-		}
-		rec := httptest.NewRecorder()
-		sb.ServeHTTP(rec, r)
-		if strings.HasPrefix(cr, "bytes 5242880-") { // the middle chunk
-			middleOnce.Do(func() { close(middleStored) })
-			wait(lastAnswered)
-			// Give the client time to take in the last chunk's answer.
-			time.Sleep(100 * time.Millisecond)
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-		if last {
-			_ = http.NewResponseController(w).Flush()
-			lastOnce.Do(func() { close(lastAnswered) })
-		}
-	}))
-	t.Cleanup(srv.Close)
-	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
-	require.NoError(t, err)
-	token, err := sb.CreateToken(0)
-	require.NoError(t, err)
+	_, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cr := r.Header.Get("Content-Range")
+			last := strings.HasPrefix(cr, "bytes 10485760-") // the third of three chunks
+			if last {
+				wait(middleStored) // so that the last chunk completes the video
+			}
+			rec := httptest.NewRecorder()
+			sb.ServeHTTP(rec, r)
+			if strings.HasPrefix(cr, "bytes 5242880-") { // the middle chunk
+				middleOnce.Do(func() { close(middleStored) })
+				wait(lastAnswered)
+				// Give the client time to take in the last chunk's answer.
+				time.Sleep(100 * time.Millisecond)
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			if last {
+				_ = http.NewResponseController(w).Flush()
+				lastOnce.Do(func() { close(lastAnswered) })
+			}
+		})
+	})
 
 	data := testData(2*testChunk+100, 21)
 	res, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
@@ -106,19 +101,15 @@ func (s *slowStore) Save(ctx context.Context, key string, st *UploadState) error
 // state naming a chunk is saved before the next chunk is sent: a crash
 // then costs at most the chunk in flight.
 func TestStateIsSavedBeforeTheNextChunk(t *testing.T) {
-	sb, err := sandbox.New()
-	require.NoError(t, err)
-	seen := &arrivals{h: sb}
-	srv := httptest.NewServer(seen)
-	t.Cleanup(srv.Close)
-	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
-	require.NoError(t, err)
-	token, err := sb.CreateToken(0)
-	require.NoError(t, err)
+	var seen *arrivals
+	_, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
+		seen = &arrivals{h: sb}
+		return seen
+	})
 	store := &slowStore{ResumeStore: NewStateFile(filepath.Join(t.TempDir(), "state.json")), seen: seen}
 
 	data := testData(4*testChunk+1, 22)
-	_, err = c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
+	_, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
 		&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
 	require.NoError(t, err)
 
@@ -127,4 +118,19 @@ func TestStateIsSavedBeforeTheNextChunk(t *testing.T) {
 		assert.Equal(t, int32(i+1), n, "save %d ended after %d upload requests had arrived", i+1, n)
 		assert.Equal(t, i+1, store.acked[i])
 	}
+}
+
+// behindSandbox serves a new sandbox through the handler front makes of it,
+// and returns the sandbox, a client for the front and a token.
+func behindSandbox(t *testing.T, front func(sb *sandbox.Sandbox) http.Handler, opts ...sandbox.Option) (*sandbox.Sandbox, *Client, string) {
+	t.Helper()
+	sb, err := sandbox.New(opts...)
+	require.NoError(t, err)
+	srv := httptest.NewServer(front(sb))
+	t.Cleanup(srv.Close)
+	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
+	require.NoError(t, err)
+	token, err := sb.CreateToken(0)
+	require.NoError(t, err)
+	return sb, c, token
 }
