@@ -62,8 +62,8 @@ func rangeError(title, detail string) *apiError {
 // parseContentRange parses "bytes FROM-TO/TOTAL", "part N/TOTAL" or "part N/*"
 // exactly as the contract's pattern allows. Numbers too large for int64 are
 // saturated so the limit checks report them.
-func parseContentRange(h string) (contentRange, error) {
-	bad := func() (contentRange, error) {
+func parseContentRange(h string) (contentRange, *apiError) {
+	bad := func() (contentRange, *apiError) {
 		return contentRange{}, rangeMalformed(fmt.Sprintf("got %q", h))
 	}
 	unit, rest, ok := strings.Cut(h, " ")

@@ -230,13 +230,9 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	var cr *contentRange
 	limit := int64(MaxWholeFileSize)
 	if req.Params.ContentRange != nil {
-		c, err := parseContentRange(*req.Params.ContentRange)
-		if err != nil {
-			var problem *apiError
-			if !errors.As(err, &problem) {
-				return nil, err
-			}
-			return errorResponse(problem), nil
+		c, e := parseContentRange(*req.Params.ContentRange)
+		if e != nil {
+			return errorResponse(e), nil
 		}
 		if e := c.check(); e != nil {
 			return errorResponse(e), nil
