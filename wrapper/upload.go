@@ -18,6 +18,8 @@ const (
 	MinChunkSize int64 = 5 << 20
 	// MaxChunkSize is the largest chunk size Upload accepts, 128 MiB.
 	MaxChunkSize int64 = 128 << 20
+	// MaxConcurrency is the most chunks Upload sends at once.
+	MaxConcurrency = 64
 	// DefaultStallTimeout is how long a chunk may make no progress before it
 	// is aborted and retried, unless UploadOptions.StallTimeout says otherwise.
 	DefaultStallTimeout = 2 * time.Minute
@@ -35,7 +37,7 @@ type UploadOptions struct {
 	// ChunkSize bytes goes whole, in one request.
 	ChunkSize int64
 	// Concurrency is how many chunks are in flight at once after the
-	// first, which always goes alone: 1 when 0.
+	// first, which always goes alone: 1 when 0, at most MaxConcurrency.
 	Concurrency int
 	// VideoID continues an existing video instead of creating one: every
 	// chunk carries it. A chunk the server says it already holds, for exactly
@@ -91,8 +93,8 @@ func (o *UploadOptions) normalize() error {
 	switch {
 	case o.Concurrency == 0:
 		o.Concurrency = 1
-	case o.Concurrency < 0 || o.Concurrency > 64:
-		return invalidInput("concurrency %d is outside [1, 64]", o.Concurrency)
+	case o.Concurrency < 0 || o.Concurrency > MaxConcurrency:
+		return invalidInput("concurrency %d is outside [1, %d]", o.Concurrency, MaxConcurrency)
 	}
 	switch {
 	case o.StallTimeout == 0:

@@ -55,7 +55,7 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
 		"size of every chunk but the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
-	fs.IntVar(&f.concurrency, "concurrency", 1, "`N` chunks in flight at once after the first, 1 to 64")
+	fs.IntVar(&f.concurrency, "concurrency", 1, fmt.Sprintf("`N` chunks in flight at once after the first, 1 to %d", wrapper.MaxConcurrency))
 	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
 	f.server.register(fs)
@@ -70,8 +70,8 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize {
 		return usagef("--chunk-size %s: want 5MiB to 128MiB", formatSize(f.chunkSize))
 	}
-	if f.concurrency < 1 || f.concurrency > 64 {
-		return usagef("--concurrency %d: want 1 to 64", f.concurrency)
+	if f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency {
+		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
 	}
 	token, err := a.uploadToken(f.token)
 	if err != nil {
