@@ -12,13 +12,14 @@
 //     StallTimeout, a chunk stored but its answer lost) on the first, a
 //     middle and the last chunk, at concurrency 1 and 4. Every upload must
 //     complete with the server's SHA-256 equal to the source's and exactly
-//     one complete video. The matrix is logged and written to
-//     bench/results/fault-matrix.md (ignored by git).
+//     one complete video. The matrix is logged, and written to
+//     $E2E_RESULTS/fault-matrix.md when E2E_RESULTS names a directory.
 //   - TestCrashResume: the avupload binary, built without the race
 //     detector, killed with SIGKILL at random moments (the seed is logged,
 //     and E2E_CRASH_SEED replays a run), then resumed from its state file.
 //     It counts the bytes the server received twice and holds them to one
-//     chunk per crash. Results go to bench/results/crash-resume.md.
+//     chunk per crash. Results are logged, and written to
+//     $E2E_RESULTS/crash-resume.md when E2E_RESULTS names a directory.
 //   - TestSecrets*: the API key and upload tokens never show in errors,
 //     logs, state files or the command's output; the API key never reaches
 //     POST /upload; an API key is never sent over plain http to a host
