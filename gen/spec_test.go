@@ -28,7 +28,7 @@ func TestSpecValidates(t *testing.T) {
 	fromFile := loadSpecFile(t)
 	require.NoError(t, fromFile.Validate(ctx, openapi3.EnableExamplesValidation()))
 
-	embedded, err := gen.GetSwagger()
+	embedded, err := gen.GetSpec()
 	require.NoError(t, err)
 	require.NoError(t, embedded.Validate(ctx, openapi3.EnableExamplesValidation()))
 

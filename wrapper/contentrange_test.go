@@ -30,7 +30,7 @@ func TestContentRangeFormat(t *testing.T) {
 
 // contractPattern is the Content-Range pattern openapi.yaml gives.
 func contractPattern(t testing.TB) *regexp.Regexp {
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	require.NoError(t, err)
 	param := spec.Paths.Find("/upload").Post.Parameters.GetByInAndName("header", "Content-Range")
 	require.NotNil(t, param)
