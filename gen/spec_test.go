@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/avupload/avupload/gen"
+	"github.com/avupload/avupload/gen/spec"
 )
 
 func loadSpecFile(t *testing.T) *openapi3.T {
@@ -28,7 +28,7 @@ func TestSpecValidates(t *testing.T) {
 	fromFile := loadSpecFile(t)
 	require.NoError(t, fromFile.Validate(ctx, openapi3.EnableExamplesValidation()))
 
-	embedded, err := gen.GetSpec()
+	embedded, err := spec.GetSpec()
 	require.NoError(t, err)
 	require.NoError(t, embedded.Validate(ctx, openapi3.EnableExamplesValidation()))
 

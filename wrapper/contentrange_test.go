@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/avupload/avupload/gen"
+	"github.com/avupload/avupload/gen/spec"
 )
 
 func TestContentRangeFormat(t *testing.T) {
@@ -30,9 +30,9 @@ func TestContentRangeFormat(t *testing.T) {
 
 // contractPattern is the Content-Range pattern openapi.yaml gives.
 func contractPattern(t testing.TB) *regexp.Regexp {
-	spec, err := gen.GetSpec()
+	doc, err := spec.GetSpec()
 	require.NoError(t, err)
-	param := spec.Paths.Find("/upload").Post.Parameters.GetByInAndName("header", "Content-Range")
+	param := doc.Paths.Find("/upload").Post.Parameters.GetByInAndName("header", "Content-Range")
 	require.NotNil(t, param)
 	return regexp.MustCompile(param.Schema.Value.Pattern)
 }
