@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // BenchmarkLargeStreamedUpload uploads 512 MiB, generated on the fly through
@@ -23,7 +24,7 @@ import (
 //	go test -run '^$' -bench LargeStreamedUpload -benchtime 1x ./sandbox/
 func BenchmarkLargeStreamedUpload(b *testing.B) {
 	const size = 512 << 20
-	srv := sandbox.NewServer(b, sandbox.WithDataDir(b.TempDir()))
+	srv := sandboxtest.NewServer(b, sandbox.WithDataDir(b.TempDir()))
 	tok, err := srv.Sandbox.CreateToken(0)
 	if err != nil {
 		b.Fatal(err)

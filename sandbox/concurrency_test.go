@@ -16,12 +16,13 @@ import (
 
 	"github.com/avupload/avupload/gen"
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // TestConcurrentChunkedUploads runs 32 chunked uploads at once, each sending
 // its later chunks concurrently, and checks every video's SHA-256.
 func TestConcurrentChunkedUploads(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
 	tok := newToken(t, srv)
 	const n = 32
 	want := make(map[string]string, n)
@@ -105,7 +106,7 @@ func TestConcurrentChunkedUploads(t *testing.T) {
 // same contract.
 func TestGeneratedClient(t *testing.T) {
 	clock := newFakeClock(time.Date(2020, 12, 2, 10, 13, 19, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 	auth := func(_ context.Context, req *http.Request) error {
 		req.SetBasicAuth(srv.APIKey, "")
 		return nil

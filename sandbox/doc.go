@@ -9,10 +9,11 @@
 //
 // # In tests
 //
-// The simplest use mirrors net/http/httptest:
+// The simplest use mirrors net/http/httptest, through the small package
+// sandboxtest (kept apart so that programs never link package testing):
 //
 //	func TestUpload(t *testing.T) {
-//		srv := sandbox.NewServer(t) // closed by t.Cleanup
+//		srv := sandboxtest.NewServer(t) // closed by t.Cleanup
 //		token, err := srv.Sandbox.CreateToken(time.Hour)
 //		require.NoError(t, err)
 //		// ... point the client at srv.URL, authenticate with srv.APIKey,

@@ -7,13 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // Edge cases a client other than ours may well send.
 
 func TestListPageFarPastTheEnd(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	newToken(t, srv)
 	// (page-1)*pageSize overflows an int64 here.
 	r := call(t, http.MethodGet, srv.URL+"/upload-tokens?currentPage=368934881474191034&pageSize=25", srv.APIKey, nil, "")
@@ -25,7 +25,7 @@ func TestListPageFarPastTheEnd(t *testing.T) {
 }
 
 func TestRateLimitHeadersOutsideTheRoutes(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	for _, tt := range []struct{ method, path string }{
 		{http.MethodGet, "/nowhere"},
 		{http.MethodPut, "/upload-tokens"},
@@ -41,7 +41,7 @@ func TestRateLimitHeadersOutsideTheRoutes(t *testing.T) {
 }
 
 func TestUploadTokenGivenTwice(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	body, ct := multipartBody(t, part{field: "file", fileName: "a.mp4", data: []byte("abc")})
 	r := call(t, http.MethodPost, srv.URL+"/upload?token="+tok+"&token="+tok, "", body, ct)
@@ -51,7 +51,7 @@ func TestUploadTokenGivenTwice(t *testing.T) {
 
 // A first chunk the API refuses starts no video.
 func TestRefusedFirstChunkStartsNoVideo(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	for _, cr := range []string{"part 1/*", "part 1/3", "bytes 0-9/20000000"} {
 		r := upload(t, srv, uploadReq{token: tok, data: []byte("0123456789"), contentRange: cr})

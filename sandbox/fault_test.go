@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 func TestParseFault(t *testing.T) {
@@ -53,7 +54,7 @@ func TestParseFault(t *testing.T) {
 }
 
 func TestFaultStatus(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 2, Kind: sandbox.FaultStatus, Status: 503}))
+	srv := sandboxtest.NewServer(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 2, Kind: sandbox.FaultStatus, Status: 503}))
 	tok := newToken(t, srv)
 	require.Equal(t, 201, upload(t, srv, uploadReq{token: tok, data: []byte("one")}).Status)
 	r := upload(t, srv, uploadReq{token: tok, data: []byte("two")})
@@ -84,7 +85,7 @@ func TestFaultStatus(t *testing.T) {
 }
 
 func TestFaultCutRequest(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	srv.Sandbox.AddFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 1, Kind: sandbox.FaultCutRequest, AfterBytes: 1 << 20})
 	req := newUploadRequest(t, srv.URL, uploadReq{token: tok, data: randomBytes(5*mib, 7), contentRange: "part 1/*"})
@@ -101,7 +102,7 @@ func TestFaultCutRequest(t *testing.T) {
 }
 
 func TestFaultCommitThenCut(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	data := randomBytes(5*mib+10, 8)
 	first := upload(t, srv, uploadReq{token: tok, data: data[:5*mib], contentRange: "part 1/*"})
@@ -147,7 +148,7 @@ func TestFaultCommitThenCut(t *testing.T) {
 }
 
 func TestFaultStall(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpGetUploadToken, Request: 1, Kind: sandbox.FaultStall, Stall: 300 * time.Millisecond}))
+	srv := sandboxtest.NewServer(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpGetUploadToken, Request: 1, Kind: sandbox.FaultStall, Stall: 300 * time.Millisecond}))
 	tok := newToken(t, srv)
 	start := time.Now()
 	r := call(t, http.MethodGet, srv.URL+"/upload-tokens/"+tok, srv.APIKey, nil, "")
@@ -169,7 +170,7 @@ func TestFaultStall(t *testing.T) {
 }
 
 func TestFaultAnyRoute(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithFaults(sandbox.Fault{Request: 2, Kind: sandbox.FaultStatus, Status: 500}))
+	srv := sandboxtest.NewServer(t, sandbox.WithFaults(sandbox.Fault{Request: 2, Kind: sandbox.FaultStatus, Status: 500}))
 	require.Equal(t, 200, createToken(t, srv, `{}`).Status)
 	r := call(t, http.MethodGet, srv.URL+"/upload-tokens", srv.APIKey, nil, "")
 	require.Equal(t, 500, r.Status, "the second request over all routes")
@@ -178,7 +179,7 @@ func TestFaultAnyRoute(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	clock := newFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now), sandbox.WithRateLimits(sandbox.RateLimits{Upload: 2, Write: 3, Read: 4}))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now), sandbox.WithRateLimits(sandbox.RateLimits{Upload: 2, Write: 3, Read: 4}))
 	tok := newToken(t, srv)
 
 	for i := range 3 {
@@ -224,7 +225,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestRateLimitHeadersWhenOff(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	for range 150 {
 		r := call(t, http.MethodGet, srv.URL+"/upload-tokens", srv.APIKey, nil, "")
 		require.Equal(t, 200, r.Status)
@@ -235,7 +236,7 @@ func TestRateLimitHeadersWhenOff(t *testing.T) {
 }
 
 func TestInspectionOverHTTP(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	up := upload(t, srv, uploadReq{token: tok, data: []byte("inspect me")})
 	require.Equal(t, 201, up.Status)

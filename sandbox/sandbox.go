@@ -133,7 +133,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithBaseURL sets the public URL, such as "http://127.0.0.1:8080", that asset
 // links in video responses point at. Without it they point at the scheme and
-// host of the request. [NewServer] and [Start] set it to the server's URL.
+// host of the request. [Start] (and so sandboxtest.NewServer) sets it to the server's URL.
 func WithBaseURL(url string) Option {
 	return func(c *config) error {
 		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"testing"
 	"time"
 )
 
 // Server is a Sandbox listening on a TCP address, in the manner of
-// net/http/httptest.Server. Create one with [NewServer] in tests or [Start]
-// elsewhere.
+// net/http/httptest.Server. Create one with [Start], or with
+// sandboxtest.NewServer in tests.
 type Server struct {
 	// URL is the base URL of the server, such as "http://127.0.0.1:41234",
 	// with no trailing slash.
@@ -25,19 +24,6 @@ type Server struct {
 	ln   net.Listener
 	done chan struct{}
 	err  error
-}
-
-// NewServer starts a Sandbox on a free port of 127.0.0.1 and closes it in
-// tb.Cleanup. It fails tb if the server cannot start. Asset links point at
-// the server's URL unless opts hold [WithBaseURL].
-func NewServer(tb testing.TB, opts ...Option) *Server {
-	tb.Helper()
-	s, err := Start("127.0.0.1:0", opts...)
-	if err != nil {
-		tb.Fatalf("sandbox: %v", err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
 }
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free

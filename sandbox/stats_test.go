@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // Stats must already count a request when its client has the answer (or the
 // cut): tests read it straight after a call.
 func TestStatsCountBeforeTheClientSeesTheAnswer(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	for i := 1; i <= 200; i++ {
 		r := call(t, http.MethodGet, srv.URL+"/upload-tokens/tonotthere", srv.APIKey, nil, "")
 		require.Equal(t, http.StatusNotFound, r.Status)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 var (
@@ -21,7 +22,7 @@ var (
 )
 
 func TestAPIKeyAuth(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithAPIKeys("key-one", "key-two"))
+	srv := sandboxtest.NewServer(t, sandbox.WithAPIKeys("key-one", "key-two"))
 	tok := newToken(t, srv)
 	routes := []struct{ method, path, body string }{
 		{http.MethodPost, "/upload-tokens", `{"ttl":60}`},
@@ -64,7 +65,7 @@ func TestAPIKeyAuth(t *testing.T) {
 
 func TestCreateToken(t *testing.T) {
 	clock := newFakeClock(time.Date(2020, 12, 2, 10, 13, 19, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 
 	r := createToken(t, srv, `{"ttl":3600}`)
 	require.Equal(t, 200, r.Status, "body: %s", r.Raw)
@@ -103,7 +104,7 @@ func TestCreateToken(t *testing.T) {
 
 func TestGetAndDeleteToken(t *testing.T) {
 	clock := newFakeClock(time.Date(2020, 12, 2, 10, 13, 19, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 	created := createToken(t, srv, `{"ttl":0}`)
 	tok := created.str("token")
 
@@ -129,7 +130,7 @@ func TestGetAndDeleteToken(t *testing.T) {
 
 func TestTokenExpiry(t *testing.T) {
 	clock := newFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 	tok := createToken(t, srv, `{"ttl":60}`).str("token")
 	forever := createToken(t, srv, `{"ttl":0}`).str("token")
 
@@ -152,7 +153,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestUploadTokenCredential(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	cases := []struct {
 		name, query, title string
@@ -183,7 +184,7 @@ func TestUploadTokenCredential(t *testing.T) {
 func TestListUploadTokens(t *testing.T) {
 	t.Run("published example", func(t *testing.T) {
 		clock := newFakeClock(time.Date(2020, 12, 2, 10, 26, 28, 0, time.UTC))
-		srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+		srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 		t0 := createToken(t, srv, `{"ttl":0}`).str("token")
 		clock.Advance(18 * time.Second)
 		t1 := createToken(t, srv, `{"ttl":3600}`).str("token")
@@ -195,7 +196,7 @@ func TestListUploadTokens(t *testing.T) {
 	})
 
 	clock := newFakeClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock.Now))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
 	ttls := []int{300, 0, 300, 60, 0, 900, 300}
 	for i, ttl := range ttls {
 		createToken(t, srv, fmt.Sprintf(`{"ttl":%d}`, ttl))

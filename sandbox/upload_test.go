@@ -13,10 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 func TestUploadWholeFile(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	data := randomBytes(100_000, 1)
 
@@ -83,7 +84,7 @@ func TestUploadWholeFile(t *testing.T) {
 }
 
 func TestUploadFileErrors(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	post := func(body io.Reader, ct string) apiResponse {
 		return call(t, http.MethodPost, srv.URL+"/upload?token="+tok, "", body, ct)
@@ -118,7 +119,7 @@ func TestUploadFileErrors(t *testing.T) {
 // storage. (The exact 200 MiB boundary holds by the same comparison; it is not
 // uploaded again here to keep the suite fast.)
 func TestUploadTooLarge(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
 	tok := newToken(t, srv)
 	for _, size := range []int64{sandbox.MaxWholeFileSize + 1} {
 		pr, pw := io.Pipe()
@@ -157,7 +158,7 @@ func TestChunkedByBytes(t *testing.T) {
 			if storage == "dir" {
 				opts = append(opts, sandbox.WithDataDir(t.TempDir()))
 			}
-			srv := sandbox.NewServer(t, opts...)
+			srv := sandboxtest.NewServer(t, opts...)
 			tok := newToken(t, srv)
 			data := randomBytes(2*5*mib+1234, 2)
 			total := len(data)
@@ -191,7 +192,7 @@ func TestChunkedByBytes(t *testing.T) {
 		})
 	}
 	t.Run("single range covering the file", func(t *testing.T) {
-		srv := sandbox.NewServer(t)
+		srv := sandboxtest.NewServer(t)
 		r := upload(t, srv, uploadReq{token: newToken(t, srv), data: []byte("hello"), contentRange: "bytes 0-4/5"})
 		require.Equal(t, 201, r.Status, "body: %s", r.Raw)
 		assert.Contains(t, r.Body, "assets")
@@ -201,7 +202,7 @@ func TestChunkedByBytes(t *testing.T) {
 }
 
 func TestChunkedByPart(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	data := randomBytes(2*5*mib+99, 3)
 	chunks := [][]byte{data[:5*mib], data[5*mib : 10*mib], data[10*mib:]}
@@ -247,7 +248,7 @@ type step struct {
 }
 
 func TestContentRangeErrors(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	tok := newToken(t, srv)
 	const (
 		M   = 5 * mib
@@ -381,7 +382,7 @@ func rangeLen(t *testing.T, cr string) int {
 
 // TestVideoIDBeforeOrAfterFile checks both field orders, with raw parts.
 func TestVideoIDBeforeOrAfterFile(t *testing.T) {
-	srv := sandbox.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
 	tok := newToken(t, srv)
 	first := upload(t, srv, uploadReq{token: tok, data: randomBytes(5*mib, 6), contentRange: "part 1/*"})
 	require.Equal(t, 201, first.Status)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // TestRetriesByAnswer checks, for each kind of answer, how many requests a
@@ -327,7 +328,7 @@ func TestRetriesAgainstSandboxFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
-			srv := sandbox.NewServer(t, sandbox.WithFaults(sandbox.Fault{
+			srv := sandboxtest.NewServer(t, sandbox.WithFaults(sandbox.Fault{
 				Op: sandbox.OpCreateUploadToken, Request: 1, Kind: sandbox.FaultStatus, Status: tt.status,
 			}))
 			c, err := New(WithBaseURL(srv.URL), WithAPIKey(srv.APIKey), WithRetryPolicy(testPolicy))

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 var created = time.Date(2020, 12, 2, 10, 13, 19, 0, time.UTC)
@@ -423,7 +424,7 @@ func newSandboxClient(t *testing.T, n int) (*Client, *countingTransport) {
 		defer mu.Unlock()
 		return now
 	}
-	srv := sandbox.NewServer(t, sandbox.WithClock(clock))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock))
 	for i := range n {
 		ttl := time.Duration((i*7919)%1000+3600) * time.Second
 		if i%10 == 0 {
@@ -503,7 +504,7 @@ func TestSandboxEarlyBreakMakesNoFurtherRequest(t *testing.T) {
 // TestTokenLifecycleAgainstTheSandbox creates, reads, lists and deletes a
 // token through the real protocol.
 func TestTokenLifecycleAgainstTheSandbox(t *testing.T) {
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	c, err := New(WithBaseURL(srv.URL), WithAPIKey(srv.APIKey))
 	require.NoError(t, err)
 	ctx := t.Context()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // benchChunks is the number of chunks per benchmarked upload.
@@ -28,7 +29,7 @@ func BenchmarkUpload(b *testing.B) {
 	path := writeTestFile(b, data)
 	servers := map[string]func(b *testing.B) (string, string){
 		"sandbox": func(b *testing.B) (string, string) {
-			srv := sandbox.NewServer(b, sandbox.WithDataDir(b.TempDir()))
+			srv := sandboxtest.NewServer(b, sandbox.WithDataDir(b.TempDir()))
 			token, err := srv.Sandbox.CreateToken(0)
 			require.NoError(b, err)
 			return srv.URL, token

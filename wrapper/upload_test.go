@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
 // testChunk is the chunk size of the upload tests: the smallest allowed.
@@ -35,7 +36,7 @@ type uploadEnv struct {
 
 func newUploadEnv(t testing.TB, opts ...sandbox.Option) *uploadEnv {
 	t.Helper()
-	srv := sandbox.NewServer(t, append([]sandbox.Option{sandbox.WithDataDir(t.TempDir())}, opts...)...)
+	srv := sandboxtest.NewServer(t, append([]sandbox.Option{sandbox.WithDataDir(t.TempDir())}, opts...)...)
 	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries), WithLogger(testLogger(t)))
 	require.NoError(t, err)
 	token, err := srv.Sandbox.CreateToken(0)

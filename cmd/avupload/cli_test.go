@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
 	"github.com/avupload/avupload/wrapper"
 )
 
@@ -127,7 +128,7 @@ func TestProgressPlainLines(t *testing.T) {
 func TestInterruptedUploadExits130(t *testing.T) {
 	// Checked after the server closed, which ends the client's connections.
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	srv := sandbox.NewServer(t)
+	srv := sandboxtest.NewServer(t)
 	token, err := srv.Sandbox.CreateToken(time.Hour)
 	require.NoError(t, err)
 	// The first chunk goes through; the second waits for the rate-limit window.

@@ -1,0 +1,23 @@
+// Package sandboxtest starts a local sandbox for tests, in the manner of
+// net/http/httptest. It lives apart from package sandbox so that programs
+// which run a sandbox, such as the avupload CLI, never link package testing.
+package sandboxtest
+
+import (
+	"testing"
+
+	"github.com/avupload/avupload/sandbox"
+)
+
+// NewServer starts a Sandbox on a free port of 127.0.0.1 and closes it in
+// tb.Cleanup. It fails tb if the server cannot start. Asset links point at
+// the server's URL unless opts hold [sandbox.WithBaseURL].
+func NewServer(tb testing.TB, opts ...sandbox.Option) *sandbox.Server {
+	tb.Helper()
+	s, err := sandbox.Start("127.0.0.1:0", opts...)
+	if err != nil {
+		tb.Fatalf("sandbox: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
