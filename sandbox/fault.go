@@ -141,7 +141,8 @@ func (f Fault) validate() error {
 // OP is an operationId (uploadWithUploadToken, createUploadToken,
 // listUploadTokens, getUploadToken, deleteUploadToken), one of the short forms
 // upload, create, list, get, delete, or * for every route. REQUEST is the
-// 1-based request number on that route, or * (or 0) for every request.
+// 1-based request number on that route (1, 2, ...), or * for every request;
+// anything else, 0 included, is refused.
 // ACTION is one of:
 //
 //	status=CODE   answer CODE (403, 429, 500, 502, 503 or 504) without processing
@@ -166,8 +167,8 @@ func ParseFault(spec string) (Fault, error) {
 	f.Op = op
 	if parts[1] != "*" {
 		n, err := strconv.Atoi(parts[1])
-		if err != nil || n < 0 {
-			return Fault{}, fmt.Errorf("sandbox: fault %q: request %q is not a number or *", spec, parts[1])
+		if err != nil || n < 1 || strconv.Itoa(n) != parts[1] {
+			return Fault{}, fmt.Errorf("sandbox: fault %q: request %q is not a request number (1, 2, ...) or * for every request", spec, parts[1])
 		}
 		f.Request = n
 	}

@@ -26,7 +26,7 @@ func TestParseFault(t *testing.T) {
 		{"upload:1:stall=5s", sandbox.Fault{Op: "uploadWithUploadToken", Request: 1, Kind: sandbox.FaultStall, Stall: 5 * time.Second}},
 		{"upload:4:commit-cut", sandbox.Fault{Op: "uploadWithUploadToken", Request: 4, Kind: sandbox.FaultCommitThenCut}},
 		{"*:*:status=500", sandbox.Fault{Kind: sandbox.FaultStatus, Status: 500}},
-		{"create:0:status=429", sandbox.Fault{Op: "createUploadToken", Kind: sandbox.FaultStatus, Status: 429}},
+		{"create:*:status=429", sandbox.Fault{Op: "createUploadToken", Kind: sandbox.FaultStatus, Status: 429}},
 		{"list:1:status=403", sandbox.Fault{Op: "listUploadTokens", Request: 1, Kind: sandbox.FaultStatus, Status: 403}},
 		{"get:1:status=502", sandbox.Fault{Op: "getUploadToken", Request: 1, Kind: sandbox.FaultStatus, Status: 502}},
 		{"delete:2:status=504", sandbox.Fault{Op: "deleteUploadToken", Request: 2, Kind: sandbox.FaultStatus, Status: 504}},
@@ -42,6 +42,7 @@ func TestParseFault(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"", "upload", "upload:1", "nope:1:status=500", "upload:x:status=500", "upload:-1:status=500",
+		"upload:0:status=500", "upload:+1:status=500", "upload:01:status=500", "upload: 1:status=500", "upload::status=500",
 		"upload:1:status=404", "upload:1:status=abc", "upload:1:cut=-1", "upload:1:cut=lots", "upload:1:stall=0s",
 		"upload:1:stall=forever", "upload:1:commit-cut=1", "upload:1:explode"} {
 		t.Run("bad "+bad, func(t *testing.T) {

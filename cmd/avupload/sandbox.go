@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
       --fault upload:2:status=503 --fault upload:3:commit-cut`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...)}
 			if dataDir != "" {
 				opts = append(opts, sandbox.WithDataDir(dataDir))
@@ -51,7 +52,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			for _, spec := range faults {
 				f, err := sandbox.ParseFault(spec)
 				if err != nil {
-					return err
+					return usagef("--fault %s", strings.TrimPrefix(err.Error(), "sandbox: fault "))
 				}
 				opts = append(opts, sandbox.WithFaults(f))
 			}
@@ -63,7 +64,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 
 			srv, err := sandbox.Start(addr, opts...)
 			if err != nil {
-				return err
+				return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox listening on %s\n", srv.URL)
 			<-cmd.Context().Done()
@@ -74,7 +75,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "sandbox stopped")
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,4 +103,36 @@ func TestVersion(t *testing.T) {
 	cmd.SetArgs([]string{"--version"})
 	require.NoError(t, cmd.Execute())
 	assert.Contains(t, out.String(), "avupload version")
+}
+
+// TestSandboxCommandExitCodes checks that a sandbox that cannot run exits 1
+// with the reason, and that only a bad command line exits 2.
+func TestSandboxCommandExitCodes(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		message string
+	}{
+		{"port in use", []string{"sandbox", "--addr", busy.Addr().String()}, exitFailure, "sandbox cannot start on --addr " + busy.Addr().String()},
+		{"request 0", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:0:status=503"}, exitUsage, `request "0" is not a request number`},
+		{"request -2", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:-2:status=503"}, exitUsage, `request "-2" is not a request number`},
+		{"unknown action", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:1:explode"}, exitUsage, "unknown action"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), c.args, stdio{strings.NewReader(""), &stdout, &stderr}, func(string) string { return "" })
+			assert.Equal(t, c.code, code, "stderr: %s", stderr.String())
+			assert.Contains(t, stderr.String(), c.message)
+			if c.code == exitFailure {
+				assert.NotContains(t, stderr.String(), "--help", "a runtime failure is not a usage error")
+			}
+			assert.Empty(t, stdout.String())
+		})
+	}
 }
