@@ -197,7 +197,7 @@ func (s *Sandbox) requestError(w http.ResponseWriter, r *http.Request, err error
 
 // responseError answers a failure to produce a response.
 func (s *Sandbox) responseError(w http.ResponseWriter, r *http.Request, err error) {
-	s.cfg.logger.Error("sandbox response error", "path", r.URL.Path, "err", err)
+	s.cfg.logger.Error("sandbox response error", "path", redactPath(r.URL.Path), "err", err)
 	writeProblem(w, http.StatusInternalServerError, problem{
 		Type: typeServerError, Title: "Internal Server Error", Detail: err.Error(),
 	})

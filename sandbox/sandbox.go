@@ -120,7 +120,8 @@ func WithFaults(f ...Fault) Option {
 }
 
 // WithLogger logs each request and each injected fault to l. The default
-// discards logs.
+// discards logs. Upload tokens and API keys never reach l: they are replaced
+// by REDACTED in every message and attribute.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -177,6 +178,7 @@ func New(opts ...Option) (*Sandbox, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.logger = slog.New(newRedactingHandler(cfg.logger.Handler(), cfg.apiKeys))
 	s := &Sandbox{
 		cfg:     cfg,
 		limiter: newRateLimiter(cfg.limits, cfg.now),
@@ -251,7 +253,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, onStatus: func(status int) { s.stats.record(op, status) }}
 	defer func() {
 		rec.settle()
-		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", r.URL.Path, "status", rec.statusOrCut())
+		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", redactPath(r.URL.Path), "status", rec.statusOrCut())
 	}()
 
 	n, fault, ok := s.faults.match(op)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -43,9 +44,10 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],
 		Sandbox: sb,
-		srv:     &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second},
-		ln:      ln,
-		done:    make(chan struct{}),
+		srv: &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(sb.cfg.logger.Handler(), slog.LevelWarn)},
+		ln:   ln,
+		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(s.done)
