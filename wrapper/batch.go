@@ -1,0 +1,528 @@
+package wrapper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Bounds and defaults of a batch.
+const (
+	// DefaultJobs is how many files a batch uploads at once unless told otherwise.
+	DefaultJobs = 2
+	// MaxJobs is the most files a batch uploads at once.
+	MaxJobs = 64
+	// DefaultBatchTokenTTL is the lifetime of the tokens a batch mints with
+	// the API key, unless BatchOptions.TokenTTL says otherwise.
+	DefaultBatchTokenTTL = time.Hour
+	// MinBatchTokenTTL is the shortest lifetime a batch accepts for the tokens it mints.
+	MinBatchTokenTTL = time.Minute
+)
+
+// SkipCheck is what a batch verifies before it skips a file its journal
+// records as uploaded.
+type SkipCheck int
+
+const (
+	// SkipIfSameContent skips a recorded file when its size and SHA-256 are
+	// those recorded. It costs a read of every recorded file on each run (at
+	// the disk's speed, about 1 s per GiB here) and never skips a file whose
+	// bytes changed. It is the default.
+	SkipIfSameContent SkipCheck = iota
+	// SkipIfSameStat skips a recorded file when its size and modification
+	// time are those recorded, reading nothing. It misses an edit that keeps
+	// both (a restored mtime, a coarse-mtime file system): such a file keeps
+	// its old video.
+	SkipIfSameStat
+)
+
+// FileStatus is how a batch's file ended.
+type FileStatus string
+
+// The ends of a batch's file.
+const (
+	FileUploaded FileStatus = "uploaded" // sent, or resumed and finished
+	FileSkipped  FileStatus = "skipped"  // the journal holds it, content unchanged
+	FileFailed   FileStatus = "failed"   // refused, unreadable, or interrupted
+)
+
+// FileResult is the outcome of one file of a batch.
+type FileResult struct {
+	// File is the file as planned.
+	File BatchFile
+	// Status is how the file ended.
+	Status FileStatus
+	// VideoID is the file's video: the new one, or the recorded one when skipped.
+	VideoID string
+	// Size is the file's size in bytes.
+	Size int64
+	// SHA256 is the hex SHA-256 of the file's bytes, when known: uploaded or skipped.
+	SHA256 string
+	// ResumedChunks is how many chunks an earlier run had sent.
+	ResumedChunks int
+	// Duration is how long the file took, skip check included.
+	Duration time.Duration
+	// Err is why the file failed; nil otherwise. An interrupted upload's
+	// error matches the context's.
+	Err error
+}
+
+// FileProgress is one file in flight.
+type FileProgress struct {
+	// Path is the file's path.
+	Path string
+	// Acked is the number of bytes the API acknowledged.
+	Acked int64
+	// Total is the file's size.
+	Total int64
+}
+
+// BatchProgress is how far a batch got.
+type BatchProgress struct {
+	// Files is the number of files in the batch; Done of them ended, Failed of those failed.
+	Files, Done, Failed int
+	// Bytes is the total size of the files; BytesDone is acknowledged or
+	// skipped so far, of which BytesSkipped were skipped or sent by an
+	// earlier run, not by this one.
+	Bytes, BytesDone, BytesSkipped int64
+	// InFlight lists the files under way, in the order they started.
+	InFlight []FileProgress
+}
+
+// BatchResult sums up a batch.
+type BatchResult struct {
+	// Uploaded, Skipped and Failed count the files that ended so; NotStarted
+	// the files left untouched because the batch was cancelled.
+	Uploaded, Skipped, Failed, NotStarted int
+	// BytesSent is the number of bytes this run uploaded (resumed chunks not included).
+	BytesSent int64
+	// Duration is how long the batch took.
+	Duration time.Duration
+}
+
+// BatchOptions tunes UploadBatch. The zero value (or nil) is not enough:
+// either Token must be set, or the client must hold the API key.
+type BatchOptions struct {
+	// Upload holds the options every file is uploaded with: ChunkSize,
+	// Concurrency (chunks in flight per file), Retry and StallTimeout.
+	// VideoID must be empty; Store, Progress and FileName are the batch's.
+	Upload UploadOptions
+	// Jobs is how many files are uploaded at once: DefaultJobs when 0, at
+	// most MaxJobs. Memory stays within Jobs times one upload's bound.
+	Jobs int
+	// Journal, when set, records every completed file and the state of
+	// every file under way: a later batch with the same journal skips the
+	// files recorded whose content is unchanged (see Verify), resumes the
+	// partial ones and retries the failed ones. A file that changed since it
+	// was recorded is uploaded again as a new video.
+	Journal *Journal
+	// Verify is what a skip is based on: SkipIfSameContent by default.
+	Verify SkipCheck
+	// Token is the upload token every file uses. When empty, the client must
+	// hold the API key: the batch mints tokens of TokenTTL itself, a new one
+	// before the current one has less than half its life left, and deletes
+	// every token it minted when it ends.
+	Token string
+	// TokenTTL is the lifetime of minted tokens: DefaultBatchTokenTTL when
+	// 0, else whole seconds of at least MinBatchTokenTTL.
+	TokenTTL time.Duration
+	// OnFile, when set, is told each file's outcome as it ends, from one
+	// goroutine at a time.
+	OnFile func(FileResult)
+	// Progress, when set, is told how far the batch got whenever it moves,
+	// from one goroutine at a time. Calls are coalesced: a slow function
+	// misses intermediate counts but never slows the batch. UploadBatch
+	// returns after the last call returned.
+	Progress func(BatchProgress)
+}
+
+func (o *BatchOptions) normalize(c *Client) error {
+	switch {
+	case o.Jobs == 0:
+		o.Jobs = DefaultJobs
+	case o.Jobs < 0 || o.Jobs > MaxJobs:
+		return invalidInput("jobs %d is outside [1, %d]", o.Jobs, MaxJobs)
+	}
+	if o.Upload.VideoID != "" {
+		return invalidInput("a batch cannot add every file to one video: leave VideoID empty")
+	}
+	if err := o.Upload.normalize(); err != nil {
+		return err
+	}
+	switch {
+	case o.TokenTTL == 0:
+		o.TokenTTL = DefaultBatchTokenTTL
+	case o.TokenTTL < MinBatchTokenTTL || o.TokenTTL > MaxTokenTTL || o.TokenTTL%time.Second != 0:
+		return invalidInput("token TTL %s: want whole seconds from %s to %s", o.TokenTTL, MinBatchTokenTTL, MaxTokenTTL)
+	}
+	if o.Token == "" && c.apiKey == "" {
+		return invalidInput("a batch needs an upload token, or a client with the API key to mint tokens")
+	}
+	return nil
+}
+
+// UploadBatch uploads files, Jobs at a time, with the client's one
+// connection pool. Each file goes as Upload sends it, with opts.Upload; a
+// file that fails (refused by the API, unreadable, out of retries) is
+// reported through OnFile and counted, and never stops the others.
+//
+// When ctx ends, no file is started any more, the files under way stop with
+// their state saved in the journal, and UploadBatch returns the result so
+// far with an error matching ctx.Err(). An error is also returned, before
+// any file, for bad options or a token that cannot be minted; and, with a
+// result, when the journal cannot be closed or a minted token cannot be
+// deleted. The outcome of each file is in the result and OnFile, not in
+// the error. opts may be nil only to be refused.
+func (c *Client) UploadBatch(ctx context.Context, files []BatchFile, opts *BatchOptions) (*BatchResult, error) {
+	return c.uploadBatch(ctx, files, opts, time.Now)
+}
+
+func (c *Client) uploadBatch(ctx context.Context, files []BatchFile, opts *BatchOptions, now func() time.Time) (*BatchResult, error) {
+	if opts == nil {
+		opts = &BatchOptions{}
+	}
+	o := *opts
+	if err := o.normalize(c); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	b := &batch{c: c, o: &o, files: files, tokens: &tokenSource{c: c, fixed: o.Token, ttl: o.TokenTTL, now: now}}
+	b.prog.Files = len(files)
+	for _, f := range files {
+		b.prog.Bytes += f.Size
+	}
+	// Mint the first token before any file, so that a wrong key fails the
+	// batch once rather than every file.
+	if _, err := b.tokens.get(ctx, ""); err != nil {
+		return nil, err
+	}
+	b.notify = newNotifier(o.Progress, b.snapshot)
+
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(o.Jobs, max(len(files), 1)) {
+		wg.Go(func() {
+			for i := range next {
+				b.do(ctx, i)
+			}
+		})
+	}
+	taken := 0
+feed:
+	for i := range files {
+		select {
+		case <-ctx.Done():
+			break feed
+		case next <- i:
+			taken++
+		}
+	}
+	close(next)
+	wg.Wait()
+	b.notify.close()
+
+	res := b.res
+	res.NotStarted = len(files) - taken
+	res.Duration = time.Since(start)
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := b.tokens.deleteMinted(cleanup)
+	if err := ctx.Err(); err != nil {
+		return &res, errors.Join(interrupted(ctx), err)
+	}
+	return &res, err
+}
+
+// batch is one call of UploadBatch.
+type batch struct {
+	c      *Client
+	o      *BatchOptions
+	files  []BatchFile
+	tokens *tokenSource
+	notify *notifier
+
+	mu       sync.Mutex // guards what follows, and serializes OnFile
+	res      BatchResult
+	prog     BatchProgress
+	inFlight []*FileProgress
+}
+
+// snapshot copies the batch's progress.
+func (b *batch) snapshot() BatchProgress {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.prog
+	p.InFlight = make([]FileProgress, len(b.inFlight))
+	for i, f := range b.inFlight {
+		p.InFlight[i] = *f
+		p.BytesDone += f.Acked
+	}
+	return p
+}
+
+// do uploads, or skips, the i-th file.
+func (b *batch) do(ctx context.Context, i int) {
+	f := b.files[i]
+	start := time.Now()
+	fp := &FileProgress{Path: f.Path, Total: f.Size}
+	b.mu.Lock()
+	b.inFlight = append(b.inFlight, fp)
+	b.mu.Unlock()
+	b.notify.poke()
+
+	r, sent := b.upload(ctx, f, fp)
+	r.File, r.Duration = f, time.Since(start)
+
+	b.mu.Lock()
+	b.inFlight = slices.DeleteFunc(b.inFlight, func(p *FileProgress) bool { return p == fp })
+	b.prog.Done++
+	b.prog.Bytes += r.Size - f.Size // the size may have changed since the plan
+	b.res.BytesSent += sent
+	switch r.Status {
+	case FileUploaded:
+		b.res.Uploaded++
+		b.prog.BytesDone += r.Size
+		b.prog.BytesSkipped += r.Size - sent
+	case FileSkipped:
+		b.res.Skipped++
+		b.prog.BytesDone += r.Size
+		b.prog.BytesSkipped += r.Size
+	default:
+		b.res.Failed++
+		b.prog.Failed++
+		b.prog.Bytes -= r.Size // what failed no longer counts toward the end
+	}
+	if b.o.OnFile != nil {
+		b.o.OnFile(r)
+	}
+	b.mu.Unlock()
+	b.notify.poke()
+}
+
+// upload handles one file and returns its result and the bytes this run sent.
+func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (FileResult, int64) {
+	fail := func(err error) (FileResult, int64) {
+		return FileResult{Status: FileFailed, Size: f.Size, Err: err}, 0
+	}
+	abs, err := filepath.Abs(f.Path)
+	if err != nil {
+		return fail(fmt.Errorf("avupload: %w", err))
+	}
+	fi, err := os.Stat(f.Path)
+	if err != nil {
+		return fail(fmt.Errorf("avupload: %w", err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(invalidInput("%s is no longer a regular file", f.Path))
+	}
+	j := b.o.Journal
+	if j != nil {
+		if e, ok := j.Done(abs); ok && e.Size == fi.Size() {
+			skip, err := b.unchanged(ctx, f.Path, fi, e)
+			if err != nil {
+				return fail(err)
+			}
+			if skip {
+				return FileResult{Status: FileSkipped, VideoID: e.VideoID, Size: e.Size, SHA256: e.SHA256}, 0
+			}
+		}
+	}
+
+	uo := b.o.Upload
+	var store *fileStore
+	if j != nil {
+		store = &fileStore{ResumeStore: j.Store()}
+		uo.Store = store
+	}
+	uo.Progress = func(acked, total int64) {
+		b.mu.Lock()
+		fp.Acked = acked
+		if total >= 0 {
+			fp.Total = total
+		}
+		b.mu.Unlock()
+		b.notify.poke()
+	}
+	token, err := b.tokens.get(ctx, "")
+	if err != nil {
+		return fail(err)
+	}
+	res, err := b.c.Upload(ctx, token, File(f.Path), &uo)
+	if err != nil && b.tokens.fixed == "" && ctx.Err() == nil && errors.Is(err, ErrUnauthorized) {
+		// The minted token expired under a long upload: go on with a fresh one.
+		if token, err = b.tokens.get(ctx, token); err == nil {
+			res, err = b.c.Upload(ctx, token, File(f.Path), &uo)
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	sent := res.Size
+	if res.ResumedChunks > 0 {
+		sent = max(0, res.Size-int64(res.ResumedChunks)*uo.ChunkSize)
+	}
+	r := FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, ResumedChunks: res.ResumedChunks}
+	if j != nil {
+		e := JournalEntry{Path: abs, Size: res.Size, ModTime: fi.ModTime().UTC(), SHA256: res.SHA256,
+			VideoID: res.Video.VideoID, UploadedAt: time.Now().UTC()}
+		if err := j.record(e); err != nil {
+			// The video is made, but the next run would send it again:
+			// the file fails, with its state kept to resume from.
+			r.Status, r.Err = FileFailed, fmt.Errorf("uploaded as video %s, but %w", res.Video.VideoID, err)
+			return r, sent
+		}
+		if err := store.flush(context.WithoutCancel(ctx)); err != nil {
+			b.c.logger.Warn("avupload: deleting a finished upload's state", "error", err.Error())
+		}
+	}
+	return r, sent
+}
+
+// unchanged reports whether the file at path, recorded as e, holds what
+// was uploaded, as b.o.Verify asks to check.
+func (b *batch) unchanged(ctx context.Context, path string, fi os.FileInfo, e JournalEntry) (bool, error) {
+	if b.o.Verify == SkipIfSameStat {
+		return fi.ModTime().Equal(e.ModTime), nil
+	}
+	sum, err := hashFile(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	return sum == e.SHA256, nil
+}
+
+// hashFile is the hex SHA-256 of the file at path.
+func hashFile(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("avupload: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	h := sha256.New()
+	buf := make([]byte, hashBufferSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("avupload: reading %s: %w", path, err)
+		}
+	}
+}
+
+// tokenSource gives a batch's files their token: the one given, or one it
+// minted and renews before it runs short.
+type tokenSource struct {
+	c     *Client
+	fixed string
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu     sync.Mutex
+	cur    UploadToken
+	minted []string
+}
+
+// get returns the token to start an upload with; stale, when not empty, is
+// a token the API refused, to be replaced.
+func (t *tokenSource) get(ctx context.Context, stale string) (string, error) {
+	if t.fixed != "" {
+		return t.fixed, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cur.Token != "" && t.cur.Token != stale && t.cur.ExpiresAt.Sub(t.now()) > t.ttl/2 {
+		return t.cur.Token, nil
+	}
+	tok, err := t.c.CreateUploadToken(ctx, t.ttl)
+	if err != nil {
+		return "", fmt.Errorf("avupload: minting an upload token for the batch: %w", err)
+	}
+	if tok.ExpiresAt.IsZero() {
+		// The server did not say when: count from now.
+		tok.ExpiresAt = t.now().Add(t.ttl)
+	}
+	t.cur = tok
+	t.minted = append(t.minted, tok.Token)
+	return tok.Token, nil
+}
+
+// deleteMinted deletes every token the batch minted. A token already gone
+// (expired) is not an error.
+func (t *tokenSource) deleteMinted(ctx context.Context) error {
+	t.mu.Lock()
+	minted := t.minted
+	t.minted = nil
+	t.mu.Unlock()
+	failed := 0
+	var last error
+	for _, tok := range minted {
+		if err := t.c.DeleteUploadToken(ctx, tok); err != nil && !errors.Is(err, ErrNotFound) {
+			failed++
+			last = err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("avupload: %d of the %d upload tokens the batch minted could not be deleted (they expire within %s): %w",
+			failed, len(minted), t.ttl, last)
+	}
+	return nil
+}
+
+// notifier calls fn with what snap returns whenever poked, from one
+// goroutine, coalescing the pokes that arrive while fn runs.
+type notifier struct {
+	poked chan struct{}
+	done  chan struct{}
+}
+
+func newNotifier(fn func(BatchProgress), snap func() BatchProgress) *notifier {
+	n := &notifier{poked: make(chan struct{}, 1), done: make(chan struct{})}
+	if fn == nil {
+		close(n.done)
+		n.poked = nil
+		return n
+	}
+	go func() {
+		defer close(n.done)
+		for range n.poked {
+			fn(snap())
+		}
+	}()
+	return n
+}
+
+func (n *notifier) poke() {
+	if n.poked == nil {
+		return
+	}
+	select {
+	case n.poked <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the notifier after a last call with the final figures.
+func (n *notifier) close() {
+	if n.poked != nil {
+		n.poke()
+		close(n.poked)
+	}
+	<-n.done
+}

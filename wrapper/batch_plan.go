@@ -1,0 +1,207 @@
+package wrapper
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// BatchFile is one file of a batch, as PlanBatch found it.
+type BatchFile struct {
+	// Path is the file's path: an argument as given, or a directory argument
+	// joined with the file's place under it.
+	Path string
+	// ShardKey is what the file's shard is computed from: its path relative
+	// to the directory argument it was found in, or the path as given for a
+	// file argument, with forward slashes on every system.
+	ShardKey string
+	// Size is the file's size when it was found.
+	Size int64
+}
+
+// PlanOptions selects the files of a batch. The zero value takes every
+// regular file, does not follow symbolic links and takes every shard.
+type PlanOptions struct {
+	// Include, when not empty, keeps only the files whose base name matches
+	// one of these patterns (path.Match syntax, e.g. "*.mp4").
+	Include []string
+	// Exclude drops the files whose base name matches one of these patterns.
+	// It wins over Include.
+	Exclude []string
+	// FollowSymlinks follows symbolic links to files and directories. By
+	// default a link met while walking a directory is left out; a link named
+	// as an argument is always followed. A directory reached twice through
+	// links is walked once.
+	FollowSymlinks bool
+	// Shard and Shards take the Shard-th (1-based) of Shards shares of the
+	// files: those whose ShardKey hashes (FNV-1a, 64 bits) to Shard-1
+	// modulo Shards. A file's share depends on its ShardKey alone, so adding
+	// files never moves another one to a different share, and N runs given
+	// the same arguments with shards 1/N to N/N take every file exactly
+	// once. Both zero takes every file.
+	Shard, Shards int
+}
+
+// ParseShard reads a shard written K/N (1 <= K <= N), as --shard takes it.
+func ParseShard(s string) (k, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if ok {
+		_, err1 := fmt.Sscanf(a, "%d", &k)
+		_, err2 := fmt.Sscanf(b, "%d", &n)
+		ok = err1 == nil && err2 == nil && fmt.Sprintf("%d/%d", k, n) == s
+	}
+	if !ok || n < 1 || k < 1 || k > n {
+		return 0, 0, invalidInput("shard %q: want K/N with 1 <= K <= N, e.g. 1/4", s)
+	}
+	return k, n, nil
+}
+
+func (o *PlanOptions) validate() error {
+	for _, p := range slices.Concat(o.Include, o.Exclude) {
+		if _, err := path.Match(p, ""); err != nil {
+			return invalidInput("pattern %q: %v", p, err)
+		}
+	}
+	if o.Shard != 0 || o.Shards != 0 {
+		if o.Shards < 1 || o.Shard < 1 || o.Shard > o.Shards {
+			return invalidInput("shard %d/%d: want K/N with 1 <= K <= N", o.Shard, o.Shards)
+		}
+	}
+	return nil
+}
+
+// keep reports whether a file of base name name and shard key key belongs
+// to the batch.
+func (o *PlanOptions) keep(name, key string) bool {
+	match := func(patterns []string) bool {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, name); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if len(o.Include) > 0 && !match(o.Include) || match(o.Exclude) {
+		return false
+	}
+	return o.Shards == 0 || ShardOf(key, o.Shards) == o.Shard
+}
+
+// ShardOf returns the 1-based shard, out of n, of a file whose ShardKey is key.
+func ShardOf(key string, n int) int {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum64()%uint64(n)) + 1
+}
+
+// PlanBatch lists the files of a batch: each path that is a file, and every
+// regular file under each path that is a directory, walked recursively in
+// lexical order, filtered and sharded by opts. A file reached twice (two
+// arguments, or links) is listed once. A path that does not exist, or an
+// argument that is neither a file nor a directory, is an error; so is a
+// directory that cannot be read. Files that are not regular (devices,
+// sockets, pipes) found while walking are left out.
+func PlanBatch(paths []string, opts PlanOptions) ([]BatchFile, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, invalidInput("no file or directory to upload")
+	}
+	p := &planner{opts: opts, seen: map[string]bool{}, dirs: map[string]bool{}}
+	for _, arg := range paths {
+		fi, err := os.Stat(arg)
+		if err != nil {
+			return nil, fmt.Errorf("avupload: %w", err)
+		}
+		switch {
+		case fi.IsDir():
+			if err := p.walk(arg, ""); err != nil {
+				return nil, err
+			}
+		case fi.Mode().IsRegular():
+			p.add(arg, filepath.ToSlash(filepath.Clean(arg)), fi)
+		default:
+			return nil, invalidInput("%s is neither a regular file nor a directory", arg)
+		}
+	}
+	return p.files, nil
+}
+
+type planner struct {
+	opts  PlanOptions
+	files []BatchFile
+	seen  map[string]bool // absolute paths of the files listed
+	dirs  map[string]bool // real paths of the directories walked, against link loops
+}
+
+func (p *planner) add(name, key string, fi fs.FileInfo) {
+	if !p.opts.keep(filepath.Base(name), key) {
+		return
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		abs = name
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	if p.seen[abs] {
+		return
+	}
+	p.seen[abs] = true
+	p.files = append(p.files, BatchFile{Path: name, ShardKey: key, Size: fi.Size()})
+}
+
+// walk lists dir, found at rel under a directory argument.
+func (p *planner) walk(dir, rel string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("avupload: %w", err)
+	}
+	if p.dirs[real] {
+		return nil
+	}
+	p.dirs[real] = true
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("avupload: %w", err)
+	}
+	for _, e := range entries {
+		name := filepath.Join(dir, e.Name())
+		key := path.Join(rel, e.Name())
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			if !p.opts.FollowSymlinks {
+				continue
+			}
+			fi, err := os.Stat(name)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // a dangling link
+			}
+			if err != nil {
+				return fmt.Errorf("avupload: %w", err)
+			}
+			mode = fi.Mode().Type()
+		}
+		switch {
+		case mode.IsDir():
+			if err := p.walk(name, key); err != nil {
+				return err
+			}
+		case mode.IsRegular():
+			fi, err := os.Stat(name)
+			if err != nil {
+				return fmt.Errorf("avupload: %w", err)
+			}
+			p.add(name, key, fi)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,447 @@
+package wrapper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
+)
+
+// batchTree is a small tree: whole-file uploads of a few hundred KiB and
+// one file of two chunks.
+var batchTree = map[string]int64{
+	"a.mp4":           300 << 10,
+	"b.mp4":           100<<10 + 7,
+	"sub/c.mp4":       700 << 10,
+	"sub/d.mov":       1,
+	"sub/deep/e.mp4":  256 << 10,
+	"sub/deep/f.mp4":  5<<20 + 12345, // two chunks of 5 MiB
+	"other/g.mp4":     64 << 10,
+	"other/h.mp4":     33,
+	"other/i/j/k.mp4": 4096,
+}
+
+// fileSums maps each file of files to its hex SHA-256.
+func fileSums(t testing.TB, files []BatchFile) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f.Path)
+		require.NoError(t, err)
+		sum := sha256.Sum256(data)
+		sums[f.Path] = hex.EncodeToString(sum[:])
+	}
+	return sums
+}
+
+// completeBySum counts the sandbox's complete videos by SHA-256.
+func completeBySum(sb *sandbox.Sandbox) map[string]int {
+	n := map[string]int{}
+	for _, v := range sb.Videos() {
+		if v.Complete {
+			n[v.SHA256]++
+		}
+	}
+	return n
+}
+
+// collect gathers a batch's file results, keyed by path.
+type collect struct {
+	mu  sync.Mutex
+	got map[string]FileResult
+}
+
+func (c *collect) onFile(r FileResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.got == nil {
+		c.got = map[string]FileResult{}
+	}
+	c.got[r.File.Path] = r
+}
+
+func batchOpts(j *Journal, token string, col *collect) *BatchOptions {
+	return &BatchOptions{
+		Upload:  UploadOptions{ChunkSize: testChunk, Concurrency: 2},
+		Jobs:    3,
+		Journal: j,
+		Token:   token,
+		OnFile:  col.onFile,
+	}
+}
+
+// TestUploadBatchTreeThenSkip uploads a tree whole with a journal: every
+// file becomes one complete video holding its bytes, and a rerun skips them
+// all without a single upload request.
+func TestUploadBatchTreeThenSkip(t *testing.T) {
+	env := newUploadEnv(t)
+	root := writeTree(t, t.TempDir(), batchTree)
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	require.Len(t, files, len(batchTree))
+	sums := fileSums(t, files)
+	journalDir := filepath.Join(t.TempDir(), "journal")
+
+	j, err := OpenJournal(journalDir)
+	require.NoError(t, err)
+	var col collect
+	opts := batchOpts(j, env.token, &col)
+	var last BatchProgress
+	var calls int
+	opts.Progress = func(p BatchProgress) { last = p; calls++ }
+	res, err := env.client.UploadBatch(t.Context(), files, opts)
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+
+	assert.Equal(t, BatchResult{Uploaded: len(files), BytesSent: totalSize(files), Duration: res.Duration}, *res)
+	assert.Positive(t, calls)
+	assert.Equal(t, len(files), last.Done)
+	assert.Equal(t, last.Bytes, last.BytesDone, "the last progress call shows every byte")
+	assert.Empty(t, last.InFlight)
+	bySum := completeBySum(env.srv.Sandbox)
+	for _, f := range files {
+		r := col.got[f.Path]
+		assert.Equal(t, FileUploaded, r.Status, f.Path)
+		assert.Equal(t, sums[f.Path], r.SHA256, "%s: the result's SHA-256 is the file's", f.Path)
+		assert.Equal(t, 1, bySum[sums[f.Path]], "%s is one complete video at the sandbox", f.Path)
+		v, ok := env.srv.Sandbox.Video(r.VideoID)
+		require.True(t, ok, f.Path)
+		assert.Equal(t, r.SHA256, v.SHA256, "%s: the sandbox's SHA-256 is the result's", f.Path)
+	}
+	states, err := os.ReadDir(filepath.Join(journalDir, "states"))
+	require.NoError(t, err)
+	assert.Empty(t, states, "no state is left once every file is done")
+
+	uploads := env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken)
+	j, err = OpenJournal(journalDir)
+	require.NoError(t, err)
+	assert.Equal(t, len(files), j.Len())
+	var again collect
+	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Equal(t, len(files), res.Skipped)
+	assert.Zero(t, res.Uploaded+res.Failed)
+	assert.Equal(t, uploads, env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken), "a rerun sends nothing")
+	for _, f := range files {
+		assert.Equal(t, col.got[f.Path].VideoID, again.got[f.Path].VideoID, "%s keeps its video", f.Path)
+		assert.Equal(t, sums[f.Path], again.got[f.Path].SHA256)
+	}
+}
+
+func totalSize(files []BatchFile) int64 {
+	var n int64
+	for _, f := range files {
+		n += f.Size
+	}
+	return n
+}
+
+// TestUploadBatchEditedFile edits a recorded file in place, size and mtime
+// restored: the default check uploads it again as a new video; the stat
+// check, as documented, does not see the edit.
+func TestUploadBatchEditedFile(t *testing.T) {
+	env := newUploadEnv(t)
+	root := writeTree(t, t.TempDir(), map[string]int64{"one.mp4": 200 << 10, "two.mp4": 100 << 10})
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	journalDir := t.TempDir()
+	run := func(verify SkipCheck) (*BatchResult, *collect) {
+		j, err := OpenJournal(journalDir)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, j.Close()) }()
+		var col collect
+		opts := batchOpts(j, env.token, &col)
+		opts.Verify = verify
+		res, err := env.client.UploadBatch(t.Context(), files, opts)
+		require.NoError(t, err)
+		return res, &col
+	}
+	_, first := run(SkipIfSameContent)
+
+	edited := files[0].Path
+	fi, err := os.Stat(edited)
+	require.NoError(t, err)
+	data, err := os.ReadFile(edited)
+	require.NoError(t, err)
+	data[len(data)/2] ^= 0xff
+	require.NoError(t, os.WriteFile(edited, data, 0o600))
+	require.NoError(t, os.Chtimes(edited, fi.ModTime(), fi.ModTime()))
+
+	res, col := run(SkipIfSameStat)
+	assert.Equal(t, 2, res.Skipped, "size and mtime alone cannot see the edit")
+	assert.Equal(t, first.got[edited].VideoID, col.got[edited].VideoID)
+
+	res, col = run(SkipIfSameContent)
+	assert.Equal(t, 1, res.Skipped)
+	assert.Equal(t, 1, res.Uploaded)
+	r := col.got[edited]
+	assert.Equal(t, FileUploaded, r.Status)
+	assert.NotEqual(t, first.got[edited].VideoID, r.VideoID, "an edited file is a new video")
+	sum := sha256.Sum256(data)
+	assert.Equal(t, hex.EncodeToString(sum[:]), r.SHA256)
+	v, ok := env.srv.Sandbox.Video(r.VideoID)
+	require.True(t, ok)
+	assert.Equal(t, r.SHA256, v.SHA256)
+
+	res, _ = run(SkipIfSameContent)
+	assert.Equal(t, 2, res.Skipped, "the new upload is recorded")
+}
+
+// TestUploadBatchFailureStaysAlone checks that a file the API refuses, and
+// one that cannot be uploaded at all, fail alone: every other file is
+// uploaded, and a rerun retries only the failed ones.
+func TestUploadBatchFailureStaysAlone(t *testing.T) {
+	env := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 2,
+		Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
+	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000, "3.mp4": 3000, "4.mp4": 4000})
+	require.NoError(t, os.WriteFile(filepath.Join(root, "0-empty.mp4"), nil, 0o600))
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	require.Len(t, files, 5)
+	journalDir := t.TempDir()
+
+	j, err := OpenJournal(journalDir)
+	require.NoError(t, err)
+	var col collect
+	opts := batchOpts(j, env.token, &col)
+	opts.Jobs = 1 // the second request is the second file's
+	res, err := env.client.UploadBatch(t.Context(), files, opts)
+	require.NoError(t, err, "failed files are counted, not returned")
+	require.NoError(t, j.Close())
+	assert.Equal(t, 3, res.Uploaded)
+	assert.Equal(t, 2, res.Failed)
+	empty := col.got[filepath.Join(root, "0-empty.mp4")]
+	assert.Equal(t, FileFailed, empty.Status)
+	assert.ErrorIs(t, empty.Err, ErrInvalidInput)
+	refused := col.got[filepath.Join(root, "2.mp4")]
+	assert.Equal(t, FileFailed, refused.Status)
+	assert.ErrorIs(t, refused.Err, ErrForbidden)
+	assert.Empty(t, refused.VideoID)
+
+	j, err = OpenJournal(journalDir)
+	require.NoError(t, err)
+	var again collect
+	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Equal(t, BatchResult{Uploaded: 1, Skipped: 3, Failed: 1, BytesSent: 2000, Duration: res.Duration}, *res)
+	assert.Equal(t, FileUploaded, again.got[refused.File.Path].Status)
+	bySum := completeBySum(env.srv.Sandbox)
+	for path, sum := range fileSums(t, files[1:]) {
+		assert.Equal(t, 1, bySum[sum], "%s is one complete video", path)
+	}
+}
+
+// TestUploadBatchCancelThenResume cancels a batch of chunked files once a
+// file under way has a chunk acknowledged: no other file starts, the files
+// under way keep their states, and a rerun finishes the batch with every
+// file uploaded exactly once.
+func TestUploadBatchCancelThenResume(t *testing.T) {
+	env := newUploadEnv(t)
+	tree := map[string]int64{}
+	for _, name := range []string{"a", "b", "c"} {
+		tree[name+".mp4"] = 2*testChunk + 1000
+	}
+	root := writeTree(t, t.TempDir(), tree)
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	journalDir := t.TempDir()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	j, err := OpenJournal(journalDir)
+	require.NoError(t, err)
+	var col collect
+	opts := batchOpts(j, env.token, &col)
+	opts.Jobs = 2
+	opts.Upload.Concurrency = 1
+	opts.Progress = func(p BatchProgress) {
+		for _, f := range p.InFlight {
+			if f.Acked >= testChunk {
+				cancel()
+			}
+		}
+	}
+	res, err := env.client.UploadBatch(ctx, files, opts)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, j.Close())
+	require.NotNil(t, res)
+	assert.Positive(t, res.NotStarted, "no file starts once the batch is cancelled")
+	assert.Equal(t, len(files), res.Uploaded+res.Failed+res.NotStarted)
+	for _, r := range col.got {
+		if r.Status == FileFailed {
+			assert.ErrorIs(t, r.Err, context.Canceled, r.File.Path)
+		}
+	}
+	t.Logf("first run: %+v", *res)
+
+	j, err = OpenJournal(journalDir)
+	require.NoError(t, err)
+	var again collect
+	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Zero(t, res.Failed)
+	assert.Equal(t, len(files), res.Uploaded+res.Skipped)
+	bySum := completeBySum(env.srv.Sandbox)
+	for path, sum := range fileSums(t, files) {
+		assert.Equal(t, 1, bySum[sum], "%s is exactly one complete video", path)
+		assert.Equal(t, sum, again.got[path].SHA256, path)
+	}
+	resumed := 0
+	for _, r := range again.got {
+		resumed += r.ResumedChunks
+	}
+	assert.Positive(t, resumed, "the file under way at the cancel resumed from its state")
+}
+
+// TestUploadBatchMintsTokens runs a batch with the API key and no token:
+// the batch mints its tokens, a new one when the current one has run half
+// its life, and deletes every one at the end.
+func TestUploadBatchMintsTokens(t *testing.T) {
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	c, err := New(WithBaseURL(srv.URL), WithAPIKey(srv.APIKey), WithRetryPolicy(fastRetries))
+	require.NoError(t, err)
+	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000, "3.mp4": 3000, "4.mp4": 4000})
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+
+	// Each look at the clock is 20 minutes after the last: with a TTL of
+	// an hour, a token is renewed every other file.
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(20 * time.Minute)
+		return clock
+	}
+	var col collect
+	res, err := c.uploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, OnFile: col.onFile}, now)
+	require.NoError(t, err)
+	assert.Equal(t, 4, res.Uploaded)
+	created := srv.Sandbox.Stats().CountStatus(sandbox.OpCreateUploadToken, http.StatusOK)
+	assert.GreaterOrEqual(t, created, 2, "a token is renewed before it runs short")
+	assert.Equal(t, created, srv.Sandbox.Stats().CountStatus(sandbox.OpDeleteUploadToken, http.StatusNoContent))
+	page, err := c.ListUploadTokens(t.Context(), ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, page.Tokens, "the batch leaves no token behind")
+
+	_, err = c.UploadBatch(t.Context(), files, &BatchOptions{TokenTTL: 30 * time.Second})
+	assert.ErrorIs(t, err, ErrInvalidInput)
+}
+
+// TestUploadBatchRenewsRefusedToken checks that a minted token the API
+// refuses mid-batch is replaced, and the file uploaded with the new one.
+func TestUploadBatchRenewsRefusedToken(t *testing.T) {
+	sb, err := sandbox.New(sandbox.WithAPIKeys("batch-key"))
+	require.NoError(t, err)
+	var refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/upload" && refused.CompareAndSwap(0, 1) {
+			drain(r)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"type":"https://docs.api.video/reference/authentication-invalid-token","title":"The upload token is invalid or expired.","status":401}`))
+			return
+		}
+		sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(WithBaseURL(srv.URL), WithAPIKey("batch-key"), WithRetryPolicy(fastRetries))
+	require.NoError(t, err)
+	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000})
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+
+	var col collect
+	res, err := c.UploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, OnFile: col.onFile})
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Uploaded)
+	assert.Equal(t, int32(1), refused.Load(), "the refusal happened")
+	assert.Equal(t, 2, sb.Stats().CountStatus(sandbox.OpCreateUploadToken, http.StatusOK), "the refused token was replaced")
+	assert.Equal(t, 2, sb.Stats().CountStatus(sandbox.OpDeleteUploadToken, http.StatusNoContent))
+	for path, sum := range fileSums(t, files) {
+		assert.Equal(t, sum, col.got[path].SHA256)
+		assert.Equal(t, 1, completeBySum(sb)[sum])
+	}
+
+	// With a token of the caller's own, a refusal is the file's failure.
+	token, err := sb.CreateToken(0)
+	require.NoError(t, err)
+	refused.Store(0)
+	var mine collect
+	res, err = c.UploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, Token: token, OnFile: mine.onFile})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Failed)
+	assert.Equal(t, 1, res.Uploaded)
+	assert.Equal(t, 2, sb.Stats().CountStatus(sandbox.OpCreateUploadToken, http.StatusOK), "no token is minted when one is given")
+}
+
+// drain reads a request's body to its end.
+func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }
+
+// TestJournalTornLine checks that a line cut by a crash is ignored, and
+// that the next record still reads back.
+func TestJournalTornLine(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"path":"/videos/a.mp4","size":3,"modTime":"2026-01-02T03:04:05Z","sha256":"` + strings.Repeat("a", 64) + `","videoId":"vi1","uploadedAt":"2026-01-02T03:04:06Z"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "done.jsonl"), []byte(good+"\n"+good[:40]), 0o600))
+	j, err := OpenJournal(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, j.Len())
+	e, ok := j.Done("/videos/a.mp4")
+	require.True(t, ok)
+	assert.Equal(t, "vi1", e.VideoID)
+	require.NoError(t, j.record(JournalEntry{Path: "/videos/b.mp4", Size: 4, SHA256: strings.Repeat("b", 64), VideoID: "vi2"}))
+	require.NoError(t, j.Close())
+	assert.Error(t, j.record(JournalEntry{Path: "/videos/c.mp4"}), "a closed journal records nothing")
+
+	j, err = OpenJournal(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close()) }()
+	assert.Equal(t, 2, j.Len())
+	e, ok = j.Done("/videos/b.mp4")
+	require.True(t, ok)
+	assert.Equal(t, "vi2", e.VideoID)
+}
+
+// TestUploadBatchRefusesOptions checks the options refused before anything is sent.
+func TestUploadBatchRefusesOptions(t *testing.T) {
+	env := newUploadEnv(t)
+	files := []BatchFile{{Path: "x", ShardKey: "x", Size: 1}}
+	tests := []struct {
+		name string
+		opts *BatchOptions
+	}{
+		{"no token and no key", &BatchOptions{}},
+		{"nil options", nil},
+		{"too many jobs", &BatchOptions{Token: env.token, Jobs: MaxJobs + 1}},
+		{"negative jobs", &BatchOptions{Token: env.token, Jobs: -1}},
+		{"one video for all", &BatchOptions{Token: env.token, Upload: UploadOptions{VideoID: "vi1"}}},
+		{"chunk too small", &BatchOptions{Token: env.token, Upload: UploadOptions{ChunkSize: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := env.client.UploadBatch(t.Context(), files, tt.opts)
+			assert.ErrorIs(t, err, ErrInvalidInput)
+		})
+	}
+	assert.Zero(t, env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
+}
