@@ -99,9 +99,11 @@ type BatchProgress struct {
 
 // BatchResult sums up a batch.
 type BatchResult struct {
-	// Uploaded, Skipped and Failed count the files that ended so; NotStarted
-	// the files left untouched because the batch was cancelled.
-	Uploaded, Skipped, Failed, NotStarted int
+	// Uploaded, Skipped and Failed count the files that ended so;
+	// Interrupted the files under way when the batch was cancelled (their
+	// status is FileFailed, their state kept in the journal), and NotStarted
+	// the files left untouched.
+	Uploaded, Skipped, Failed, Interrupted, NotStarted int
 	// BytesSent is the number of bytes this run uploaded (resumed chunks not included).
 	BytesSent int64
 	// Duration is how long the batch took.
@@ -289,15 +291,18 @@ func (b *batch) do(ctx context.Context, i int) {
 	b.prog.Done++
 	b.prog.Bytes += r.Size - f.Size // the size may have changed since the plan
 	b.res.BytesSent += sent
-	switch r.Status {
-	case FileUploaded:
+	switch {
+	case r.Status == FileUploaded:
 		b.res.Uploaded++
 		b.prog.BytesDone += r.Size
 		b.prog.BytesSkipped += r.Size - sent
-	case FileSkipped:
+	case r.Status == FileSkipped:
 		b.res.Skipped++
 		b.prog.BytesDone += r.Size
 		b.prog.BytesSkipped += r.Size
+	case ctx.Err() != nil && errors.Is(r.Err, ctx.Err()):
+		b.res.Interrupted++
+		b.prog.Bytes -= r.Size
 	default:
 		b.res.Failed++
 		b.prog.Failed++

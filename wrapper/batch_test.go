@@ -283,7 +283,9 @@ func TestUploadBatchCancelThenResume(t *testing.T) {
 	require.NoError(t, j.Close())
 	require.NotNil(t, res)
 	assert.Positive(t, res.NotStarted, "no file starts once the batch is cancelled")
-	assert.Equal(t, len(files), res.Uploaded+res.Failed+res.NotStarted)
+	assert.Zero(t, res.Failed)
+	assert.Positive(t, res.Interrupted)
+	assert.Equal(t, len(files), res.Uploaded+res.Interrupted+res.NotStarted)
 	for _, r := range col.got {
 		if r.Status == FileFailed {
 			assert.ErrorIs(t, r.Err, context.Canceled, r.File.Path)

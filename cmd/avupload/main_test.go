@@ -83,6 +83,7 @@ func TestScripts(t *testing.T) {
 			"requests":   cmdRequests,
 			"waitacked":  cmdWaitAcked,
 			"waitstatus": cmdWaitStatus,
+			"eachonce":   cmdEachOnce,
 		},
 	})
 }

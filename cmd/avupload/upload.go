@@ -21,12 +21,13 @@ type uploadFlags struct {
 	concurrency int
 	videoID     string
 	stateFile   string
+	batch       batchFlags
 }
 
 func newUploadCommand(a *app) *cobra.Command {
 	f := &uploadFlags{}
 	cmd := &cobra.Command{
-		Use:   "upload --token TOKEN FILE|-",
+		Use:   "upload --token TOKEN FILE|DIR...|-",
 		Short: "Upload a video with an upload token",
 		Long: `Upload a video of any size with an upload token, in resumable chunks. The API
 key is not needed: the token is the credential. Use - to read the video from
@@ -42,12 +43,16 @@ line every second elsewhere, nothing with --quiet. The result goes to
 standard output: the video id, size and SHA-256 of what was sent, or the
 video as JSON with --json.
 
-The token may also come from $` + envToken + `, which keeps it out of 'ps' output.`,
+The token may also come from $` + envToken + `, which keeps it out of 'ps' output.` + batchHelp,
 		Example: `  avupload upload --token to1tcmSFHeYY5KzyhOqVKMKb movie.mp4
   avupload upload --token "$TOKEN" --chunk-size 100MiB --concurrency 4 --state-file movie.state movie.mp4
-  ffmpeg -i in.mkv -f mp4 -movflags frag_keyframe - | avupload upload --token "$TOKEN" -`,
-		Args: exactArgs(1, "a FILE, or - for standard input"),
+  ffmpeg -i in.mkv -f mp4 -movflags frag_keyframe - | avupload upload --token "$TOKEN" -
+  avupload upload --jobs 4 --journal ~/.avupload/nas --include '*.mp4' /mnt/nas/videos`,
+		Args: uploadArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if isBatch(cmd, args) {
+				return f.runBatch(cmd, a, args)
+			}
 			return f.run(cmd, a, args[0])
 		}),
 	}
@@ -58,6 +63,7 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs.IntVar(&f.concurrency, "concurrency", 1, fmt.Sprintf("`N` chunks in flight at once after the first, 1 to %d", wrapper.MaxConcurrency))
 	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
+	f.batch.register(fs)
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
 	cmd.MarkFlagsMutuallyExclusive("json", "quiet")

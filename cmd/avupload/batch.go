@@ -1,0 +1,380 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/avupload/avupload/wrapper"
+)
+
+// batchFlags are the flags of `avupload upload` that only a batch takes.
+type batchFlags struct {
+	jobs           int
+	journal        string
+	shard          string
+	include        []string
+	exclude        []string
+	followSymlinks bool
+	trustMtime     bool
+	tokenTTL       time.Duration
+}
+
+// batchHelp is the part of the upload help about batches.
+const batchHelp = `
+
+Several files, or directories (walked recursively, regular files only), make a
+batch: --jobs files are uploaded at once, each with --chunk-size and
+--concurrency. A file that fails never stops the others; the exit status is 1
+when any failed. With --journal DIR, every completed file is recorded with its
+video id and SHA-256, and every file under way keeps its resume state there:
+run the same command again after Ctrl-C, a crash or failures, and it skips the
+files already uploaded whose content is unchanged (it re-reads them to check,
+unless --trust-mtime), resumes the partial ones and retries the failed ones.
+--shard K/N takes a fixed 1/N share of the files, by path, so that N machines
+given the same arguments upload every file exactly once between them.
+
+A batch uses the upload token when one is given; with none, it mints its own
+tokens with the API key from $` + envAPIKey + ` (--token-ttl long, renewed before
+they run short) and deletes them at the end.`
+
+func (b *batchFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&b.jobs, "jobs", wrapper.DefaultJobs, fmt.Sprintf("batch: `J` files uploaded at once, 1 to %d", wrapper.MaxJobs))
+	fs.StringVar(&b.journal, "journal", "", "batch: record completed files and resume states in `DIR`, and skip or resume from it")
+	fs.StringVar(&b.shard, "shard", "", "batch: upload only share `K/N` of the files (1-based), e.g. 2/8")
+	fs.StringArrayVar(&b.include, "include", nil, "batch: upload only files whose name matches `GLOB`, e.g. '*.mp4' (repeatable)")
+	fs.StringArrayVar(&b.exclude, "exclude", nil, "batch: skip files whose name matches `GLOB` (repeatable)")
+	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "batch: follow symbolic links found in directories")
+	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "batch: skip a recorded file whose size and modification time are unchanged, without re-reading it")
+	fs.DurationVar(&b.tokenTTL, "token-ttl", wrapper.DefaultBatchTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
+}
+
+// batchOnly lists the flags that make a single file a batch of one.
+var batchOnly = []string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "token-ttl"}
+
+// isBatch reports whether the command line asks for a batch: several
+// paths, a directory, or a batch flag.
+func isBatch(cmd *cobra.Command, args []string) bool {
+	if len(args) > 1 {
+		return true
+	}
+	for _, name := range batchOnly {
+		if cmd.Flags().Changed(name) {
+			return true
+		}
+	}
+	fi, err := os.Stat(args[0])
+	return args[0] != "-" && err == nil && fi.IsDir()
+}
+
+// uploadArgs checks the upload command's arguments: at least one, and a
+// "-" only alone.
+func uploadArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s wants a FILE, or - for standard input, got 0 argument(s); or files and directories for a batch", cmd.CommandPath())
+	}
+	if len(args) > 1 {
+		for _, a := range args {
+			if a == "-" {
+				return usagef("- (standard input) cannot be mixed with other paths")
+			}
+		}
+	}
+	return nil
+}
+
+// runBatch uploads the files and directories in args as one batch.
+func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error {
+	b := &f.batch
+	switch {
+	case len(args) == 1 && args[0] == "-":
+		return usagef("standard input is one stream: the batch flags do not apply to -")
+	case f.videoID != "":
+		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
+	case f.stateFile != "":
+		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
+	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
+		return usagef("--chunk-size %s: want 5MiB to 128MiB", formatSize(f.chunkSize))
+	case f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency:
+		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
+	case b.jobs < 1 || b.jobs > wrapper.MaxJobs:
+		return usagef("--jobs %d: want 1 to %d", b.jobs, wrapper.MaxJobs)
+	case b.tokenTTL < wrapper.MinBatchTokenTTL || b.tokenTTL%time.Second != 0:
+		return usagef("--token-ttl %s: want whole seconds, at least %s", b.tokenTTL, wrapper.MinBatchTokenTTL)
+	}
+	plan := wrapper.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
+	if b.shard != "" {
+		k, n, err := wrapper.ParseShard(b.shard)
+		if err != nil {
+			return usagef("--shard %q: want K/N with 1 <= K <= N, e.g. 2/8", b.shard)
+		}
+		plan.Shard, plan.Shards = k, n
+	}
+	opts := &wrapper.BatchOptions{
+		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency},
+		Jobs:     b.jobs,
+		TokenTTL: b.tokenTTL,
+	}
+	if b.trustMtime {
+		opts.Verify = wrapper.SkipIfSameStat
+	}
+	key := ""
+	token, err := a.uploadToken(f.token)
+	if err != nil {
+		if key = a.getenv(envAPIKey); key == "" {
+			return usageError{fmt.Errorf("%w: no upload token; pass --token (or set %s), or set %s for the batch to mint its own",
+				errMissingCredential, envToken, envAPIKey)}
+		}
+		a.secret(key)
+	}
+	opts.Token = token
+	c, err := newClient(&f.server, key)
+	if err != nil {
+		return err
+	}
+	files, err := wrapper.PlanBatch(args, plan)
+	if err != nil {
+		return usageError{err}
+	}
+	if b.journal != "" {
+		j, err := wrapper.OpenJournal(b.journal)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = j.Close() }()
+		opts.Journal = j
+	}
+
+	out := newBatchOutput(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f.output, a.redact)
+	opts.OnFile = out.file
+	opts.Progress = out.progress
+	res, err := c.UploadBatch(cmd.Context(), files, opts)
+	if res == nil {
+		return err
+	}
+	out.finish(res)
+	if errors.Is(err, cmd.Context().Err()) && cmd.Context().Err() != nil {
+		return &batchInterrupted{err: cmd.Context().Err(), res: res, files: len(files), journal: b.journal}
+	}
+	if err != nil {
+		return err
+	}
+	if res.Failed > 0 {
+		hint := "run the same command again to retry them"
+		if b.journal == "" {
+			hint = "with --journal DIR, a rerun would retry them alone"
+		}
+		return fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
+	}
+	return nil
+}
+
+// batchInterrupted is a batch stopped by a signal.
+type batchInterrupted struct {
+	err     error
+	res     *wrapper.BatchResult
+	files   int
+	journal string
+}
+
+func (e *batchInterrupted) Error() string {
+	done := e.res.Uploaded + e.res.Skipped
+	msg := fmt.Sprintf("batch interrupted with %d of %d files uploaded", done, e.files)
+	if e.journal == "" {
+		return msg + "; without --journal, a rerun uploads every file again"
+	}
+	return msg + "; the journal " + e.journal + " holds every state: run the same command again to resume"
+}
+
+func (e *batchInterrupted) Unwrap() error { return e.err }
+
+// fileJSON is one file's outcome as --json prints it, one object a line.
+type fileJSON struct {
+	Path    string  `json:"path"`
+	Status  string  `json:"status"`
+	VideoID string  `json:"videoId,omitempty"`
+	Size    int64   `json:"size"`
+	SHA256  string  `json:"sha256,omitempty"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// batchOutput prints a batch as it goes: a line per file on stdout (JSON
+// with --json), failures on stderr, a status line on a terminal's stderr or
+// a plain progress line every second elsewhere, and a summary at the end.
+type batchOutput struct {
+	mu     sync.Mutex
+	out    io.Writer
+	errw   io.Writer
+	json   bool
+	quiet  bool
+	term   bool // stderr is a terminal: the status line is redrawn in place
+	status bool // a status line is on screen
+	redact func(string) string
+	start  time.Time
+	last   time.Time
+	prog   wrapper.BatchProgress
+}
+
+func newBatchOutput(out, errw io.Writer, o *outputFlags, redact func(string) string) *batchOutput {
+	return &batchOutput{out: out, errw: errw, json: o.json, quiet: o.quiet, term: !o.quiet && isTerminal(errw),
+		redact: redact, start: time.Now()}
+}
+
+// file prints one file's outcome.
+func (o *batchOutput) file(r wrapper.FileResult) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearStatus()
+	msg := ""
+	if r.Err != nil {
+		msg = o.redact(describe(r.Err))
+	}
+	switch {
+	case o.json:
+		line, _ := json.Marshal(fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
+			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg})
+		printf(o.out, "%s\n", line)
+	case o.quiet:
+	case r.Status == wrapper.FileFailed:
+		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
+	default:
+		printf(o.out, "%-9s %s  %s  %s\n", r.Status, r.VideoID, formatSize(r.Size), quotePath(r.File.Path))
+	}
+	o.drawStatus(time.Now(), true)
+}
+
+// progress is the batch's Progress function.
+func (o *batchOutput) progress(p wrapper.BatchProgress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.prog = p
+	o.drawStatus(time.Now(), false)
+}
+
+// drawStatus shows the progress: redrawn at most ten times a second on a
+// terminal, a line a second elsewhere.
+func (o *batchOutput) drawStatus(now time.Time, force bool) {
+	if o.quiet || o.prog.Files == 0 {
+		return
+	}
+	interval := plainInterval
+	if o.term {
+		interval = 100 * time.Millisecond
+	}
+	if !force && now.Sub(o.last) < interval {
+		return
+	}
+	if !o.term && force {
+		return // plain lines keep their pace; file lines say the rest
+	}
+	o.last = now
+	line := o.statusLine(now)
+	if o.term {
+		printf(o.errw, "\r\033[K%s", line)
+		o.status = true
+		return
+	}
+	printf(o.errw, "%s\n", line)
+}
+
+// clearStatus removes the status line from the terminal.
+func (o *batchOutput) clearStatus() {
+	if o.status {
+		printf(o.errw, "\r\033[K")
+		o.status = false
+	}
+}
+
+// statusLine is "files 12/200 (1 failed), 340.0 MiB of 1.2 GiB (28%),
+// 45.3 MiB/s, ETA 20s", and on a terminal the files in flight.
+func (o *batchOutput) statusLine(now time.Time) string {
+	p := o.prog
+	var b strings.Builder
+	fmt.Fprintf(&b, "files %d/%d", p.Done, p.Files)
+	if p.Failed > 0 {
+		fmt.Fprintf(&b, " (%d failed)", p.Failed)
+	}
+	fmt.Fprintf(&b, ", %s of %s", formatSize(p.BytesDone), formatSize(p.Bytes))
+	if p.Bytes > 0 {
+		fmt.Fprintf(&b, " (%d%%)", p.BytesDone*100/p.Bytes)
+	}
+	sent := p.BytesDone - p.BytesSkipped
+	if elapsed := now.Sub(o.start).Seconds(); elapsed > 0 && sent > 0 {
+		rate := float64(sent) / elapsed
+		fmt.Fprintf(&b, ", %s/s", formatSize(int64(rate)))
+		if left := p.Bytes - p.BytesDone; left > 0 {
+			fmt.Fprintf(&b, ", ETA %s", (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	if o.term {
+		for i, f := range p.InFlight {
+			if i == 3 {
+				fmt.Fprintf(&b, " +%d", len(p.InFlight)-3)
+				break
+			}
+			pct := int64(0)
+			if f.Total > 0 {
+				pct = f.Acked * 100 / f.Total
+			}
+			fmt.Fprintf(&b, " | %s %d%%", quotePath(baseName(f.Path)), pct)
+		}
+	}
+	return b.String()
+}
+
+// finish clears the status line and prints the summary: on stdout for a
+// person, on stderr with --json so that stdout holds only file objects.
+func (o *batchOutput) finish(res *wrapper.BatchResult) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearStatus()
+	if o.quiet {
+		return
+	}
+	w := o.out
+	if o.json {
+		w = o.errw
+	}
+	s := fmt.Sprintf("%d uploaded, %d skipped, %d failed", res.Uploaded, res.Skipped, res.Failed)
+	if res.Interrupted > 0 {
+		s += fmt.Sprintf(", %d interrupted", res.Interrupted)
+	}
+	if res.NotStarted > 0 {
+		s += fmt.Sprintf(", %d not started", res.NotStarted)
+	}
+	secs := res.Duration.Seconds()
+	s += fmt.Sprintf("; %s sent in %s", formatSize(res.BytesSent), res.Duration.Round(time.Millisecond))
+	if secs > 0 && res.BytesSent > 0 {
+		s += fmt.Sprintf(" (%s/s)", formatSize(int64(float64(res.BytesSent)/secs)))
+	}
+	printf(w, "%s\n", s)
+}
+
+// baseName is the last element of a path, whatever its separators.
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 && i < len(p)-1 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// quotePath returns p as it is, or quoted with Go escapes when it holds
+// anything that is not a printable character or holds a space at an end,
+// so that a file name cannot draw on the terminal.
+func quotePath(p string) string {
+	q := strconv.Quote(p)
+	if q[1:len(q)-1] == strings.ReplaceAll(p, `\`, `\\`) && strings.TrimSpace(p) == p {
+		return p
+	}
+	return q
+}
