@@ -5,12 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/avupload/avupload/wrapper"
 )
@@ -57,9 +64,9 @@ func run(ctx context.Context, args []string, std stdio, getenv func(string) stri
 	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
 	if code != exitOK {
-		fmt.Fprintln(std.err, "avupload: "+a.redact(describe(err)))
+		fmt.Fprintln(std.err, "avupload: "+a.redact(describe(err, cmd)))
 		if code == exitUsage && !errors.Is(err, errMissingCredential) {
-			fmt.Fprintf(std.err, "Run '%s --help' for usage.\n", cmd.CommandPath())
+			fmt.Fprintf(std.err, "Run '%s --help' for usage.\n", helpPath(cmd))
 		}
 	}
 	return code
@@ -79,10 +86,22 @@ func (a *app) secret(s string) {
 	}
 }
 
+// shortSecret is the length under which a secret is redacted only where it
+// stands as a word of its own: a token "t" must not turn "want" into
+// "wanREDACTED", and a real token or key is far longer.
+const shortSecret = 8
+
 // redact replaces every recorded secret in s.
 func (a *app) redact(s string) string {
 	for _, secret := range a.secrets {
-		s = strings.ReplaceAll(s, secret, "REDACTED")
+		if len(secret) >= shortSecret {
+			s = strings.ReplaceAll(s, secret, "REDACTED")
+			continue
+		}
+		re := regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(secret) + `($|[^\w-])`)
+		for re.MatchString(s) { // matches may share a delimiter
+			s = re.ReplaceAllString(s, "${1}REDACTED${2}")
+		}
 	}
 	return s
 }
@@ -93,8 +112,107 @@ func addCommands(root *cobra.Command, a *app) {
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetUsageTemplate(root.UsageTemplate() + exitStatusHelp + "\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError(err) })
+	root.SetHelpCommand(newHelpCommand())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkExclusive(cmd) }
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
+}
+
+// helpPath is the command whose help a usage error points at: the command
+// itself, or the whole tool for a mistake in 'avupload help'.
+func helpPath(cmd *cobra.Command) string {
+	if cmd == nil || (cmd.Name() == "help" && cmd.HasParent()) {
+		return "avupload"
+	}
+	return cmd.CommandPath()
+}
+
+// newHelpCommand returns 'avupload help [COMMAND]', which, unlike cobra's
+// own, fails on a command that does not exist.
+func newHelpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Show the help of a command",
+		Long:  "Show the help of any command, e.g. 'avupload help token create'.",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				parent := "avupload"
+				if target != nil && target != cmd.Root() {
+					parent = target.CommandPath()
+				}
+				return usagef("no help for %q: %q has no such command", strings.Join(args, " "), parent)
+			}
+			return target.Help()
+		},
+	}
+}
+
+// exclusivePairs are the flags that cannot be used together, wherever a
+// command has both.
+var exclusivePairs = [][2]string{
+	{"json", "quiet"},
+	{"base-url", "sandbox"},
+	{"all", "page"},
+}
+
+// checkExclusive refuses two flags of an exclusive pair set together,
+// naming both.
+func checkExclusive(cmd *cobra.Command) error {
+	for _, pair := range exclusivePairs {
+		a, b := cmd.Flags().Lookup(pair[0]), cmd.Flags().Lookup(pair[1])
+		if a != nil && b != nil && a.Changed && b.Changed {
+			return usagef("%s and %s cannot be used together; choose one", flagName(a), flagName(b))
+		}
+	}
+	return nil
+}
+
+// flagName renders a flag as the user may have typed it: "--json", or
+// "-q/--quiet" for one with a shorthand.
+func flagName(f *pflag.Flag) string {
+	if f.Shorthand != "" {
+		return "-" + f.Shorthand + "/--" + f.Name
+	}
+	return "--" + f.Name
+}
+
+// flagError rewords pflag's refusal of a flag value as "--flag VALUE:
+// what is wrong", in the user's words rather than Go's (strconv.ParseInt,
+// time.ParseDuration).
+func flagError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) {
+		return usageError{err}
+	}
+	f, value := bad.GetFlag(), bad.GetValue()
+	cause := errors.Unwrap(bad)
+	var reason string
+	switch {
+	case errors.Is(cause, strconv.ErrRange) && strings.HasPrefix(strings.TrimSpace(value), "-"):
+		reason = "too small"
+	case errors.Is(cause, strconv.ErrRange):
+		reason = "too large"
+	case f.Value.Type() == "int" || f.Value.Type() == "int64" || f.Value.Type() == "uint":
+		reason = "want a whole number"
+	case f.Value.Type() == "bool":
+		reason = "want true or false"
+	case f.Value.Type() == "duration" && strings.HasPrefix(cause.Error(), "time: "):
+		reason = "want a duration such as 90s, 30m or 2h"
+	default:
+		reason = cause.Error()
+	}
+	return usagef("%s %s: %s", flagName(f), quoteIfNeeded(value), reason)
+}
+
+// quoteIfNeeded quotes s when it would not read as one word: empty, or
+// holding spaces or control characters.
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // usageError marks an error the user fixes by changing the command line.
@@ -106,9 +224,16 @@ func (e usageError) Unwrap() error { return e.err }
 // usagef returns a usageError with a formatted message.
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// errMissingCredential is wrapped by the usage errors for a missing API key
+// errMissingCredential is matched by the usage errors for a missing API key
 // or upload token.
 var errMissingCredential = errors.New("missing credential")
+
+// missingCredential says which credential is missing and where to put it;
+// it matches errMissingCredential.
+type missingCredential struct{ msg string }
+
+func (e missingCredential) Error() string { return e.msg }
+func (e missingCredential) Unwrap() error { return errMissingCredential }
 
 // commandError marks an error returned by a command's own work, as opposed to
 // cobra's parsing of the command line.
@@ -148,28 +273,128 @@ func exitCode(ctx context.Context, err error) int {
 	}
 }
 
-// describe renders err as one line a person understands: the API's own
-// title and detail for an API error, the cause for anything else, without
-// the repeated "avupload:" prefixes of wrapped errors.
-func describe(err error) string {
-	var apiErr *wrapper.APIError
-	var interrupted *interruptedError
-	var msg string
+// describe renders err, returned by cmd (nil if none ran), as one line a
+// person understands: the API's own title and detail for an API error, where
+// the server is for an answer that is not the API's, the cause for anything
+// else, without the "avupload:" prefixes of wrapped errors nor the library's
+// "invalid input".
+func describe(err error, cmd *cobra.Command) string {
+	var (
+		apiErr      *wrapper.APIError
+		opErr       *wrapper.OpError
+		interrupted *interruptedError
+		msg         string
+	)
 	switch {
 	case errors.As(err, &interrupted):
 		msg = interrupted.Error()
 	case errors.As(err, &apiErr):
-		msg = apiErr.Title
-		if msg == "" {
-			msg = fmt.Sprintf("the server answered %d", apiErr.StatusCode)
-		}
-		if apiErr.Detail != "" {
-			msg = strings.TrimSuffix(msg, ".") + ": " + apiErr.Detail
-		}
+		msg = describeAPIError(apiErr, cmd)
+	case errors.As(err, &opErr) && !errors.Is(err, context.Canceled):
+		msg = fmt.Sprintf("cannot reach the server at %s: %s", serverURL(cmd), networkCause(opErr.Err))
 	default:
 		msg = err.Error()
 	}
 	msg = strings.ReplaceAll(msg, "avupload: ", "")
+	msg = strings.TrimPrefix(msg, "invalid input: ")
 	msg = strings.Join(strings.Fields(msg), " ") // one line
 	return msg
+}
+
+// describeAPIError renders an answer that was not a success. The API's own
+// title comes first; an answer with none, or a 404 where the API has no such
+// answer, names the request and the server's URL (never with the token),
+// since the server is most likely not the API.
+func describeAPIError(e *wrapper.APIError, cmd *cobra.Command) string {
+	if e.Name == "videoId" && cmd != nil && cmd.Flags().Changed("video-id") {
+		return fmt.Sprintf("--video-id %s: %s; leave out --video-id to upload a new video",
+			cmd.Flags().Lookup("video-id").Value, strings.TrimSuffix(e.Title, "."))
+	}
+	msg := e.Title
+	if e.Detail != "" && msg != "" {
+		msg = strings.TrimSuffix(msg, ".") + ": " + e.Detail
+	}
+	request := requestOf(cmd)
+	tokenCall := cmd != nil && (cmd.Name() == "get" || cmd.Name() == "delete")
+	switch {
+	case msg == "":
+		msg = fmt.Sprintf("%s: the server answered %d %s", request, e.StatusCode, http.StatusText(e.StatusCode))
+	case e.StatusCode == http.StatusNotFound && !tokenCall:
+		msg = request + ": " + msg
+	default:
+		return msg
+	}
+	if e.StatusCode == http.StatusNotFound {
+		msg = strings.TrimSuffix(msg, ".") + "; is --base-url right?"
+	}
+	return msg
+}
+
+// requestOf names the HTTP request that cmd sends, with the URL of the
+// server it talks to, e.g. "POST https://ws.api.video/upload". The token is
+// never part of it.
+func requestOf(cmd *cobra.Command) string {
+	base := strings.TrimSuffix(serverURL(cmd), "/")
+	if cmd == nil {
+		return base
+	}
+	switch cmd.CommandPath() {
+	case "avupload token create":
+		return "POST " + base + "/upload-tokens"
+	case "avupload token list":
+		return "GET " + base + "/upload-tokens"
+	case "avupload token get":
+		return "GET " + base + "/upload-tokens/TOKEN"
+	case "avupload token delete":
+		return "DELETE " + base + "/upload-tokens/TOKEN"
+	case "avupload upload":
+		return "POST " + base + "/upload"
+	default:
+		return base
+	}
+}
+
+// serverURL is the base URL cmd talks to, as its --base-url and --sandbox
+// flags choose it.
+func serverURL(cmd *cobra.Command) string {
+	var srv serverFlags
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("base-url"); f != nil {
+			srv.baseURL = f.Value.String()
+		}
+		if f := cmd.Flags().Lookup("sandbox"); f != nil {
+			srv.sandbox = f.Value.String() == "true"
+		}
+	}
+	c, err := wrapper.New(srv.options()...)
+	if err != nil {
+		return srv.baseURL
+	}
+	return c.BaseURL()
+}
+
+// networkCause is the part of a failed connection a person acts on: "connection
+// refused", "no such host", "i/o timeout", rather than the Go call that failed.
+func networkCause(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		netErr  *net.OpError
+		sysErr  *os.SyscallError
+		urlErr  *url.Error
+		timeout interface{ Timeout() bool }
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return "cannot find host " + dnsErr.Name + ": " + dnsErr.Err
+	case errors.As(err, &sysErr):
+		return sysErr.Err.Error()
+	case errors.As(err, &netErr):
+		return netErr.Err.Error()
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return "no answer in time"
+	case errors.As(err, &urlErr):
+		return urlErr.Err.Error()
+	default:
+		return err.Error()
+	}
 }

@@ -5,13 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -51,22 +56,48 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
+	root := newRootCommand()
+	addCommands(root, &app{getenv: func(string) string { return "" }})
+	command := func(path ...string) *cobra.Command {
+		cmd, _, err := root.Find(path)
+		require.NoError(t, err)
+		return cmd
+	}
+	upload, list, create, get := command("upload"), command("token", "list"), command("token", "create"), command("token", "get")
 	tests := []struct {
 		name string
+		cmd  *cobra.Command
 		err  error
 		want string
 	}{
-		{"API title", commandError{&wrapper.APIError{Op: "uploadWithUploadToken", StatusCode: 401, Title: "The upload token is invalid or expired."}},
+		{"API title", upload, commandError{&wrapper.APIError{Op: "uploadWithUploadToken", StatusCode: 401, Title: "The upload token is invalid or expired."}},
 			"The upload token is invalid or expired."},
-		{"API title and detail", &wrapper.APIError{StatusCode: 400, Title: "The range overlaps.", Detail: "bytes 0-9 already sent"},
+		{"API title and detail", upload, &wrapper.APIError{StatusCode: 400, Title: "The range overlaps.", Detail: "bytes 0-9 already sent"},
 			"The range overlaps: bytes 0-9 already sent"},
-		{"API error without a body", &wrapper.APIError{StatusCode: 502}, "the server answered 502"},
-		{"library prefixes dropped", fmt.Errorf("avupload: opening the source: %w", os.ErrNotExist), "opening the source: file does not exist"},
-		{"one line", errors.New("first\nsecond"), "first second"},
+		{"API error without a body", upload, &wrapper.APIError{Op: "uploadWithUploadToken", StatusCode: 502},
+			"POST https://ws.api.video/upload: the server answered 502 Bad Gateway"},
+		{"404 without a problem document", list, &wrapper.APIError{Op: "listUploadTokens", StatusCode: 404},
+			"GET https://ws.api.video/upload-tokens: the server answered 404 Not Found; is --base-url right?"},
+		{"404 where the API has none", create, &wrapper.APIError{Op: "createUploadToken", StatusCode: 404, Title: "The requested resource was not found."},
+			"POST https://ws.api.video/upload-tokens: The requested resource was not found; is --base-url right?"},
+		{"404 for a token", get, &wrapper.APIError{Op: "getUploadToken", StatusCode: 404, Title: "The requested resource was not found."},
+			"The requested resource was not found."},
+		{"404 for a token, not from the API", get, &wrapper.APIError{Op: "getUploadToken", StatusCode: 404},
+			"GET https://ws.api.video/upload-tokens/TOKEN: the server answered 404 Not Found; is --base-url right?"},
+		{"no answer", list, &wrapper.OpError{Op: "listUploadTokens", Err: &url.Error{Op: "Get", URL: "https://ws.api.video/upload-tokens",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}},
+			"cannot reach the server at https://ws.api.video: connection refused"},
+		{"no such host", upload, &wrapper.OpError{Op: "uploadWithUploadToken", Err: &url.Error{Op: "Post", URL: "https://nosuch.example/upload?token=REDACTED",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuch.example"}}}},
+			"cannot reach the server at https://ws.api.video: cannot find host nosuch.example: no such host"},
+		{"library prefixes dropped", nil, fmt.Errorf("avupload: reading: %w", os.ErrNotExist), "reading: file does not exist"},
+		{"library's invalid input dropped", nil, fmt.Errorf("%w: refusing to send the API key over plain http", wrapper.ErrInvalidInput),
+			"refusing to send the API key over plain http"},
+		{"one line", nil, errors.New("first\nsecond"), "first second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, describe(tt.err))
+			assert.Equal(t, tt.want, describe(tt.err, tt.cmd))
 		})
 	}
 }
@@ -76,6 +107,22 @@ func TestRedact(t *testing.T) {
 	a.secret("")
 	a.secret("my-secret-key")
 	assert.Equal(t, "key REDACTED refused", a.redact("key my-secret-key refused"))
+	assert.Equal(t, "xREDACTEDx", a.redact("xmy-secret-keyx"), "a long secret is redacted even inside a word")
+
+	short := &app{}
+	short.secret("t")
+	short.secret("k1")
+	tests := map[string]string{
+		"--base-url ::: want a URL":        "--base-url ::: want a URL",
+		"token t refused":                  "token REDACTED refused",
+		"t t:t":                            "REDACTED REDACTED:REDACTED",
+		"upload?token=t&x=1":               "upload?token=REDACTED&x=1",
+		"the API key k1 is invalid":        "the API key REDACTED is invalid",
+		"k1k1 and token-t are other words": "k1k1 and token-t are other words",
+	}
+	for in, want := range tests {
+		assert.Equal(t, want, short.redact(in), in)
+	}
 }
 
 func TestFormatTTL(t *testing.T) {
@@ -163,4 +210,78 @@ func TestInterruptedUploadExits130(t *testing.T) {
 	assert.Contains(t, stderr.String(), "state saved in "+state+": run the same command again to resume")
 	assert.NotContains(t, stderr.String(), token)
 	assert.FileExists(t, state)
+}
+
+func TestTTLFlag(t *testing.T) {
+	d := defaultTTL
+	f := ttlFlag{&d}
+	assert.Equal(t, "1h", f.String(), "the default shows in the help")
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"0", 0, ""},
+		{"90s", 90 * time.Second, ""},
+		{"596523h14m7s", wrapper.MaxTokenTTL, ""},
+		{"596523h14m8s", 0, "too long: at most 596523h14m7s (2147483647 seconds)"},
+		{"100000000h", 0, "too long: at most 596523h14m7s (2147483647 seconds)"},
+		{"-1s", 0, "a lifetime cannot be negative; 0 makes a token that never expires"},
+		{"1500ms", 0, "want whole seconds"},
+		{"soon", 0, "want a duration such as 90s, 30m or 2h, or 0 for a token that never expires"},
+		{"", 0, "want a duration such as 90s, 30m or 2h, or 0 for a token that never expires"},
+	}
+	for _, tt := range tests {
+		d = time.Minute
+		err := f.Set(tt.in)
+		if tt.err != "" {
+			assert.EqualError(t, err, tt.err, tt.in)
+			assert.Equal(t, time.Minute, d, "a refused value leaves the flag alone")
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, d, tt.in)
+	}
+	d = 0
+	assert.Equal(t, "0", f.String())
+}
+
+func TestTokenPrefix(t *testing.T) {
+	assert.Equal(t, "to1tcm...", tokenPrefix("to1tcmSFHeYY5KzyhOqVKMKb"))
+	assert.Equal(t, `"a/b"`, tokenPrefix("a/b"))
+	assert.Equal(t, "to1tcm...", tokenPrefix("to1tcm\xffxyz"), "never half a character")
+}
+
+func TestTokenNotFound(t *testing.T) {
+	gone := &wrapper.APIError{Op: "getUploadToken", StatusCode: 404, Title: "The requested resource was not found."}
+	err := tokenNotFound(gone, "to1tcmSFHeYY5KzyhOqVKMKb")
+	assert.EqualError(t, err, "no upload token to1tcm...: it may have expired or been deleted")
+	assert.NotContains(t, err.Error(), "to1tcmSFHeYY5KzyhOqVKMKb")
+
+	notAPI := &wrapper.APIError{Op: "getUploadToken", StatusCode: 404}
+	assert.Same(t, notAPI, tokenNotFound(notAPI, "to1tcmSFHeYY5KzyhOqVKMKb"), "a 404 that is not the API's is left alone")
+	other := &wrapper.APIError{Op: "getUploadToken", StatusCode: 401, Title: "The API key is invalid."}
+	assert.Same(t, other, tokenNotFound(other, "to1tcmSFHeYY5KzyhOqVKMKb"))
+}
+
+func TestFlagErrorWords(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "list", "--page", "x"}, "--page x: want a whole number"},
+		{[]string{"token", "list", "--page", "99999999999999999999"}, "--page 99999999999999999999: too large"},
+		{[]string{"token", "list", "--page", "-99999999999999999999"}, "--page -99999999999999999999: too small"},
+		{[]string{"token", "list", "--json=maybe"}, "--json maybe: want true or false"},
+		{[]string{"token", "list", "--page-size", ""}, `--page-size "": want a whole number`},
+		{[]string{"upload", "--concurrency", "two", "f"}, "--concurrency two: want a whole number"},
+		{[]string{"token", "create", "--ttl", "soon"}, "--ttl soon: want a duration such as 90s, 30m or 2h, or 0 for a token that never expires"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		code := run(context.Background(), tt.args, stdio{strings.NewReader(""), io.Discard, &stderr}, func(string) string { return "" })
+		assert.Equal(t, exitUsage, code, tt.args)
+		assert.Equal(t, "avupload: "+tt.want, strings.SplitN(stderr.String(), "\n", 2)[0], tt.args)
+		assert.NotContains(t, stderr.String(), "strconv")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/spf13/pflag"
 
@@ -39,6 +40,19 @@ func (s *serverFlags) options() []wrapper.Option {
 	}
 }
 
+// check refuses a --base-url that is not an http or https URL with a host,
+// before the library would refuse it in its own words.
+func (s *serverFlags) check() error {
+	if s.baseURL == "" {
+		return nil
+	}
+	u, err := url.Parse(s.baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--base-url %s: want a URL such as https://ws.api.video or http://127.0.0.1:8080", quoteIfNeeded(s.baseURL))
+	}
+	return nil
+}
+
 // outputFlags choose how a command prints its result.
 type outputFlags struct {
 	json  bool
@@ -53,6 +67,9 @@ func (o *outputFlags) register(fs *pflag.FlagSet, quietHelp string) {
 // newClient builds the client a command uses. apiKey may be empty for the
 // calls that need none (uploads).
 func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
+	if err := srv.check(); err != nil {
+		return nil, err
+	}
 	opts := srv.options()
 	opts = append(opts, wrapper.WithOriginApp("avupload-cli", wrapper.Version))
 	if apiKey != "" {
@@ -68,13 +85,13 @@ func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
 // apiKey returns the API key from --api-key or else APIVIDEO_API_KEY, and
 // records it as a secret. Without either it returns a usage error.
 func (a *app) apiKey(flag string) (string, error) {
-	return a.credential(flag, envAPIKey, "no API key; set "+envAPIKey+" (or pass --api-key)")
+	return a.credential(flag, envAPIKey, "no API key: set "+envAPIKey+" (or pass --api-key)")
 }
 
 // uploadToken returns the upload token from --token or else AVUPLOAD_TOKEN,
 // and records it as a secret. Without either it returns a usage error.
 func (a *app) uploadToken(flag string) (string, error) {
-	return a.credential(flag, envToken, "no upload token; pass --token (or set "+envToken+")")
+	return a.credential(flag, envToken, "no upload token: pass --token (or set "+envToken+")")
 }
 
 // credential returns flag, or else the environment variable env, and records
@@ -82,7 +99,7 @@ func (a *app) uploadToken(flag string) (string, error) {
 func (a *app) credential(flag, env, missing string) (string, error) {
 	v := cmp.Or(flag, a.getenv(env))
 	if v == "" {
-		return "", usageError{fmt.Errorf("%w: %s", errMissingCredential, missing)}
+		return "", usageError{missingCredential{missing}}
 	}
 	a.secret(v)
 	return v, nil

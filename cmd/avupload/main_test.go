@@ -9,9 +9,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/wrapper"
 )
 
 // TestMain lets the test binary double as the avupload command, so that
@@ -67,12 +70,14 @@ func TestScripts(t *testing.T) {
 			env.Values[sandboxKey{}] = srv
 			env.Setenv("SANDBOX_URL", srv.URL)
 			env.Setenv("APIVIDEO_API_KEY", srv.APIKey)
+			env.Setenv("VERSION", regexp.QuoteMeta(wrapper.Version))
 			// A race-enabled binary sleeps a second on exit unless told not to.
 			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":      cmdExits,
+			"notapi":     cmdNotAPI,
 			"genfile":    cmdGenfile,
 			"newtoken":   cmdNewtoken,
 			"fault":      cmdFault,
@@ -127,6 +132,23 @@ func cmdNewtoken(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("TOKEN", token)
 }
 
+// cmdNotAPI starts a server that is not the API, such as a proxy or a
+// captive portal, which answers every request with 404 and an HTML page, and
+// sets $NOTAPI_URL to its URL: notapi.
+func cmdNotAPI(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: notapi")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "<html><body>Not here</body></html>")
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("NOTAPI_URL", srv.URL)
+}
+
 // cmdFault scripts sandbox faults: fault SPEC... (see sandbox.ParseFault).
 func cmdFault(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
@@ -165,7 +187,7 @@ func cmdNofaults(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // scriptEnv lists the variables a script may set that `exits` passes on.
-var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "TOKEN", envAPIKey, envToken}
+var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "NOTAPI_URL", "TOKEN", envAPIKey, envToken}
 
 // cmdExits runs a program and checks its exit code, which exec cannot:
 // exits CODE PROG [ARGS...]. Its output is the script's stdout and stderr.

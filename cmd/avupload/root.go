@@ -1,12 +1,39 @@
 package main
 
 import (
+	"runtime/debug"
+
 	"github.com/spf13/cobra"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
-// version is the avupload version, set at build time with
-// -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version is the avupload version: the library's, which the command shares
+// since both ship in one module, then the commit it was built from when the
+// build recorded one, e.g. "0.1.0 (5bd2b20c1a2b, modified)".
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return wrapper.Version
+	}
+	var revision, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if revision == "" {
+		return wrapper.Version
+	}
+	revision = revision[:min(len(revision), 12)]
+	if modified == "true" {
+		revision += ", modified"
+	}
+	return wrapper.Version + " (" + revision + ")"
+}
 
 // newRootCommand returns the avupload command with every subcommand. Each
 // subcommand lives in its own file and is added here.
@@ -15,7 +42,7 @@ func newRootCommand() *cobra.Command {
 		Use:           "avupload",
 		Short:         "Upload videos to api.video with delegated upload tokens",
 		Long:          "avupload mints upload tokens and uploads videos of any size to api.video, in resumable chunks.\nIt also runs a local sandbox of the API for tests and demos.",
-		Version:       version,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,9 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
       --fault upload:2:status=503 --fault upload:3:commit-cut`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			if len(apiKeys) == 0 || slices.Contains(apiKeys, "") {
+				return usagef("--api-key: a key cannot be empty")
+			}
 			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...)}
 			if dataDir != "" {
 				opts = append(opts, sandbox.WithDataDir(dataDir))

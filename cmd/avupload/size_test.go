@@ -98,3 +98,49 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSizeSaysWhy(t *testing.T) {
+	tests := map[string]string{
+		"99999999999999999999":  "too large",
+		"99999999999GiB":        "too large",
+		"-5MiB":                 "a size cannot be negative",
+		"-99999999999999999999": "a size cannot be negative",
+		"5TB":                   "want a whole number of bytes, or a number with KiB, MiB or GiB, e.g. 50MiB",
+	}
+	for in, want := range tests {
+		_, err := parseSize(in)
+		require.Error(t, err, in)
+		assert.Equal(t, want, err.Error(), in)
+	}
+}
+
+func TestCheckSizeRange(t *testing.T) {
+	tests := []struct {
+		text string
+		n    int64
+		want string
+	}{
+		{"5MiB", 5 << 20, ""},
+		{"128MiB", 128 << 20, ""},
+		{"5242879", 5<<20 - 1, "--chunk-size 5242879 is below the minimum of 5MiB (5242880 bytes)"},
+		{"4.99999MiB", 5242869, "--chunk-size 4.99999MiB (5242869 bytes) is below the minimum of 5MiB (5242880 bytes)"},
+		{"134217729", 128<<20 + 1, "--chunk-size 134217729 is above the maximum of 128MiB (134217728 bytes)"},
+	}
+	for _, tt := range tests {
+		err := checkSizeRange("chunk-size", tt.text, tt.n, 5<<20, 128<<20)
+		if tt.want == "" {
+			assert.NoError(t, err, tt.text)
+			continue
+		}
+		require.Error(t, err, tt.text)
+		assert.Equal(t, tt.want, err.Error())
+		assert.ErrorAs(t, err, new(usageError))
+	}
+}
+
+func TestExactSize(t *testing.T) {
+	assert.Equal(t, "5MiB", exactSize(5<<20))
+	assert.Equal(t, "1GiB", exactSize(1<<30))
+	assert.Equal(t, "1025KiB", exactSize(1025<<10))
+	assert.Equal(t, "1000 B", exactSize(1000))
+}

@@ -1,6 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,7 +73,6 @@ of your shell history and of 'ps' output:
 	pf.StringVar(&f.apiKey, "api-key", "", "use `KEY` as the API key (default $"+envAPIKey+")")
 	f.server.register(pf)
 	f.output.register(pf, "print only the tokens, one a line")
-	exclusiveFlags(cmd)
 	cmd.AddCommand(
 		newTokenCreateCommand(a, f),
 		newTokenListCommand(a, f),
@@ -77,26 +82,25 @@ of your shell history and of 'ps' output:
 	return cmd
 }
 
-// exclusiveFlags refuses --json with --quiet and --base-url with --sandbox.
-func exclusiveFlags(cmd *cobra.Command) {
-	cmd.MarkFlagsMutuallyExclusive("json", "quiet")
-	cmd.MarkFlagsMutuallyExclusive("base-url", "sandbox")
-}
+// defaultTTL is the lifetime of a token minted without --ttl: bounded, since
+// a token that never expires is a credential that never stops working.
+const defaultTTL = time.Hour
 
 func newTokenCreateCommand(a *app, f *tokenFlags) *cobra.Command {
-	var ttl time.Duration
+	ttl := defaultTTL
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Mint an upload token",
 		Long: `Mint an upload token and print it. Give the token to whoever uploads: it lets
-them upload videos, and nothing else, until it expires or is deleted.`,
-		Example: `  avupload token create --ttl 1h
-  TOKEN=$(avupload token create --ttl 30m -q)`,
+them upload videos, and nothing else, until it expires or is deleted.
+
+A token lives for an hour unless --ttl says otherwise; --ttl 0 makes one that
+never expires, which works until it is deleted.`,
+		Example: `  avupload token create
+  TOKEN=$(avupload token create --ttl 30m -q)
+  avupload token create --ttl 0     # never expires`,
 		Args: noArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			if ttl < 0 || ttl%time.Second != 0 {
-				return usagef("--ttl %s: want whole seconds, 0 or more", ttl)
-			}
 			c, err := f.client(a)
 			if err != nil {
 				return err
@@ -108,8 +112,43 @@ them upload videos, and nothing else, until it expires or is deleted.`,
 			return f.print(cmd, []wrapper.UploadToken{t})
 		}),
 	}
-	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime of the token, e.g. 1h or 90s; 0 never expires")
+	cmd.Flags().Var(ttlFlag{&ttl}, "ttl", "lifetime of the token, e.g. 90s, 30m or 2h; 0 never expires")
 	return cmd
+}
+
+// ttlFlag is a pflag.Value holding a token lifetime: a duration of whole
+// seconds, from 0 (never expires) to wrapper.MaxTokenTTL.
+type ttlFlag struct{ d *time.Duration }
+
+// durationSyntax matches what time.ParseDuration reads, whatever the size.
+var durationSyntax = regexp.MustCompile(`^[-+]?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$`)
+
+func (f ttlFlag) String() string {
+	if *f.d == 0 {
+		return "0"
+	}
+	return formatTTL(*f.d)
+}
+
+func (f ttlFlag) Type() string { return "duration" }
+
+func (f ttlFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	maxTTL := fmt.Sprintf("at most %s (%d seconds)", formatTTL(wrapper.MaxTokenTTL), int64(wrapper.MaxTokenTTL/time.Second))
+	switch {
+	case err != nil && s != "0" && durationSyntax.MatchString(s) && !strings.HasPrefix(s, "-"):
+		return errors.New("too long: " + maxTTL)
+	case err != nil:
+		return errors.New("want a duration such as 90s, 30m or 2h, or 0 for a token that never expires")
+	case d < 0:
+		return errors.New("a lifetime cannot be negative; 0 makes a token that never expires")
+	case d%time.Second != 0:
+		return errors.New("want whole seconds")
+	case d > wrapper.MaxTokenTTL:
+		return errors.New("too long: " + maxTTL)
+	}
+	*f.d = d
+	return nil
 }
 
 func newTokenListCommand(a *app, f *tokenFlags) *cobra.Command {
@@ -172,6 +211,9 @@ func listPage(cmd *cobra.Command, f *tokenFlags, c *wrapper.Client, opts wrapper
 	if err != nil {
 		return err
 	}
+	if p := page.Pagination; len(page.Tokens) == 0 && opts.Page > max(p.PagesTotal, 1) {
+		return fmt.Errorf("there is no page %d: the list has %d page(s), %d token(s) in all", opts.Page, max(p.PagesTotal, 1), p.ItemsTotal)
+	}
 	w := cmd.OutOrStdout()
 	if f.output.json {
 		out := tokenListJSON{Data: []tokenJSON{}, Pagination: newPaginationJSON(page.Pagination)}
@@ -219,7 +261,7 @@ func newTokenGetCommand(a *app, f *tokenFlags) *cobra.Command {
 		Use:     "get TOKEN",
 		Short:   "Show an upload token",
 		Example: `  avupload token get to1tcmSFHeYY5KzyhOqVKMKb --json`,
-		Args:    exactArgs(1, "TOKEN"),
+		Args:    tokenArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(a)
 			if err != nil {
@@ -227,7 +269,7 @@ func newTokenGetCommand(a *app, f *tokenFlags) *cobra.Command {
 			}
 			t, err := c.GetUploadToken(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return tokenNotFound(err, args[0])
 			}
 			return f.print(cmd, []wrapper.UploadToken{t})
 		}),
@@ -241,14 +283,14 @@ func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
 		Short:   "Delete an upload token at once",
 		Long:    "Delete an upload token: uploads with it fail from now on, even those under way.",
 		Example: `  avupload token delete to1tcmSFHeYY5KzyhOqVKMKb`,
-		Args:    exactArgs(1, "TOKEN"),
+		Args:    tokenArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(a)
 			if err != nil {
 				return err
 			}
 			if err := c.DeleteUploadToken(cmd.Context(), args[0]); err != nil {
-				return err
+				return tokenNotFound(err, args[0])
 			}
 			if !f.output.json && !f.output.quiet {
 				printf(cmd.OutOrStdout(), "upload token deleted\n")
@@ -257,6 +299,38 @@ func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
 		}),
 	}
 	return cmd
+}
+
+// tokenNotFound turns the API's 404 for token into a message that names the
+// token by its first characters (never whole: it is a credential) and says
+// why it may be gone. Any other error is returned as it is.
+func tokenNotFound(err error, token string) error {
+	var apiErr *wrapper.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound || apiErr.Title == "" {
+		return err
+	}
+	return fmt.Errorf("no upload token %s: it may have expired or been deleted", tokenPrefix(token))
+}
+
+// tokenPrefix shows enough of token to recognise it and too little to use
+// it: its first six characters, then "...".
+func tokenPrefix(token string) string {
+	const shown = 6
+	if len(token) <= shown {
+		return strconv.Quote(token)
+	}
+	return strings.ToValidUTF8(token[:shown], "") + "..."
+}
+
+// tokenArg refuses an empty TOKEN argument.
+func tokenArg(cmd *cobra.Command, args []string) error {
+	if err := exactArgs(1, "TOKEN")(cmd, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(args[0]) == "" {
+		return usagef("%s: TOKEN is empty", cmd.CommandPath())
+	}
+	return nil
 }
 
 // noArgs refuses any argument, as a usage error.

@@ -66,15 +66,13 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	f.batch.register(fs)
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
-	cmd.MarkFlagsMutuallyExclusive("json", "quiet")
-	cmd.MarkFlagsMutuallyExclusive("base-url", "sandbox")
 	return cmd
 }
 
 // run uploads the file at path, or standard input for "-".
 func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
-	if f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize {
-		return usagef("--chunk-size %s: want 5MiB to 128MiB", formatSize(f.chunkSize))
+	if err := checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize); err != nil {
+		return err
 	}
 	if f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency {
 		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
@@ -85,6 +83,9 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	}
 	c, err := newClient(&f.server, "")
 	if err != nil {
+		return err
+	}
+	if err := checkSource(path); err != nil {
 		return err
 	}
 

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// checkSource refuses, in the user's words, a FILE argument that cannot be
+// uploaded as it is: missing, unreadable, a directory, a device or pipe
+// (which go through standard input, as "-"), or empty. "-" is standard
+// input and always passes.
+func checkSource(path string) error {
+	if path == "-" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such file", path)
+	case err != nil:
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
+		return fmt.Errorf("cannot read %s: %v", path, err)
+	case fi.IsDir():
+		return usagef("%s is a directory; name a video file", path)
+	case !fi.Mode().IsRegular():
+		return usagef("%s is not a regular file; to upload from a pipe or device, give - and redirect it to standard input (avupload upload - < %s)", path, path)
+	case fi.Size() == 0:
+		return usagef("%s is empty: there is nothing to upload", path)
+	}
+	return nil
+}
