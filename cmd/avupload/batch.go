@@ -103,7 +103,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	case f.stateFile != "":
 		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
-		return usagef("--chunk-size %s: want 5MiB to 128MiB", formatSize(f.chunkSize))
+		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency:
 		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
 	case b.jobs < 1 || b.jobs > wrapper.MaxJobs:
@@ -131,8 +131,8 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	token, err := a.uploadToken(f.token)
 	if err != nil {
 		if key = a.getenv(envAPIKey); key == "" {
-			return usageError{fmt.Errorf("%w: no upload token; pass --token (or set %s), or set %s for the batch to mint its own",
-				errMissingCredential, envToken, envAPIKey)}
+			return usageError{missingCredential{fmt.Sprintf("no upload token: pass --token (or set %s), or set %s for the batch to mint its own",
+				envToken, envAPIKey)}}
 		}
 		a.secret(key)
 	}
@@ -154,7 +154,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		opts.Journal = j
 	}
 
-	out := newBatchOutput(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f.output, a.redact)
+	out := newBatchOutput(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
 	opts.OnFile = out.file
 	opts.Progress = out.progress
 	res, err := c.UploadBatch(cmd.Context(), files, opts)
@@ -212,22 +212,22 @@ type fileJSON struct {
 // with --json), failures on stderr, a status line on a terminal's stderr or
 // a plain progress line every second elsewhere, and a summary at the end.
 type batchOutput struct {
-	mu     sync.Mutex
-	out    io.Writer
-	errw   io.Writer
-	json   bool
-	quiet  bool
-	term   bool // stderr is a terminal: the status line is redrawn in place
-	status bool // a status line is on screen
-	redact func(string) string
-	start  time.Time
-	last   time.Time
-	prog   wrapper.BatchProgress
+	mu       sync.Mutex
+	out      io.Writer
+	errw     io.Writer
+	json     bool
+	quiet    bool
+	term     bool               // stderr is a terminal: the status line is redrawn in place
+	status   bool               // a status line is on screen
+	describe func(error) string // one redacted line for a file's error
+	start    time.Time
+	last     time.Time
+	prog     wrapper.BatchProgress
 }
 
-func newBatchOutput(out, errw io.Writer, o *outputFlags, redact func(string) string) *batchOutput {
+func newBatchOutput(out, errw io.Writer, o *outputFlags, describe func(error) string) *batchOutput {
 	return &batchOutput{out: out, errw: errw, json: o.json, quiet: o.quiet, term: !o.quiet && isTerminal(errw),
-		redact: redact, start: time.Now()}
+		describe: describe, start: time.Now()}
 }
 
 // file prints one file's outcome.
@@ -237,7 +237,7 @@ func (o *batchOutput) file(r wrapper.FileResult) {
 	o.clearStatus()
 	msg := ""
 	if r.Err != nil {
-		msg = o.redact(describe(r.Err))
+		msg = o.describe(r.Err)
 	}
 	switch {
 	case o.json:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -294,6 +295,12 @@ func describe(err error, cmd *cobra.Command) string {
 		msg = fmt.Sprintf("cannot reach the server at %s: %s", serverURL(cmd), networkCause(opErr.Err))
 	default:
 		msg = err.Error()
+		// "stat movie.mp4: no such file or directory" names a system call;
+		// "movie.mp4: no such file or directory" is what the user needs.
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			msg = strings.Replace(msg, pathErr.Op+" "+pathErr.Path+": ", pathErr.Path+": ", 1)
+		}
 	}
 	msg = strings.ReplaceAll(msg, "avupload: ", "")
 	msg = strings.TrimPrefix(msg, "invalid input: ")

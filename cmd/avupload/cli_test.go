@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -94,6 +95,8 @@ func TestDescribe(t *testing.T) {
 		{"library's invalid input dropped", nil, fmt.Errorf("%w: refusing to send the API key over plain http", wrapper.ErrInvalidInput),
 			"refusing to send the API key over plain http"},
 		{"one line", nil, errors.New("first\nsecond"), "first second"},
+		{"no system call", nil, fmt.Errorf("planning: %w", &fs.PathError{Op: "stat", Path: "missing.mp4", Err: syscall.ENOENT}),
+			"planning: missing.mp4: no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,9 +8,9 @@ import (
 )
 
 // checkSource refuses, in the user's words, a FILE argument that cannot be
-// uploaded as it is: missing, unreadable, a directory, a device or pipe
-// (which go through standard input, as "-"), or empty. "-" is standard
-// input and always passes.
+// uploaded as it is: missing, unreadable, a device or pipe (which go through
+// standard input, as "-"), or empty. "-" is standard input and always
+// passes; a directory is a batch, and never comes here but in a race.
 func checkSource(path string) error {
 	if path == "-" {
 		return nil
@@ -26,7 +26,7 @@ func checkSource(path string) error {
 		}
 		return fmt.Errorf("cannot read %s: %v", path, err)
 	case fi.IsDir():
-		return usagef("%s is a directory; name a video file", path)
+		return usagef("%s is a directory, to upload as a batch; run the command again", path)
 	case !fi.Mode().IsRegular():
 		return usagef("%s is not a regular file; to upload from a pipe or device, give - and redirect it to standard input (avupload upload - < %s)", path, path)
 	case fi.Size() == 0:
