@@ -20,6 +20,11 @@
 //     It counts the bytes the server received twice and holds them to one
 //     chunk per crash. Results are logged, and written to
 //     $E2E_RESULTS/crash-resume.md when E2E_RESULTS names a directory.
+//   - TestBatchCrashResume: a batch of chunked files (the binary, --jobs 2,
+//     a journal) killed with SIGKILL three times at random moments, then
+//     rerun to the end, five rounds: every file must be exactly one complete
+//     video with its SHA-256. TestBatchShardsWithAPIKey: shards 1/2 and 2/2
+//     with the API key only cover a tree exactly once and leave no token.
 //   - TestSecrets*: the API key and upload tokens never show in errors,
 //     logs, state files or the command's output; the API key never reaches
 //     POST /upload; an API key is never sent over plain http to a host
