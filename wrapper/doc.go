@@ -61,6 +61,21 @@
 // A state never holds the token, only its SHA-256, nor the API key. The
 // result carries the SHA-256 of everything that was read.
 //
+// # Many files
+//
+// [PlanBatch] lists the files of directories and paths (include and exclude
+// patterns on the base name, a deterministic K/N shard by path) and
+// [Client.UploadBatch] uploads them a few at a time over the client's one
+// connection pool. A [Journal] directory records each completed file and
+// keeps the resume state of each file under way, so a batch run again with
+// the same journal skips what is done, resumes what is partial and retries
+// what failed:
+//
+//	files, err := wrapper.PlanBatch([]string{"/mnt/videos"}, wrapper.PlanOptions{Include: []string{"*.mp4"}})
+//	j, err := wrapper.OpenJournal("/var/lib/avupload/journal")
+//	defer j.Close()
+//	res, err := client.UploadBatch(ctx, files, &wrapper.BatchOptions{Jobs: 4, Journal: j, Token: token})
+//
 // # Managing tokens
 //
 // [Client.GetUploadToken] and [Client.DeleteUploadToken] read and revoke a

@@ -8,6 +8,7 @@
 //	avupload token get TOKEN
 //	avupload token delete TOKEN
 //	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency N] [--state-file PATH] FILE|-
+//	avupload upload [--token TOKEN] [--jobs J] [--journal DIR] [--shard K/N] [--include GLOB]... PATH...
 //	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]...
 //
 // The token commands read the API key from APIVIDEO_API_KEY (or --api-key);
