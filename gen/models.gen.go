@@ -15,6 +15,21 @@ const ServerURLProduction = "https://ws.api.video"
 // ServerURLSandbox defines the Server URL for Sandbox
 const ServerURLSandbox = "https://sandbox.api.video"
 
+// Defines values for AccessTokenTokenType.
+const (
+	AccessTokenTokenTypeBearer AccessTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the AccessTokenTokenType enum.
+func (e AccessTokenTokenType) Valid() bool {
+	switch e {
+	case AccessTokenTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PaginationLinkRel.
 const (
 	PaginationLinkRelFirst    PaginationLinkRel = "first"
@@ -94,6 +109,34 @@ func (e ListUploadTokensParamsSortOrder) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// AccessToken A bearer access token, sent in the Authorization header as `Bearer ACCESS_TOKEN`, and the refresh token that renews it.
+type AccessToken struct {
+	// AccessToken The bearer token.
+	AccessToken string `json:"access_token"`
+
+	// ExpiresIn The access token's lifetime in seconds.
+	//
+	// Example: 3600
+	ExpiresIn int `json:"expires_in"`
+
+	// RefreshToken The token that `POST /auth/refresh` exchanges for a new pair.
+	RefreshToken string `json:"refresh_token"`
+
+	// TokenType Always `Bearer`.
+	TokenType AccessTokenTokenType `json:"token_type"`
+}
+
+// AccessTokenTokenType Always `Bearer`.
+type AccessTokenTokenType string
+
+// AuthenticatePayload The API key to exchange for an access token.
+type AuthenticatePayload struct {
+	// APIKey The account's API key.
+	//
+	// Example: your-api-key
+	APIKey string `json:"apiKey"`
 }
 
 // BadRequest A problem document for an invalid request.
@@ -218,6 +261,14 @@ type Problem struct {
 
 	// Type A URI that names the kind of problem.
 	Type *string `json:"type,omitempty"`
+}
+
+// RefreshTokenPayload The refresh token to exchange for a new access token.
+type RefreshTokenPayload struct {
+	// RefreshToken The refresh token of an earlier answer.
+	//
+	// Example: def50200a0e5a7f4c3b1
+	RefreshToken string `json:"refreshToken"`
 }
 
 // TokenCreationPayload The settings of a new upload token.
@@ -420,6 +471,12 @@ type ListUploadTokensParamsSortBy string
 
 // ListUploadTokensParamsSortOrder defines parameters for ListUploadTokens.
 type ListUploadTokensParamsSortOrder string
+
+// AuthenticateJSONRequestBody defines body for Authenticate for application/json ContentType.
+type AuthenticateJSONRequestBody = AuthenticatePayload
+
+// RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
+type RefreshTokenJSONRequestBody = RefreshTokenPayload
 
 // UploadWithUploadTokenMultipartRequestBody defines body for UploadWithUploadToken for multipart/form-data ContentType.
 type UploadWithUploadTokenMultipartRequestBody = TokenUploadPayload

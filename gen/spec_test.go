@@ -32,7 +32,7 @@ func TestSpecValidates(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, embedded.Validate(ctx, openapi3.EnableExamplesValidation()))
 
-	assert.Len(t, fromFile.Paths.Map(), 3, "three paths carry the five operations")
+	assert.Len(t, fromFile.Paths.Map(), 5, "three paths carry the five operations, two the authentication routes")
 	assert.Equal(t, fromFile.Paths.Len(), embedded.Paths.Len(), "the embedded spec matches openapi.yaml")
 }
 
@@ -45,6 +45,8 @@ func TestSpecOperations(t *testing.T) {
 		"GET /upload-tokens/{uploadToken}":    "getUploadToken",
 		"DELETE /upload-tokens/{uploadToken}": "deleteUploadToken",
 		"POST /upload":                        "uploadWithUploadToken",
+		"POST /auth/api-key":                  "authenticate",
+		"POST /auth/refresh":                  "refreshToken",
 	}
 	got := map[string]string{}
 	for path, item := range doc.Paths.Map() {
@@ -56,17 +58,23 @@ func TestSpecOperations(t *testing.T) {
 
 	for key, op := range got {
 		operation := findOperation(t, doc, key)
-		if op == "uploadWithUploadToken" {
+		switch op {
+		case "uploadWithUploadToken":
 			require.NotNil(t, operation.Security, "upload declares its security")
 			assert.Empty(t, *operation.Security, "upload needs no API key")
 			token := operation.Parameters.GetByInAndName("query", "token")
 			require.NotNil(t, token)
 			assert.True(t, token.Required)
 			continue
+		case "authenticate", "refreshToken":
+			require.NotNil(t, operation.Security, key)
+			assert.Empty(t, *operation.Security, "%s: the body holds the credential", key)
+			continue
 		}
 		require.NotNil(t, operation.Security, key)
-		require.Len(t, *operation.Security, 1, key)
+		require.Len(t, *operation.Security, 2, "%s: Basic or bearer", key)
 		assert.Contains(t, (*operation.Security)[0], "apiKey", key)
+		assert.Contains(t, (*operation.Security)[1], "bearerAuth", key)
 	}
 
 	schemes := doc.Components.SecuritySchemes
@@ -123,6 +131,9 @@ func TestSpecBounds(t *testing.T) {
 	assert.ElementsMatch(t, []string{"data", "pagination"}, schemas["TokenListResponse"].Value.Required)
 	assert.Equal(t, []string{"links"}, schemas["Pagination"].Value.Required)
 	assert.Equal(t, []string{"file"}, schemas["TokenUploadPayload"].Value.Required)
+	assert.ElementsMatch(t, []string{"access_token", "token_type", "refresh_token", "expires_in"}, schemas["AccessToken"].Value.Required)
+	assert.Equal(t, []string{"apiKey"}, schemas["AuthenticatePayload"].Value.Required)
+	assert.Equal(t, []string{"refreshToken"}, schemas["RefreshTokenPayload"].Value.Required)
 }
 
 func TestSpecContentRangePattern(t *testing.T) {

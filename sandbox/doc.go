@@ -48,6 +48,15 @@
 // stored before the connection is cut without a response. See [ParseFault]
 // for the textual syntax the CLI uses.
 //
+// # Bearer tokens
+//
+// Besides HTTP Basic with the API key, the token routes take a bearer access
+// token, as the official SDKs' authenticated clients send it: POST
+// /auth/api-key with {"apiKey": KEY} and POST /auth/refresh with
+// {"refreshToken": R} answer {"access_token", "token_type": "Bearer",
+// "refresh_token", "expires_in": 3600}. An access token lasts
+// [AccessTokenTTL]; a refresh token works once.
+//
 // # Inspection
 //
 // From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes] and

@@ -104,7 +104,8 @@ var opAliases = map[string]string{
 
 func (f Fault) validate() error {
 	switch f.Op {
-	case "", OpUploadWithUploadToken, OpCreateUploadToken, OpListUploadTokens, OpGetUploadToken, OpDeleteUploadToken:
+	case "", OpUploadWithUploadToken, OpCreateUploadToken, OpListUploadTokens, OpGetUploadToken, OpDeleteUploadToken,
+		OpAuthenticate, OpRefreshToken:
 	default:
 		return fmt.Errorf("sandbox: fault: unknown operation %q", f.Op)
 	}

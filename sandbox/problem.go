@@ -81,6 +81,8 @@ func (r response) VisitListUploadTokensResponse(w http.ResponseWriter) error    
 func (r response) VisitCreateUploadTokenResponse(w http.ResponseWriter) error     { return r.visit(w) }
 func (r response) VisitDeleteUploadTokenResponse(w http.ResponseWriter) error     { return r.visit(w) }
 func (r response) VisitGetUploadTokenResponse(w http.ResponseWriter) error        { return r.visit(w) }
+func (r response) VisitAuthenticateResponse(w http.ResponseWriter) error          { return r.visit(w) }
+func (r response) VisitRefreshTokenResponse(w http.ResponseWriter) error          { return r.visit(w) }
 
 var (
 	_ gen.UploadWithUploadTokenResponseObject = response{}
@@ -88,6 +90,8 @@ var (
 	_ gen.CreateUploadTokenResponseObject     = response{}
 	_ gen.DeleteUploadTokenResponseObject     = response{}
 	_ gen.GetUploadTokenResponseObject        = response{}
+	_ gen.AuthenticateResponseObject          = response{}
+	_ gen.RefreshTokenResponseObject          = response{}
 )
 
 // marshal encodes v as JSON without escaping &, < and >, as the API writes
@@ -188,7 +192,14 @@ func (s *Sandbox) requestError(w http.ResponseWriter, r *http.Request, err error
 	}
 	detail := err.Error()
 	if strings.HasSuffix(detail, "EOF") {
-		detail = "the request body must be a JSON object such as {\"ttl\":3600}: " + detail
+		example := `{"ttl":3600}`
+		switch r.URL.Path {
+		case "/auth/api-key":
+			example = `{"apiKey":"YOUR_API_KEY"}`
+		case "/auth/refresh":
+			example = `{"refreshToken":"REFRESH_TOKEN"}`
+		}
+		detail = "the request body must be a JSON object such as " + example + ": " + detail
 	}
 	writeProblem(w, http.StatusBadRequest, problem{
 		Type: typeInvalidAttribute, Title: "The request body is invalid.", Name: "body", Detail: detail,

@@ -11,7 +11,8 @@ import (
 type RateLimits struct {
 	// Upload limits uploadWithUploadToken.
 	Upload int
-	// Write limits the other writes: createUploadToken, deleteUploadToken.
+	// Write limits the other writes: createUploadToken, deleteUploadToken,
+	// authenticate and refreshToken.
 	Write int
 	// Read limits listUploadTokens and getUploadToken.
 	Read int
@@ -40,7 +41,7 @@ func categoryOf(op string) category {
 	switch op {
 	case OpUploadWithUploadToken:
 		return catUpload
-	case OpCreateUploadToken, OpDeleteUploadToken:
+	case OpCreateUploadToken, OpDeleteUploadToken, OpAuthenticate, OpRefreshToken:
 		return catWrite
 	}
 	return catRead

@@ -154,6 +154,7 @@ type Sandbox struct {
 	limiter *rateLimiter
 	stats   *statsRecorder
 	faults  *faultTable
+	bearer  bearerTokens
 
 	mu     sync.Mutex
 	tokens map[string]*tokenRecord
@@ -220,8 +221,8 @@ func (s *Sandbox) ClearFaults() {
 	s.faults.clear()
 }
 
-// ServeHTTP serves the five API operations and the /_sandbox/ inspection
-// routes.
+// ServeHTTP serves the five API operations, the two authentication routes
+// and the /_sandbox/ inspection routes.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.serveInspection(w, r)
@@ -278,14 +279,19 @@ func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
 		return
 	}
 
-	if op != OpUploadWithUploadToken {
-		if p, ok := s.checkAPIKey(r); !ok {
-			writeProblem(rec, http.StatusUnauthorized, p)
-			return
+	switch op {
+	case OpAuthenticate, OpRefreshToken:
+		// The body holds the credential.
+	case OpUploadWithUploadToken:
+		if q := r.URL.Query(); q.Has("token") {
+			if p, ok := s.checkUploadTokenParam(q.Get("token")); !ok {
+				drainBody(r)
+				writeProblem(rec, http.StatusUnauthorized, p)
+				return
+			}
 		}
-	} else if q := r.URL.Query(); q.Has("token") {
-		if p, ok := s.checkUploadTokenParam(q.Get("token")); !ok {
-			drainBody(r)
+	default:
+		if p, ok := s.checkAPIKey(r); !ok {
 			writeProblem(rec, http.StatusUnauthorized, p)
 			return
 		}
@@ -317,6 +323,14 @@ func drainBody(r *http.Request) {
 // method does not, op is empty and allowed lists the methods.
 func routeOf(method, path string) (op, allowed string) {
 	switch {
+	case path == "/auth/api-key", path == "/auth/refresh":
+		if method == http.MethodPost {
+			if path == "/auth/api-key" {
+				return OpAuthenticate, ""
+			}
+			return OpRefreshToken, ""
+		}
+		return "", "POST"
 	case path == "/upload":
 		if method == http.MethodPost {
 			return OpUploadWithUploadToken, ""

@@ -91,15 +91,19 @@ func (s *Sandbox) liveToken(token string) (*tokenRecord, bool) {
 	return t, true
 }
 
-// checkAPIKey checks HTTP Basic credentials: the API key as the user name.
+// checkAPIKey checks the credentials of the token routes: HTTP Basic with
+// the API key as the user name, or a bearer access token.
 func (s *Sandbox) checkAPIKey(r *http.Request) (problem, bool) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return problem{Type: typeMissingAuthHeader, Title: `The "Authorization" header is missing.`}, false
 	}
 	invalid := problem{Type: typeInvalidAuthHeader, Title: `The "Authorization" header value is invalid.`,
-		Detail: `expected "Basic " followed by base64 of "API_KEY:"`}
+		Detail: `expected "Basic " followed by base64 of "API_KEY:", or "Bearer " followed by an access token`}
 	scheme, cred, ok := strings.Cut(h, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return s.checkBearer(strings.TrimSpace(cred))
+	}
 	if !ok || !strings.EqualFold(scheme, "Basic") {
 		return invalid, false
 	}
