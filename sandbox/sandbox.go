@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type config struct {
 	faults  []Fault
 	logger  *slog.Logger
 	baseURL string
+	tlsCert *tls.Certificate
 }
 
 // WithAPIKeys sets the API keys the token routes accept, replacing

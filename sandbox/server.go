@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,8 +14,8 @@ import (
 // net/http/httptest.Server. Create one with [Start], or with
 // sandboxtest.NewServer in tests.
 type Server struct {
-	// URL is the base URL of the server, such as "http://127.0.0.1:41234",
-	// with no trailing slash.
+	// URL is the base URL of the server, such as "http://127.0.0.1:41234"
+	// ("https://..." with [WithTLS]), with no trailing slash.
 	URL string
 	// APIKey is an API key the server accepts: the first one configured.
 	APIKey string
@@ -28,17 +29,25 @@ type Server struct {
 }
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free
-// one) and serves it in the background until Close or Shutdown.
+// one) and serves it in the background until Close or Shutdown. It serves
+// https when opts hold [WithTLS]. Asset links point at the server's URL
+// unless opts hold [WithBaseURL].
 func Start(addr string, opts ...Option) (*Server, error) {
+	sb, err := New(opts...)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
-	sb, err := New(append([]Option{WithBaseURL(url)}, opts...)...)
-	if err != nil {
-		_ = ln.Close()
-		return nil, err
+	if sb.cfg.tlsCert != nil {
+		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert))
+		url = "https://" + ln.Addr().String()
+	}
+	if sb.cfg.baseURL == "" {
+		sb.cfg.baseURL = url
 	}
 	s := &Server{
 		URL:     url,
@@ -49,6 +58,9 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		ln:   ln,
 		done: make(chan struct{}),
 	}
+	// TLS handshake failures (a browser that does not trust a self-signed
+	// certificate yet) go to the sandbox's log, not to the process's stderr.
+	s.srv.ErrorLog = slog.NewLogLogger(sb.cfg.logger.Handler(), slog.LevelDebug)
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
