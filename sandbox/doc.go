@@ -57,6 +57,15 @@
 // "refresh_token", "expires_in": 3600}. An access token lasts
 // [AccessTokenTTL]; a refresh token works once.
 //
+// # Browsers: CORS and TLS
+//
+// Every API route answers CORS preflights and marks its answers for the
+// origins of [WithCORSOrigins] (any by default), allowing the headers the
+// official clients send and exposing the rate-limit headers, so that a web
+// page of another origin can upload with a token. Browser uploaders speak
+// https only: [WithTLS] makes [Start] serve https, and
+// [SelfSignedCertificate] makes a certificate for local use.
+//
 // # Inspection
 //
 // From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes] and

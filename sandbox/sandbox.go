@@ -52,6 +52,7 @@ type config struct {
 	logger  *slog.Logger
 	baseURL string
 	tlsCert *tls.Certificate
+	cors    corsPolicy
 }
 
 // WithAPIKeys sets the API keys the token routes accept, replacing
@@ -224,8 +225,11 @@ func (s *Sandbox) ClearFaults() {
 }
 
 // ServeHTTP serves the five API operations, the two authentication routes
-// and the /_sandbox/ inspection routes.
+// and the /_sandbox/ inspection routes, and answers CORS preflights.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveCORS(w, r) {
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.serveInspection(w, r)
 		return

@@ -23,6 +23,7 @@ func newSandboxCommand() *cobra.Command {
 		rateLimit bool
 		faults    []string
 		verbose   bool
+		web       sandboxWebFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -33,6 +34,11 @@ endpoints, with the real service's rules, limits and error texts.
 It serves until SIGINT or SIGTERM, then shuts down cleanly. Inspect it with
 GET /_sandbox/videos and GET /_sandbox/stats.
 
+It also answers the authentication routes (POST /auth/api-key, POST
+/auth/refresh) that bearer-token clients use, and CORS preflights, so that a
+web page of another origin can upload with a token. Browsers upload over https
+only: --tls serves https with a self-signed certificate made at start.
+
 Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
   OP       an operationId, or upload, create, list, get, delete, or * for all
   REQUEST  the 1-based request number on that route, or * for every request
@@ -40,7 +46,9 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
            suffixes allowed), stall=DURATION (e.g. 5s), commit-cut`,
 		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
-      --fault upload:2:status=503 --fault upload:3:commit-cut`,
+      --fault upload:2:status=503 --fault upload:3:commit-cut
+  avupload sandbox --tls --cors-origin http://localhost:3000
+  avupload sandbox --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			if len(apiKeys) == 0 || slices.Contains(apiKeys, "") {
@@ -65,6 +73,12 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				level = slog.LevelDebug
 			}
 			opts = append(opts, sandbox.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
+			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), addr)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			opts = append(opts, webOpts...)
 
 			srv, err := sandbox.Start(addr, opts...)
 			if err != nil {
@@ -88,5 +102,6 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.BoolVar(&rateLimit, "rate-limit", false, "enforce the published sandbox rate limits (40 uploads, 40 writes, 100 reads per minute)")
 	f.StringArrayVar(&faults, "fault", nil, "inject a fault, OP:REQUEST:ACTION (repeatable; see above)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request")
+	web.register(cmd)
 	return cmd
 }
