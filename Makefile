@@ -4,7 +4,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 GENERATED     := gen go.mod go.sum
 FUZZTIME      ?= 60s
 
-.PHONY: all generate check-generated test lint bench fuzz demo clean
+.PHONY: all generate check-generated test browser-test lint bench fuzz demo clean
 
 all: test
 
@@ -26,6 +26,12 @@ check-generated:
 test: check-generated
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium; needs chromium and npm, fails without them
+browser-test:
+	cd e2e/browser/testdata && npm ci --ignore-scripts --no-audit --no-fund
+	$(GO) vet -tags browser ./e2e/browser/
+	$(GO) test -tags browser -count=1 ./e2e/browser/
 
 ## lint: golangci-lint, run at a pinned version so it stays out of go.mod
 lint:
