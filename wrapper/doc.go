@@ -8,19 +8,20 @@
 // The backend holds the API key. It builds a client with the key and mints a
 // token, here one that lives for an hour (0 makes one that never expires):
 //
-//	client, err := wrapper.New(wrapper.WithAPIKey(key))
+//	client, err := wrapper.New(wrapper.WithAPIKey(os.Getenv("APIVIDEO_API_KEY")))
 //	if err != nil {
 //		return err
 //	}
-//	token, err := client.CreateUploadToken(ctx, time.Hour)
+//	minted, err := client.CreateUploadToken(ctx, time.Hour)
 //	if err != nil {
 //		return err
 //	}
-//	// hand token.Token to the uploader; token.ExpiresAt says until when it works
+//	fmt.Println(minted.Token, minted.ExpiresAt) // hand minted.Token to the uploader
 //
 // # Uploading with a token
 //
-// The uploader needs no key: a client built with no options talks to
+// The uploader needs no key, only the token (the string minted.Token above,
+// called token from here on): a client built with no options talks to
 // production and sends the token, and only the token, with [Client.Upload]:
 //
 //	client, err := wrapper.New()
@@ -53,8 +54,12 @@
 //	})
 //	var failed *wrapper.UploadError
 //	if errors.As(err, &failed) {
-//		// failed.State says which chunks landed; the next run resumes from it
+//		return err // failed.State says which chunks landed; the next run resumes from it
 //	}
+//	if err != nil {
+//		return err
+//	}
+//	fmt.Println(res.Video.VideoID, res.SHA256)
 //
 // Each chunk is retried on its own, with the same bytes and range; a chunk
 // that stalls for [UploadOptions.StallTimeout] is abandoned and sent again.
@@ -136,7 +141,18 @@
 // [Client.Raw] returns the generated client for anything this package does
 // not cover. It shares the client's base URL, authentication, headers and
 // retries, but reports every answer, 404 and 5xx included, as a response
-// rather than an error.
+// rather than an error. Here it reads what the typed calls leave out, the
+// raw answer's headers:
+//
+//	resp, err := client.Raw().ListUploadTokensWithResponse(ctx, &gen.ListUploadTokensParams{})
+//	if err != nil {
+//		return err // no answer at all
+//	}
+//	if resp.StatusCode() != http.StatusOK {
+//		return fmt.Errorf("listing tokens: %s", resp.Status())
+//	}
+//	fmt.Println(resp.HTTPResponse.Header.Get("X-RateLimit-Remaining"), "requests left this minute;",
+//		resp.HTTPResponse.Header.Get("Content-Type"))
 //
 // # Concurrency
 //

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	avupload token create [--ttl 1h]
+//	avupload token create [--ttl 1h]      (1h by default; 0 never expires)
 //	avupload token list [--sort-by createdAt|ttl] [--order asc|desc] [--page N --page-size N | --all]
 //	avupload token get TOKEN
 //	avupload token delete TOKEN
