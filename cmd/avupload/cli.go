@@ -117,6 +117,27 @@ func addCommands(root *cobra.Command, a *app) {
 	root.SetHelpCommand(newHelpCommand())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkExclusive(cmd) }
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
+	// Argument checks run before PersistentPreRunE; a flag that swallowed
+	// the next one must be named before its stray value is.
+	for _, cmd := range allCommands(root) {
+		if args := cmd.Args; args != nil {
+			cmd.Args = func(cmd *cobra.Command, a []string) error {
+				if err := checkFlagValues(cmd); err != nil {
+					return err
+				}
+				return args(cmd, a)
+			}
+		}
+	}
+}
+
+// allCommands returns cmd and every command under it.
+func allCommands(cmd *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{cmd}
+	for _, c := range cmd.Commands() {
+		out = append(out, allCommands(c)...)
+	}
+	return out
 }
 
 // helpPath is the command whose help a usage error points at: the command
@@ -148,6 +169,21 @@ func newHelpCommand() *cobra.Command {
 			return target.Help()
 		},
 	}
+}
+
+// checkFlagValues refuses a flag whose value looks like another flag, as
+// in "--sort-by --base-url URL", where the flag swallowed the next one and
+// its value became a stray argument.
+func checkFlagValues(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		name, _, _ := strings.Cut(strings.TrimPrefix(v, "--"), "=")
+		if err == nil && f.Value.Type() == "string" && strings.HasPrefix(v, "--") && cmd.Flags().Lookup(name) != nil {
+			err = usagef("--%s has no value: it took %s, the next flag, as one", f.Name, v)
+		}
+	})
+	return err
 }
 
 // exclusivePairs are the flags that cannot be used together, wherever a
@@ -301,6 +337,11 @@ func describe(err error, cmd *cobra.Command) string {
 		if errors.As(err, &pathErr) {
 			msg = strings.Replace(msg, pathErr.Op+" "+pathErr.Path+": ", pathErr.Path+": ", 1)
 		}
+		// "listen tcp: lookup tcp/x: unknown port" names the Go call too.
+		var netErr *net.OpError
+		if errors.As(err, &netErr) {
+			msg = strings.Replace(msg, netErr.Error(), networkCause(netErr), 1)
+		}
 	}
 	msg = strings.ReplaceAll(msg, "avupload: ", "")
 	msg = strings.TrimPrefix(msg, "invalid input: ")
@@ -391,6 +432,9 @@ func networkCause(err error) string {
 		timeout interface{ Timeout() bool }
 	)
 	switch {
+	case errors.As(err, &dnsErr) && dnsErr.Err == "unknown port":
+		_, port, _ := strings.Cut(dnsErr.Name, "/") // Name is "tcp/PORT"
+		return fmt.Sprintf("unknown port %q", port)
 	case errors.As(err, &dnsErr):
 		return "cannot find host " + dnsErr.Name + ": " + dnsErr.Err
 	case errors.As(err, &sysErr):

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +66,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			for _, spec := range faults {
 				f, err := sandbox.ParseFault(spec)
 				if err != nil {
-					return usagef("--fault %s", strings.TrimPrefix(err.Error(), "sandbox: fault "))
+					return usagef("--fault %s", strings.TrimLeft(strings.TrimPrefix(err.Error(), "sandbox: fault"), ": "))
 				}
 				opts = append(opts, sandbox.WithFaults(f))
 			}
@@ -82,7 +84,10 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 
 			srv, err := sandbox.Start(addr, opts...)
 			if err != nil {
-				return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
+				if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
+					return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
+				}
+				return fmt.Errorf("sandbox cannot start: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox listening on %s\n", srv.URL)
 			<-cmd.Context().Done()
