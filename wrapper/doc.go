@@ -77,9 +77,19 @@
 // what failed:
 //
 //	files, err := wrapper.PlanBatch([]string{"/mnt/videos"}, wrapper.PlanOptions{Include: []string{"*.mp4"}})
+//	if err != nil {
+//		return err
+//	}
 //	j, err := wrapper.OpenJournal("/var/lib/avupload/journal")
+//	if err != nil {
+//		return err
+//	}
 //	defer j.Close()
 //	res, err := client.UploadBatch(ctx, files, &wrapper.BatchOptions{Jobs: 4, Journal: j, Token: token})
+//	if err != nil {
+//		return err
+//	}
+//	fmt.Println(res.Uploaded, "uploaded,", res.Skipped, "skipped,", res.Failed, "failed")
 //
 // # Managing tokens
 //
