@@ -71,6 +71,8 @@ func docSnippets(t *testing.T, path string) []snippet {
 // by the name it uses them by.
 var snippetImports = map[string]string{
 	"context":     "context",
+	"tls":         "crypto/tls",
+	"x509":        "crypto/x509",
 	"errors":      "errors",
 	"fmt":         "fmt",
 	"gen":         "github.com/avupload/avupload/gen",
@@ -87,10 +89,17 @@ var snippetImports = map[string]string{
 	"require":     "github.com/stretchr/testify/require",
 }
 
+// declares reports whether code declares name with := at the start of a
+// line, as in "client, err := wrapper.New()".
+func declares(code, name string) bool {
+	return regexp.MustCompile(`(?m)^\s*(\w+\s*,\s*)*` + name + `\s*(,\s*\w+\s*)*:=`).MatchString(code)
+}
+
 // goSource turns snippets into one file of package docsnippets. A snippet
 // that declares functions stands at the top level; any other is the body of
-// a function of its own, given ctx, the client and the upload token as a
-// reader of the documentation has them, so that each compiles as pasted.
+// a function of its own, given ctx and, unless it makes its own, the client
+// and the upload token (a string) as a reader of the documentation has them,
+// so that each compiles as pasted.
 func goSource(snippets []snippet) string {
 	var body strings.Builder
 	for i, s := range snippets {
@@ -99,8 +108,15 @@ func goSource(snippets []snippet) string {
 			body.WriteString(s.code + "\n")
 			continue
 		}
-		fmt.Fprintf(&body, "func snippet%d(ctx context.Context, client *wrapper.Client, token string) error {\n"+
-			"_, _, _ = ctx, client, token\n%s\nreturn nil\n}\n", i, s.code)
+		params, uses := []string{"ctx context.Context"}, []string{"ctx"}
+		for _, given := range []struct{ name, typ string }{{"client", "*wrapper.Client"}, {"token", "string"}} {
+			if !declares(s.code, given.name) {
+				params = append(params, given.name+" "+given.typ)
+				uses = append(uses, given.name)
+			}
+		}
+		fmt.Fprintf(&body, "func snippet%d(%s) error {\n_ = []any{%s}\n%s\nreturn nil\n}\n",
+			i, strings.Join(params, ", "), strings.Join(uses, ", "), s.code)
 	}
 	var src strings.Builder
 	src.WriteString("package docsnippets\n\nimport (\n")
