@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"slices"
@@ -86,6 +87,9 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			if err != nil {
 				if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
 					return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
+				}
+				if pathErr := (*fs.PathError)(nil); dataDir != "" && errors.As(err, &pathErr) {
+					return fmt.Errorf("sandbox cannot start: --data-dir %s: %w", dataDir, pathErr.Err)
 				}
 				return fmt.Errorf("sandbox cannot start: %w", err)
 			}

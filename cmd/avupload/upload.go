@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -91,7 +92,11 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 
 	src := wrapper.File(path)
 	if path == "-" {
-		src = wrapper.Reader(cmd.InOrStdin(), -1)
+		in := bufio.NewReader(cmd.InOrStdin())
+		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
+			return usagef("standard input is empty: there is nothing to upload")
+		}
+		src = wrapper.Reader(in, -1)
 	}
 	prog := newProgress(cmd.ErrOrStderr(), f.output.quiet)
 	opts := &wrapper.UploadOptions{
