@@ -33,12 +33,17 @@ const (
 
 // Limits of the upload endpoint, as the real service enforces them.
 const (
-	MaxWholeFileSize = 209715200   // 200 MiB: the largest upload without Content-Range
+	MaxWholeFileSize = 209715200   // 200 MiB: the largest file part of one request, whole file or chunk
 	MinChunkSize     = 5242880     // 5 MiB: the smallest chunk but the last
 	MaxParts         = 10000       // the largest part number and number of parts
 	MaxTotalSize     = 52428800000 // the largest total size of a chunked upload
 	MaxRangeEnd      = 52428799999 // the largest inclusive end of a byte range
 )
+
+// DefaultMemoryBudget is how many uploaded bytes a Sandbox without
+// [WithDataDir] holds in memory at most, unless [WithMemoryBudget] says
+// otherwise: 1 GiB.
+const DefaultMemoryBudget = 1 << 30
 
 // Option configures a [Sandbox]; it returns an error for an invalid setting.
 type Option func(*config) error
@@ -47,6 +52,7 @@ type config struct {
 	apiKeys []string
 	now     func() time.Time
 	dataDir string
+	budget  int64
 	limits  *RateLimits
 	faults  []Fault
 	logger  *slog.Logger
@@ -93,6 +99,21 @@ func WithDataDir(dir string) Option {
 			return errors.New("sandbox: WithDataDir: empty directory")
 		}
 		c.dataDir = dir
+		return nil
+	}
+}
+
+// WithMemoryBudget caps the uploaded bytes a Sandbox without [WithDataDir]
+// holds in memory, videos and uploads in flight together; the default is
+// [DefaultMemoryBudget]. An upload that would go past it is refused with 507
+// Insufficient Storage, and what it had sent is freed. Stored bytes cost their
+// size: a budget of 1 GiB holds about 1 GiB of videos.
+func WithMemoryBudget(bytes int64) Option {
+	return func(c *config) error {
+		if bytes <= 0 {
+			return fmt.Errorf("sandbox: WithMemoryBudget: budget must be positive, got %d", bytes)
+		}
+		c.budget = bytes
 		return nil
 	}
 }
@@ -167,7 +188,7 @@ type Sandbox struct {
 
 // New returns a Sandbox configured by opts.
 func New(opts ...Option) (*Sandbox, error) {
-	cfg := config{now: time.Now}
+	cfg := config{now: time.Now, budget: DefaultMemoryBudget}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -199,7 +220,7 @@ func New(opts ...Option) (*Sandbox, error) {
 		}
 		s.store = ds
 	} else {
-		s.store = memStorage{}
+		s.store = newMemStorage(cfg.budget)
 	}
 	strict := gen.NewStrictHandlerWithOptions(&api{s: s}, nil, gen.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc:  s.requestError,
@@ -312,16 +333,26 @@ func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
 	}
 	s.handler.ServeHTTP(rec, r)
 	if op == OpUploadWithUploadToken {
-		// Read what the handler left of the body so the client always gets
-		// the answer instead of a reset connection.
+		// Send the answer, then read some of what the handler left of the
+		// body, so that the client reads the answer before the connection
+		// closes instead of a reset.
+		if !rec.swallow {
+			_ = http.NewResponseController(rec).Flush()
+		}
 		drainBody(r)
 	}
 }
 
-// drainBody reads and discards the rest of the request body.
+// maxDrain is how many bytes of a refused request's body are read and
+// discarded, at most, before the connection is closed: enough for a client
+// to read the answer, too little for a body the sandbox refused to cost much.
+const maxDrain = 4 << 20
+
+// drainBody reads and discards at most maxDrain more bytes of the request
+// body. If more remain, the server closes the connection after the answer.
 func drainBody(r *http.Request) {
 	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.CopyN(io.Discard, r.Body, maxDrain)
 	}
 }
 

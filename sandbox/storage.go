@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // blob is stored bytes: a spooled chunk, or an assembled video.
@@ -27,44 +30,88 @@ type storage interface {
 	keep(videoID, key string, b blob) (blob, error)
 }
 
-// memStorage keeps bytes in memory.
-type memStorage struct{}
+// errMemoryBudget is returned by memStorage.spool when storing the upload
+// would take the bytes held in memory past the budget.
+var errMemoryBudget = errors.New("sandbox: memory budget spent")
 
-// memBlob is a list of byte slices, read one after the other.
-type memBlob [][]byte
+// memSegment is how many bytes memStorage reads at a time. Each read is
+// copied into a slice of exactly its length, so stored bytes cost their size
+// in memory and nothing grows by doubling.
+const memSegment = 1 << 20
 
-func (m memBlob) size() int64 {
-	var n int64
-	for _, s := range m {
-		n += int64(len(s))
-	}
-	return n
+// memStorage keeps bytes in memory, within a byte budget shared by every
+// upload, spooled or kept.
+type memStorage struct {
+	budget *semaphore.Weighted
+	limit  int64
 }
 
-func (m memBlob) open() (io.ReadCloser, error) {
-	rs := make([]io.Reader, len(m))
-	for i, s := range m {
+func newMemStorage(budget int64) *memStorage {
+	return &memStorage{budget: semaphore.NewWeighted(budget), limit: budget}
+}
+
+// segmentPool holds the read buffers of memStorage.spool.
+var segmentPool = sync.Pool{New: func() any { return new([memSegment]byte) }}
+
+// memBlob is a list of byte slices, read one after the other; the bytes count
+// against budget until removed.
+type memBlob struct {
+	segs   [][]byte
+	n      int64
+	budget *semaphore.Weighted
+}
+
+func (m *memBlob) size() int64 { return m.n }
+
+func (m *memBlob) open() (io.ReadCloser, error) {
+	rs := make([]io.Reader, len(m.segs))
+	for i, s := range m.segs {
 		rs[i] = bytes.NewReader(s)
 	}
 	return io.NopCloser(io.MultiReader(rs...)), nil
 }
 
-func (memBlob) remove() {}
+func (m *memBlob) remove() {
+	if m.segs != nil {
+		m.budget.Release(m.n)
+		m.segs, m.n = nil, 0
+	}
+}
 
-func (memStorage) spool(r io.Reader, limit int64) (blob, int64, string, error) {
+func (ms *memStorage) spool(r io.Reader, limit int64) (blob, int64, string, error) {
 	if limit >= 0 {
 		r = io.LimitReader(r, limit+1)
 	}
-	var buf bytes.Buffer
+	buf := segmentPool.Get().(*[memSegment]byte)
+	defer segmentPool.Put(buf)
+	b := &memBlob{budget: ms.budget}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(&buf, h), r)
-	if err != nil {
-		return nil, n, "", err
+	for {
+		k, err := io.ReadFull(r, buf[:])
+		if k > 0 {
+			if !ms.budget.TryAcquire(int64(k)) {
+				b.remove()
+				return nil, 0, "", errMemoryBudget
+			}
+			seg := make([]byte, k)
+			copy(seg, buf[:k])
+			h.Write(seg)
+			b.segs = append(b.segs, seg)
+			b.n += int64(k)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			n := b.n
+			b.remove()
+			return nil, n, "", err
+		}
 	}
-	return memBlob{buf.Bytes()}, n, hex.EncodeToString(h.Sum(nil)), nil
+	return b, b.n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (memStorage) keep(_, _ string, b blob) (blob, error) { return b, nil }
+func (*memStorage) keep(_, _ string, b blob) (blob, error) { return b, nil }
 
 // dirStorage keeps bytes as files under a directory: tmp/ for spooled
 // uploads, videos/ID/ for a video's chunks.

@@ -28,7 +28,7 @@ func TestAssembleJoinsChunksInOrder(t *testing.T) {
 
 	dir, err := newDirStorage(t.TempDir())
 	require.NoError(t, err)
-	for name, st := range map[string]storage{"memory": memStorage{}, "directory": dir} {
+	for name, st := range map[string]storage{"memory": newMemStorage(1 << 30), "directory": dir} {
 		t.Run(name, func(t *testing.T) {
 			const chunks = 1500
 			var want bytes.Buffer

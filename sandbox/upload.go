@@ -166,7 +166,8 @@ type upload struct {
 }
 
 // readUpload streams the multipart body: the single file part (under any
-// field name) is spooled to storage, reading at most limit+1 bytes of it, and
+// field name) is spooled to storage, reading at most limit+1 bytes of it
+// (and nothing after it when it holds more than limit), and
 // the videoId field is read whatever its position.
 func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiError) {
 	u := &upload{}
@@ -192,14 +193,19 @@ func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiEr
 				return fail(errTwoFiles)
 			}
 			b, n, sum, err := s.store.spool(p, limit)
+			if errors.Is(err, errMemoryBudget) {
+				_ = p.Close()
+				return fail(s.memoryBudgetSpent())
+			}
 			if err != nil {
 				_ = p.Close()
 				return fail(fileProblem("The uploaded file is invalid.", "reading the file part: "+err.Error()))
 			}
 			u.file, u.n, u.sum, u.fileName = b, n, sum, fileName
-			if limit >= 0 && n > limit {
-				_ = p.Close()
-				return u, nil // the caller reports the size
+			if n > limit {
+				// The caller reports the size. The part is not closed:
+				// closing it would read the rest of the body.
+				return u, nil
 			}
 		case name == "videoId":
 			v, err := io.ReadAll(io.LimitReader(p, 256))
@@ -220,6 +226,20 @@ func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiEr
 	return u, nil
 }
 
+// tooLarge refuses a file part above the single-request limit.
+func tooLarge(detail string) *apiError {
+	return fileProblem("The uploaded file is too large.", detail)
+}
+
+// memoryBudgetSpent refuses an upload that does not fit in the memory budget.
+func (s *Sandbox) memoryBudgetSpent() *apiError {
+	return &apiError{status: http.StatusInsufficientStorage, p: problem{
+		Type: typeServerError, Title: "The sandbox memory budget is spent.", Name: "file",
+		Detail: fmt.Sprintf("this sandbox holds uploads in memory, %d bytes at most (avupload sandbox --memory-budget); "+
+			"restart it, raise the budget, or store uploads on disk with --data-dir", s.cfg.budget),
+	}}
+}
+
 // UploadWithUploadToken implements POST /upload.
 func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploadTokenRequestObject) (gen.UploadWithUploadTokenResponseObject, error) {
 	s := a.s
@@ -238,8 +258,11 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			return errorResponse(e), nil
 		}
 		cr = &c
-		limit = -1
 		if c.unit == unitBytes {
+			if c.to-c.from+1 > MaxWholeFileSize {
+				return errorResponse(tooLarge(fmt.Sprintf("range %d-%d announces %d bytes; one request carries at most %d bytes of file",
+					c.from, c.to, c.to-c.from+1, MaxWholeFileSize))), nil
+			}
 			limit = c.to - c.from + 1
 		}
 	}
@@ -263,8 +286,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 
 	if cr == nil {
 		if u.n > MaxWholeFileSize {
-			return errorResponse(fileProblem("The uploaded file is too large.",
-				fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
+			return errorResponse(tooLarge(fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
 		}
 		var v *video
 		if u.videoID != "" {
@@ -297,6 +319,9 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	}
 
 	c := *cr
+	if c.unit == unitPart && u.n > MaxWholeFileSize {
+		return errorResponse(tooLarge(fmt.Sprintf("part %d holds more than %d bytes, the most one request carries; send smaller parts", c.part, MaxWholeFileSize))), nil
+	}
 	if c.unit == unitBytes && u.n != c.to-c.from+1 {
 		got := strconv.FormatInt(u.n, 10)
 		if u.n > c.to-c.from+1 {

@@ -1,0 +1,112 @@
+package sandbox_test
+
+import (
+	"io"
+	"mime/multipart"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/sandbox"
+	"github.com/avupload/avupload/sandbox/sandboxtest"
+)
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// streamedUpload returns a multipart body whose file part holds size zero
+// bytes, produced as it is read, and the count of body bytes read so far.
+func streamedUpload(t testing.TB, size int64) (io.Reader, string, *countingReader) {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pr.Close() }) // ends the writer if the sandbox stopped reading
+	mw := multipart.NewWriter(pw)
+	go func() {
+		w, err := mw.CreateFormFile("file", "big.mp4")
+		if err == nil {
+			_, err = io.CopyN(w, zeroReader{}, size)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	c := &countingReader{r: pr}
+	return c, mw.FormDataContentType(), c
+}
+
+// TestOversizedFileRefusedWhenLimitCrossed sends 600 MiB file parts as
+// chunks (TestUploadTooLarge covers a whole file). The sandbox must answer "too large"
+// once 200 MiB are crossed (or at once, when the range announces more),
+// without reading the rest of the body, and free what it had read.
+func TestOversizedFileRefusedWhenLimitCrossed(t *testing.T) {
+	const size = 600 << 20
+	srv := sandboxtest.NewServer(t, sandbox.WithMemoryBudget(sandbox.MaxWholeFileSize+mib))
+	tok := newToken(t, srv)
+	// What a body may have sent beyond what the sandbox reads: socket
+	// buffers on both sides and the bounded drain after the answer.
+	const slack = 64 << 20
+	cases := []struct {
+		name, contentRange string
+		maxSent            int64
+	}{
+		{"part of unknown total", "part 1/*", sandbox.MaxWholeFileSize + slack},
+		{"byte range of 600 MiB", "bytes 0-629145599/629145600", slack},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body, ct, sent := streamedUpload(t, size)
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/upload?token="+tok, body)
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", ct)
+			if c.contentRange != "" {
+				req.Header.Set("Content-Range", c.contentRange)
+			}
+			r := do(t, req)
+			requireProblem(t, r, http.StatusBadRequest, "The uploaded file is too large.", "file")
+			assert.Less(t, sent.n.Load(), c.maxSent, "the sandbox read on past the limit")
+		})
+	}
+	assert.Empty(t, srv.Sandbox.Videos(), "a refused file starts no video")
+
+	// Had the refused part kept its 200 MiB, less than 1 MiB would be left.
+	r := upload(t, srv, uploadReq{token: tok, data: randomBytes(2*mib, 1)})
+	require.Equal(t, http.StatusCreated, r.Status, "refused uploads gave their memory back; body: %s", r.Raw)
+}
+
+// TestMemoryBudget fills a small budget and checks the refusal, that a
+// refused upload frees what it held, and that directory storage has no budget.
+func TestMemoryBudget(t *testing.T) {
+	srv := sandboxtest.NewServer(t, sandbox.WithMemoryBudget(12*mib))
+	tok := newToken(t, srv)
+	r := upload(t, srv, uploadReq{token: tok, data: randomBytes(10*mib, 1)})
+	require.Equal(t, http.StatusCreated, r.Status, "body: %s", r.Raw)
+
+	r = upload(t, srv, uploadReq{token: tok, data: randomBytes(5*mib, 2)})
+	require.Equal(t, http.StatusInsufficientStorage, r.Status, "body: %s", r.Raw)
+	assert.Equal(t, "The sandbox memory budget is spent.", r.str("title"))
+	assert.Contains(t, r.str("detail"), "--data-dir")
+	assert.Contains(t, r.str("detail"), "12582912 bytes")
+	assert.Len(t, srv.Sandbox.Videos(), 1, "the refused upload started no video")
+
+	r = upload(t, srv, uploadReq{token: tok, data: randomBytes(2*mib, 3)})
+	require.Equal(t, http.StatusCreated, r.Status, "the refused upload freed its bytes; body: %s", r.Raw)
+
+	_, err := sandbox.New(sandbox.WithMemoryBudget(0))
+	assert.Error(t, err)
+
+	disk := sandboxtest.NewServer(t, sandbox.WithMemoryBudget(mib), sandbox.WithDataDir(t.TempDir()))
+	r = upload(t, disk, uploadReq{token: newToken(t, disk), data: randomBytes(3*mib, 4)})
+	assert.Equal(t, http.StatusCreated, r.Status, "the budget is for memory storage; body: %s", r.Raw)
+}
