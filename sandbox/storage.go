@@ -87,7 +87,15 @@ func (ms *memStorage) spool(r io.Reader, limit int64) (blob, int64, string, erro
 	b := &memBlob{budget: ms.budget}
 	h := sha256.New()
 	for {
-		k, err := io.ReadFull(r, buf[:])
+		// Fill the buffer; unlike io.ReadFull, tell a clean end (io.EOF)
+		// from a body cut short (io.ErrUnexpectedEOF from multipart).
+		k := 0
+		var err error
+		for k < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[k:])
+			k += m
+		}
 		if k > 0 {
 			if !ms.budget.TryAcquire(int64(k)) {
 				b.remove()
@@ -99,7 +107,7 @@ func (ms *memStorage) spool(r io.Reader, limit int64) (blob, int64, string, erro
 			b.segs = append(b.segs, seg)
 			b.n += int64(k)
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
