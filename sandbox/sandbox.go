@@ -53,7 +53,11 @@ type config struct {
 	now     func() time.Time
 	dataDir string
 	budget  int64
-	limits  *RateLimits
+	// bodyIdle is how long a request body may send nothing.
+	bodyIdle time.Duration
+	// maxConns caps the connections [Start] serves at once.
+	maxConns int
+	limits   *RateLimits
 	faults  []Fault
 	logger  *slog.Logger
 	baseURL string
@@ -114,6 +118,35 @@ func WithMemoryBudget(bytes int64) Option {
 			return fmt.Errorf("sandbox: WithMemoryBudget: budget must be positive, got %d", bytes)
 		}
 		c.budget = bytes
+		return nil
+	}
+}
+
+// WithBodyIdleTimeout ends a request whose body sends no byte for d: an
+// upload gets 408 and its connection is closed. The default is
+// [DefaultBodyIdleTimeout]. It needs a server that lets the handler set read
+// deadlines, as net/http's does.
+func WithBodyIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("sandbox: WithBodyIdleTimeout: timeout must be positive, got %v", d)
+		}
+		c.bodyIdle = d
+		return nil
+	}
+}
+
+// WithMaxConnections caps the connections a server from [Start] serves at
+// once; the default is [DefaultMaxConnections]. Further clients wait to be
+// accepted until a connection closes. Slow or stalled uploads cannot hold
+// more than n connections (and their files), so the process never runs out
+// of file descriptors. A bare [Sandbox] used as a handler ignores it.
+func WithMaxConnections(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("sandbox: WithMaxConnections: need at least one connection, got %d", n)
+		}
+		c.maxConns = n
 		return nil
 	}
 }
@@ -188,7 +221,7 @@ type Sandbox struct {
 
 // New returns a Sandbox configured by opts.
 func New(opts ...Option) (*Sandbox, error) {
-	cfg := config{now: time.Now, budget: DefaultMemoryBudget}
+	cfg := config{now: time.Now, budget: DefaultMemoryBudget, bodyIdle: DefaultBodyIdleTimeout, maxConns: DefaultMaxConnections}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -278,6 +311,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{body: r.Body, rc: http.NewResponseController(w), timeout: s.cfg.bodyIdle}
+	}
 	rec := &recorder{ResponseWriter: w, onStatus: func(status int) { s.stats.record(op, status) }}
 	defer func() {
 		rec.settle()

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // Server is a Sandbox listening on a TCP address, in the manner of
@@ -27,6 +29,12 @@ type Server struct {
 	done chan struct{}
 	err  error
 }
+
+// DefaultMaxConnections is how many connections a server from [Start] serves
+// at once, unless [WithMaxConnections] says otherwise. It keeps a sandbox
+// with a data directory (a socket and a file per upload) under the usual
+// limit of open files.
+const DefaultMaxConnections = 4096
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free
 // one) and serves it in the background until Close or Shutdown. It serves
@@ -49,11 +57,12 @@ func Start(addr string, opts ...Option) (*Server, error) {
 	if sb.cfg.baseURL == "" {
 		sb.cfg.baseURL = url
 	}
+	ln = netutil.LimitListener(ln, sb.cfg.maxConns)
 	s := &Server{
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],
 		Sandbox: sb,
-		srv: &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second,
+		srv: &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(sb.cfg.logger.Handler(), slog.LevelWarn)},
 		ln:   ln,
 		done: make(chan struct{}),

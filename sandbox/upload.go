@@ -182,6 +182,9 @@ func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiEr
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, errBodyStalled) {
+			return fail(s.bodyStalled())
+		}
 		if err != nil {
 			return fail(fileProblem("The uploaded file is invalid.", "malformed multipart/form-data body: "+err.Error()))
 		}
@@ -196,6 +199,9 @@ func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiEr
 			if errors.Is(err, errMemoryBudget) {
 				_ = p.Close()
 				return fail(s.memoryBudgetSpent())
+			}
+			if errors.Is(err, errBodyStalled) {
+				return fail(s.bodyStalled())
 			}
 			if err != nil {
 				_ = p.Close()
@@ -237,6 +243,14 @@ func (s *Sandbox) memoryBudgetSpent() *apiError {
 		Type: typeServerError, Title: "The sandbox memory budget is spent.", Name: "file",
 		Detail: fmt.Sprintf("this sandbox holds uploads in memory, %d bytes at most (avupload sandbox --memory-budget); "+
 			"restart it, raise the budget, or store uploads on disk with --data-dir", s.cfg.budget),
+	}}
+}
+
+// bodyStalled ends a request whose body stopped arriving.
+func (s *Sandbox) bodyStalled() *apiError {
+	return &apiError{status: http.StatusRequestTimeout, p: problem{
+		Type: typeServerError, Title: "The request body stopped arriving.", Name: "file",
+		Detail: fmt.Sprintf("no byte of the body arrived for %v (avupload sandbox --body-idle-timeout); send the request again", s.cfg.bodyIdle),
 	}}
 }
 

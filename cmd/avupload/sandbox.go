@@ -27,6 +27,9 @@ func newSandboxCommand() *cobra.Command {
 		faults    []string
 		verbose   bool
 		web       sandboxWebFlags
+		budget    int64
+		idle      time.Duration
+		maxConns  int
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -41,6 +44,10 @@ It also answers the authentication routes (POST /auth/api-key, POST
 /auth/refresh) that bearer-token clients use, and CORS preflights, so that a
 web page of another origin can upload with a token. Browsers upload over https
 only: --tls serves https with a self-signed certificate made at start.
+
+Without --data-dir uploads are held in memory, within --memory-budget, and
+nothing is written to disk. Every request's file part holds at most 200 MiB,
+as on the real service.
 
 Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
   OP       an operationId, or upload, create, list, get, delete, or * for all
@@ -57,7 +64,14 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			if len(apiKeys) == 0 || slices.Contains(apiKeys, "") {
 				return usagef("--api-key: a key cannot be empty")
 			}
-			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...)}
+			if idle <= 0 {
+				return usagef("--body-idle-timeout %v: want a positive duration such as 30s", idle)
+			}
+			if maxConns <= 0 {
+				return usagef("--max-connections %d: want at least 1", maxConns)
+			}
+			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...), sandbox.WithMemoryBudget(budget),
+				sandbox.WithBodyIdleTimeout(idle), sandbox.WithMaxConnections(maxConns)}
 			if dataDir != "" {
 				opts = append(opts, sandbox.WithDataDir(dataDir))
 			}
@@ -108,6 +122,12 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	f.StringSliceVar(&apiKeys, "api-key", []string{sandbox.DefaultAPIKey}, "API key to accept on the token routes (repeatable)")
 	f.StringVar(&dataDir, "data-dir", "", "store uploads in this directory instead of memory")
+	f.Var(newSizeFlag(&budget, sandbox.DefaultMemoryBudget, "1GiB"), "memory-budget",
+		"without --data-dir, hold at most this many uploaded bytes in memory; past it uploads get 507")
+	f.DurationVar(&idle, "body-idle-timeout", sandbox.DefaultBodyIdleTimeout,
+		"end a request whose body sends no byte for this long (408)")
+	f.IntVar(&maxConns, "max-connections", sandbox.DefaultMaxConnections,
+		"serve at most this many connections at once; further clients wait their turn")
 	f.BoolVar(&rateLimit, "rate-limit", false, "enforce the published sandbox rate limits (40 uploads, 40 writes, 100 reads per minute)")
 	f.StringArrayVar(&faults, "fault", nil, "inject a fault, OP:REQUEST:ACTION (repeatable; see above)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request")
