@@ -30,9 +30,21 @@
 //
 // # Storage
 //
-// Uploaded bytes are kept in memory by default. [WithDataDir] stores chunks and
-// assembled videos on disk instead; the upload body is streamed to disk and a
-// multi-gigabyte upload grows the server's memory by a few MiB at most.
+// Uploaded bytes are kept in memory by default, within a byte budget
+// ([WithMemoryBudget], 1 GiB unless set) past which uploads get 507; nothing
+// is written to disk. [WithDataDir] stores tokens, chunks and videos on disk
+// instead: the upload body is streamed to disk, a multi-gigabyte upload grows
+// the server's memory by a few MiB at most, and a Sandbox started again on
+// the same directory finds its tokens and videos, partial ones included.
+//
+// # Limits
+//
+// A request's file part holds at most 200 MiB ([MaxWholeFileSize]), whole
+// file or chunk, as on the real service; a larger one is refused as soon as
+// the limit is crossed. A body that sends nothing for 30 seconds
+// ([WithBodyIdleTimeout]) ends with 408, and [Start] serves at most 4,096
+// connections at once ([WithMaxConnections]), so slow clients cannot exhaust
+// the process. Logs ([WithLogger]) never show a token or an API key.
 //
 // # Rate limits
 //

@@ -58,11 +58,11 @@ type config struct {
 	// maxConns caps the connections [Start] serves at once.
 	maxConns int
 	limits   *RateLimits
-	faults  []Fault
-	logger  *slog.Logger
-	baseURL string
-	tlsCert *tls.Certificate
-	cors    corsPolicy
+	faults   []Fault
+	logger   *slog.Logger
+	baseURL  string
+	tlsCert  *tls.Certificate
+	cors     corsPolicy
 }
 
 // WithAPIKeys sets the API keys the token routes accept, replacing
@@ -94,9 +94,14 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithDataDir stores chunks and assembled videos as files under dir (created
+// WithDataDir stores tokens, chunks and videos as files under dir (created
 // if needed) instead of in memory. Use it for large uploads: request bodies are
-// then streamed to disk and never held in memory.
+// then streamed to disk and never held in memory. A Sandbox started again on
+// the same directory finds every live token (with its expiry) and every
+// video, complete or partial, where it was: a partial upload can go on.
+// Files are written under a temporary name, synced and renamed, so a crash
+// loses at most the request in flight. Without WithDataDir nothing is
+// written to disk.
 func WithDataDir(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
@@ -208,6 +213,7 @@ type Sandbox struct {
 	cfg     config
 	handler http.Handler
 	store   storage
+	disk    *dirStorage // nil without a data directory
 	limiter *rateLimiter
 	stats   *statsRecorder
 	faults  *faultTable
@@ -217,6 +223,7 @@ type Sandbox struct {
 	tokens map[string]*tokenRecord
 	videos map[string]*video
 	order  []string // video ids in creation order
+	seq    int64    // the creation number of the newest video
 }
 
 // New returns a Sandbox configured by opts.
@@ -251,7 +258,17 @@ func New(opts ...Option) (*Sandbox, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.store = ds
+		tokens, videos, err := ds.load(cfg.now())
+		if err != nil {
+			return nil, err
+		}
+		s.tokens = tokens
+		for _, v := range videos {
+			s.videos[v.id] = v
+			s.order = append(s.order, v.id)
+			s.seq = max(s.seq, v.seq)
+		}
+		s.store, s.disk = ds, ds
 	} else {
 		s.store = newMemStorage(cfg.budget)
 	}

@@ -154,6 +154,9 @@ func (d *dirStorage) spool(r io.Reader, limit int64) (blob, int64, string, error
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err == nil {
+		err = f.Sync() // the bytes are on disk before the chunk counts as received
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

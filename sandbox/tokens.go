@@ -60,18 +60,42 @@ func (s *Sandbox) CreateToken(ttl time.Duration) (string, error) {
 	if ttl < 0 || ttl > MaxTTL*time.Second || ttl%time.Second != 0 {
 		return "", fmt.Errorf("sandbox: CreateToken: ttl must be whole seconds between 0 and %ds, got %v", MaxTTL, ttl)
 	}
-	return s.createToken(int(ttl / time.Second)).token, nil
+	t, err := s.createToken(int(ttl / time.Second))
+	if err != nil {
+		return "", err
+	}
+	return t.token, nil
 }
 
-func (s *Sandbox) createToken(ttl int) *tokenRecord {
+// createToken mints a token and, with a data directory, stores it before
+// anyone can see it.
+func (s *Sandbox) createToken(ttl int) (*tokenRecord, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var t *tokenRecord
 	for {
-		t := &tokenRecord{token: randomID("to", 22), ttl: ttl, createdAt: s.cfg.now()}
+		t = &tokenRecord{token: randomID("to", 22), ttl: ttl, createdAt: s.cfg.now()}
 		if _, dup := s.tokens[t.token]; !dup {
 			s.tokens[t.token] = t
-			return t
+			break
 		}
+	}
+	s.mu.Unlock()
+	if s.disk != nil {
+		if err := s.disk.saveToken(t); err != nil {
+			s.mu.Lock()
+			delete(s.tokens, t.token)
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// forgetToken removes a token; s.mu is held.
+func (s *Sandbox) forgetToken(token string) {
+	delete(s.tokens, token)
+	if s.disk != nil {
+		s.disk.removeToken(token)
 	}
 }
 
@@ -85,7 +109,7 @@ func (s *Sandbox) liveToken(token string) (*tokenRecord, bool) {
 		return nil, false
 	}
 	if t.expired(s.cfg.now()) {
-		delete(s.tokens, token)
+		s.forgetToken(token)
 		return nil, false
 	}
 	return t, true
@@ -148,7 +172,11 @@ func (a *api) CreateUploadToken(_ context.Context, req gen.CreateUploadTokenRequ
 	if ttl < 0 || ttl > MaxTTL {
 		return errorResponse(ttlProblem(fmt.Sprintf("got %d", ttl))), nil
 	}
-	return response{status: http.StatusOK, body: a.s.createToken(ttl).json()}, nil
+	t, err := a.s.createToken(ttl)
+	if err != nil {
+		return nil, err
+	}
+	return response{status: http.StatusOK, body: t.json()}, nil
 }
 
 // GetUploadToken implements GET /upload-tokens/{uploadToken}.
@@ -167,7 +195,9 @@ func (a *api) DeleteUploadToken(_ context.Context, req gen.DeleteUploadTokenRequ
 	}
 	a.s.mu.Lock()
 	_, ok := a.s.tokens[req.UploadToken]
-	delete(a.s.tokens, req.UploadToken)
+	if ok {
+		a.s.forgetToken(req.UploadToken)
+	}
 	a.s.mu.Unlock()
 	if !ok { // deleted concurrently
 		return tokenNotFound(), nil
@@ -260,7 +290,7 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 	all := make([]*tokenRecord, 0, len(s.tokens))
 	for k, t := range s.tokens {
 		if t.expired(now) {
-			delete(s.tokens, k)
+			s.forgetToken(k)
 			continue
 		}
 		all = append(all, t)

@@ -40,9 +40,10 @@ type chunk struct {
 }
 
 // video is the server-side state of one upload; mu guards every field but
-// id and createdAt.
+// id, seq and createdAt.
 type video struct {
 	id        string
+	seq       int64 // creation order, kept across restarts
 	createdAt time.Time
 
 	mu        sync.Mutex
@@ -131,7 +132,8 @@ func (s *Sandbox) newVideo(title string) *video {
 			continue
 		}
 		now := s.cfg.now()
-		v := &video{id: id, createdAt: now, updatedAt: now, title: title}
+		s.seq++
+		v := &video{id: id, seq: s.seq, createdAt: now, updatedAt: now, title: title}
 		s.videos[id] = v
 		s.order = append(s.order, id)
 		return v
@@ -321,14 +323,20 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			v.mu.Lock()
 			defer v.mu.Unlock()
 		}
+		v.updatedAt = s.cfg.now()
+		if err := s.saveVideo(v); err != nil {
+			return nil, err
+		}
 		b, err := s.store.keep(v.id, "source", u.file)
 		if err != nil {
 			return nil, err
 		}
 		committed = true
-		now := s.cfg.now()
 		v.chunks = append(v.chunks, chunk{from: 0, to: u.n - 1, b: b})
-		v.source, v.sha, v.received, v.complete, v.updatedAt = b, u.sum, u.n, true, now
+		v.source, v.sha, v.received, v.complete = b, u.sum, u.n, true
+		if err := s.saveVideo(v); err != nil {
+			return nil, err
+		}
 		return response{status: http.StatusCreated, body: v.json(base)}, nil
 	}
 
@@ -365,35 +373,56 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if c.unit == unitPart {
 		key = "part-" + strconv.FormatInt(c.part, 10)
 	}
+	// The state that says how to read the chunk is stored before the chunk.
+	v.unit = c.unit
+	if c.unit == unitBytes || c.parts != 0 {
+		v.total = cmp.Or(c.total, c.parts)
+	}
+	v.updatedAt = s.cfg.now()
+	if err := s.saveVideo(v); err != nil {
+		return nil, err
+	}
 	b, err := s.store.keep(v.id, key, u.file)
 	if err != nil {
 		return nil, err
 	}
 	committed = true
-	v.unit = c.unit
-	if c.unit == unitBytes || c.parts != 0 {
-		v.total = cmp.Or(c.total, c.parts)
-	}
 	v.chunks = append(v.chunks, chunk{from: c.from, to: c.to, part: c.part, b: b})
 	v.received += u.n
-	v.updatedAt = s.cfg.now()
 	if !v.done() {
 		return response{status: http.StatusCreated, body: struct {
 			VideoID string `json:"videoId"`
 		}{v.id}}, nil
 	}
-	sorted := slices.Clone(v.chunks)
+	src, sum, err := assemble(sortedBlobs(v.chunks))
+	if err != nil {
+		return nil, err
+	}
+	v.source, v.sha, v.complete = src, sum, true
+	if err := s.saveVideo(v); err != nil {
+		return nil, err
+	}
+	return response{status: http.StatusCreated, body: v.json(base)}, nil
+}
+
+// sortedBlobs returns the chunks' blobs in the order of the video's bytes.
+func sortedBlobs(chunks []chunk) []blob {
+	sorted := slices.Clone(chunks)
 	slices.SortFunc(sorted, func(x, y chunk) int { return cmp.Or(cmp.Compare(x.from, y.from), cmp.Compare(x.part, y.part)) })
 	parts := make([]blob, len(sorted))
 	for i, ch := range sorted {
 		parts[i] = ch.b
 	}
-	src, sum, err := assemble(parts)
-	if err != nil {
-		return nil, err
+	return parts
+}
+
+// saveVideo stores a video's state in the data directory, if there is one;
+// v.mu is held.
+func (s *Sandbox) saveVideo(v *video) error {
+	if s.disk == nil {
+		return nil
 	}
-	v.source, v.sha, v.complete = src, sum, true
-	return response{status: http.StatusCreated, body: v.json(base)}, nil
+	return s.disk.saveVideo(v)
 }
 
 // accept checks a chunk against what the video already holds; v.mu is held.

@@ -121,7 +121,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	f.StringSliceVar(&apiKeys, "api-key", []string{sandbox.DefaultAPIKey}, "API key to accept on the token routes (repeatable)")
-	f.StringVar(&dataDir, "data-dir", "", "store uploads in this directory instead of memory")
+	f.StringVar(&dataDir, "data-dir", "", "store tokens and uploads in this directory instead of memory; they survive a restart")
 	f.Var(newSizeFlag(&budget, sandbox.DefaultMemoryBudget, "1GiB"), "memory-budget",
 		"without --data-dir, hold at most this many uploaded bytes in memory; past it uploads get 507")
 	f.DurationVar(&idle, "body-idle-timeout", sandbox.DefaultBodyIdleTimeout,

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -134,5 +137,68 @@ func TestSandboxCommandExitCodes(t *testing.T) {
 			}
 			assert.Empty(t, stdout.String())
 		})
+	}
+}
+
+// TestSandboxWithoutDataDirWritesNothing runs the sandbox without --data-dir,
+// uploads through it and stops it: the working directory and the temporary
+// directory stay empty.
+func TestSandboxWithoutDataDirWritesNothing(t *testing.T) {
+	tmp, cwd := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Chdir(cwd)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key"},
+			stdio{strings.NewReader(""), &out, &out}, func(string) string { return "" })
+	}()
+	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
+	var url string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 5*time.Second, 10*time.Millisecond)
+
+	client := &http.Client{}
+	req, err := http.NewRequest(http.MethodPost, url+"/upload-tokens", strings.NewReader(`{"ttl":60}`))
+	require.NoError(t, err)
+	req.SetBasicAuth("cli-key", "")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	var tok struct{ Token string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+	resp.Body.Close()
+
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, err := mw.CreateFormFile("file", "a.mp4")
+	require.NoError(t, err)
+	_, err = w.Write(bytes.Repeat([]byte("v"), 1<<20))
+	require.NoError(t, err)
+	require.NoError(t, mw.Close())
+	resp, err = client.Post(url+"/upload?token="+tok.Token, mw.FormDataContentType(), &body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	client.CloseIdleConnections()
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, "output: %s", out.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not shut down")
+	}
+	for _, d := range []string{tmp, cwd} {
+		entries, err := os.ReadDir(d)
+		require.NoError(t, err)
+		assert.Empty(t, entries, "the sandbox wrote in %s", d)
 	}
 }
