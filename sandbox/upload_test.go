@@ -122,19 +122,8 @@ func TestUploadTooLarge(t *testing.T) {
 	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
 	tok := newToken(t, srv)
 	for _, size := range []int64{sandbox.MaxWholeFileSize + 1} {
-		pr, pw := io.Pipe()
-		mw := multipart.NewWriter(pw)
-		go func() {
-			w, err := mw.CreateFormFile("file", "big.mp4")
-			if err == nil {
-				_, err = io.CopyN(w, zeroReader{}, size)
-			}
-			if err == nil {
-				err = mw.Close()
-			}
-			pw.CloseWithError(err)
-		}()
-		r := call(t, http.MethodPost, srv.URL+"/upload?token="+tok, "", pr, mw.FormDataContentType())
+		body, ct, _ := streamedUpload(t, size)
+		r := call(t, http.MethodPost, srv.URL+"/upload?token="+tok, "", body, ct)
 		if size > sandbox.MaxWholeFileSize {
 			requireProblem(t, r, 400, "The uploaded file is too large.", "file")
 			continue

@@ -37,6 +37,21 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// listeningURL waits for the sandbox to print the URL it listens on.
+func listeningURL(t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
+	var url string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	return url
+}
+
 func TestSandboxCommand(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,15 +65,7 @@ func TestSandboxCommand(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
-	var url string
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(out.String())
-		if m != nil {
-			url = m[1]
-		}
-		return m != nil
-	}, 5*time.Second, 10*time.Millisecond)
+	url := listeningURL(t, &out)
 	assert.NotContains(t, url, ":0", "the real port is printed")
 
 	client := &http.Client{}
@@ -155,15 +162,7 @@ func TestSandboxWithoutDataDirWritesNothing(t *testing.T) {
 		done <- run(ctx, []string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key"},
 			stdio{strings.NewReader(""), &out, &out}, func(string) string { return "" })
 	}()
-	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
-	var url string
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(out.String())
-		if m != nil {
-			url = m[1]
-		}
-		return m != nil
-	}, 5*time.Second, 10*time.Millisecond)
+	url := listeningURL(t, &out)
 
 	client := &http.Client{}
 	req, err := http.NewRequest(http.MethodPost, url+"/upload-tokens", strings.NewReader(`{"ttl":60}`))
