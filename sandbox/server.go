@@ -62,10 +62,9 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],
 		Sandbox: sb,
-		srv: &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(sb.cfg.logger.Handler(), slog.LevelWarn)},
-		ln:   ln,
-		done: make(chan struct{}),
+		srv:     &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute},
+		ln:      ln,
+		done:    make(chan struct{}),
 	}
 	// TLS handshake failures (a browser that does not trust a self-signed
 	// certificate yet) go to the sandbox's log, not to the process's stderr.
