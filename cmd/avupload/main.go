@@ -9,7 +9,7 @@
 //	avupload token delete TOKEN
 //	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency N] [--state-file PATH] FILE|-
 //	avupload upload [--token TOKEN] [--jobs J] [--journal DIR] [--shard K/N] [--include GLOB]... PATH...
-//	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]... [--tls | --tls-cert FILE --tls-key FILE] [--cors-origin ORIGIN]...
+//	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]... [--tls | --tls-cert FILE --tls-key FILE] [--cors-origin ORIGIN]... [--memory-budget SIZE] [--body-idle-timeout DUR] [--max-connections N]
 //
 // The token commands read the API key from APIVIDEO_API_KEY (or --api-key);
 // upload reads the token from --token or AVUPLOAD_TOKEN. Exit status: 0 on
