@@ -7,8 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // cmdEachOnce checks that every regular file named, or under a
@@ -51,5 +56,47 @@ func cmdEachOnce(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if total >= 0 && complete != total {
 		ts.Fatalf("the sandbox holds %d complete videos, want %d", complete, total)
+	}
+}
+
+// TestBatchStatusLine checks the batch's progress line: counts, bytes,
+// the rate of what this run sent (skipped bytes left out), the ETA, and
+// on a terminal the files in flight, their names escaped.
+func TestBatchStatusLine(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := wrapper.BatchProgress{Files: 5, Done: 2, Failed: 1, Bytes: 10 << 20, BytesDone: 4 << 20, BytesSkipped: 1 << 20,
+		InFlight: []wrapper.FileProgress{
+			{Path: "dir/a.mp4", Acked: 1 << 20, Total: 2 << 20},
+			{Path: "dir/b\x1b[2J.mp4", Acked: 0, Total: 1 << 20},
+			{Path: "c.mp4", Total: 1}, {Path: "d.mp4", Total: 1}, {Path: "e.mp4", Total: 1},
+		}}
+	tests := []struct {
+		name string
+		term bool
+		want string
+	}{
+		{"plain", false, "files 2/5 (1 failed), 4.0 MiB of 10.0 MiB (40%), 1.0 MiB/s, ETA 6s"},
+		{"terminal", true, `files 2/5 (1 failed), 4.0 MiB of 10.0 MiB (40%), 1.0 MiB/s, ETA 6s | a.mp4 50% | "b\x1b[2J.mp4" 0% | c.mp4 0% +2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &batchOutput{term: tt.term, start: start, prog: p}
+			assert.Equal(t, tt.want, o.statusLine(start.Add(3*time.Second)))
+		})
+	}
+}
+
+func TestQuotePath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"videos/a.mp4", "videos/a.mp4"},
+		{`C:\videos\a.mp4`, `C:\videos\a.mp4`},
+		{"été/café.mp4", "été/café.mp4"},
+		{"a\nb.mp4", `"a\nb.mp4"`},
+		{"bell\a.mp4", `"bell\a.mp4"`},
+		{" lead.mp4", `" lead.mp4"`},
+		{"has space.mp4", "has space.mp4"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, quotePath(tt.in), "%q", tt.in)
 	}
 }
