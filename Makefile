@@ -4,7 +4,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 GENERATED     := gen go.mod go.sum
 FUZZTIME      ?= 60s
 
-.PHONY: all generate check-generated test browser-test lint bench fuzz demo clean
+.PHONY: all generate check-generated test browser-test lint bench bench-batch fuzz demo clean
 
 all: test
 
@@ -44,6 +44,10 @@ demo:
 ## bench: whole-process comparisons with curl on loopback (1 GiB, alternated runs, medians) and the Go benchmarks; writes bench/results/<date>.md. Not run by CI (about 10 minutes)
 bench:
 	GO="$(GO)" bash bench/run.sh
+
+## bench-batch: batches on loopback: 200 files of 1-8 MiB at --jobs 4 against one file of their size, peak RSS of 6 x 300 MiB at --jobs 2, files/s of 10,000 tiny files with and without a journal. Not run by CI (about 15 minutes)
+bench-batch:
+	GO="$(GO)" bash bench/batch.sh
 
 ## fuzz: run every fuzz target of every package for FUZZTIME (default 60s) each. Not run by CI
 fuzz:
