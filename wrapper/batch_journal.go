@@ -61,7 +61,8 @@ type Journal struct {
 }
 
 // OpenJournal opens the journal in dir, creating dir (mode 0700) if needed,
-// and reads the files it records as done.
+// and reads the files it records as done. A journal that cannot be written
+// is refused at once.
 func OpenJournal(dir string) (*Journal, error) {
 	if dir == "" {
 		return nil, invalidInput("journal directory is empty")
@@ -70,6 +71,14 @@ func OpenJournal(dir string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A state that cannot be saved stops its upload: find out now, before
+	// anything is sent.
+	probe, err := os.CreateTemp(store.Dir(), ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("avupload: the journal's states cannot be written: %w", err)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
 	j := &Journal{dir: dir, store: store, done: map[string]JournalEntry{}, lastSync: time.Now()}
 	p := filepath.Join(dir, "done.jsonl")
 	data, err := os.ReadFile(p)

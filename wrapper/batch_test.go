@@ -447,3 +447,24 @@ func TestUploadBatchRefusesOptions(t *testing.T) {
 	}
 	assert.Zero(t, env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
 }
+
+// TestOpenJournalRefusesUnwritable checks that a journal whose directory
+// cannot hold states, or that is a file, is refused before any upload.
+func TestOpenJournalRefusesUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	_, err := OpenJournal(file)
+	assert.Error(t, err, "a file is not a journal")
+	_, err = OpenJournal("")
+	assert.ErrorIs(t, err, ErrInvalidInput)
+
+	if os.Geteuid() == 0 {
+		return // root writes anywhere: the read-only case cannot be built
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "states"), 0o700))
+	require.NoError(t, os.Chmod(filepath.Join(dir, "states"), 0o500))
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(dir, "states"), 0o700) })
+	_, err = OpenJournal(dir)
+	assert.ErrorContains(t, err, "cannot be written")
+}

@@ -145,10 +145,17 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if len(files) == 0 {
+		// Not an error: a shard may be empty, a drop folder idle.
+		if !f.output.quiet {
+			printf(cmd.ErrOrStderr(), "avupload: no file to upload: the paths hold no regular file that --include, --exclude and --shard keep\n")
+		}
+		return nil
+	}
 	if b.journal != "" {
 		j, err := wrapper.OpenJournal(b.journal)
 		if err != nil {
-			return err
+			return usageError{fmt.Errorf("--journal %s: %w", b.journal, err)}
 		}
 		defer func() { _ = j.Close() }()
 		opts.Journal = j
