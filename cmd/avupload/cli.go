@@ -115,7 +115,12 @@ func addCommands(root *cobra.Command, a *app) {
 	root.SetUsageTemplate(root.UsageTemplate() + exitStatusHelp + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError(err) })
 	root.SetHelpCommand(newHelpCommand())
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkExclusive(cmd) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkEmptyCredentials(cmd); err != nil {
+			return err
+		}
+		return checkExclusive(cmd)
+	}
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
 	// Argument checks run before PersistentPreRunE; a flag that swallowed
 	// the next one must be named before its stray value is.
@@ -184,6 +189,17 @@ func checkFlagValues(cmd *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// checkEmptyCredentials refuses --api-key ” and --token ”: an empty
+// value typed on purpose must not fall back, unsaid, to the environment.
+func checkEmptyCredentials(cmd *cobra.Command) error {
+	for _, name := range []string{"api-key", "token"} {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed && f.Value.Type() == "string" && strings.TrimSpace(f.Value.String()) == "" {
+			return usagef("--%s is empty; give a value, or leave the flag out to use $%s", name, map[string]string{"api-key": envAPIKey, "token": envToken}[name])
+		}
+	}
+	return nil
 }
 
 // exclusivePairs are the flags that cannot be used together, wherever a
