@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/avupload/avupload/gen"
+	"github.com/avupload/avupload/internal/route"
 )
 
 // DefaultAPIKey is the API key a Sandbox accepts when no [WithAPIKeys] option
@@ -410,41 +411,10 @@ func drainBody(r *http.Request) {
 }
 
 // routeOf maps a request to its operationId. When the path exists but the
-// method does not, op is empty and allowed lists the methods.
+// method does not, op is empty and allowed lists the methods. The table is
+// the one the client uses, read from the generated server's routes.
 func routeOf(method, path string) (op, allowed string) {
-	switch {
-	case path == "/auth/api-key", path == "/auth/refresh":
-		if method == http.MethodPost {
-			if path == "/auth/api-key" {
-				return OpAuthenticate, ""
-			}
-			return OpRefreshToken, ""
-		}
-		return "", "POST"
-	case path == "/upload":
-		if method == http.MethodPost {
-			return OpUploadWithUploadToken, ""
-		}
-		return "", "POST"
-	case path == "/upload-tokens":
-		switch method {
-		case http.MethodGet, http.MethodHead:
-			return OpListUploadTokens, ""
-		case http.MethodPost:
-			return OpCreateUploadToken, ""
-		}
-		return "", "GET, POST"
-	case strings.HasPrefix(path, "/upload-tokens/") && len(path) > len("/upload-tokens/") &&
-		!strings.Contains(path[len("/upload-tokens/"):], "/"):
-		switch method {
-		case http.MethodGet, http.MethodHead:
-			return OpGetUploadToken, ""
-		case http.MethodDelete:
-			return OpDeleteUploadToken, ""
-		}
-		return "", "GET, DELETE"
-	}
-	return "", ""
+	return route.Of(method, path)
 }
 
 // recorder remembers the status a handler wrote, and can swallow the whole

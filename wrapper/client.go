@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/avupload/avupload/gen"
 )
@@ -26,7 +27,7 @@ type Client struct {
 	raw        *gen.ClientWithResponses
 	retry      RetryPolicy
 	logger     *slog.Logger
-	transport  *transport
+	caller     *caller
 }
 
 // Option configures a Client. Options validate their arguments and New
@@ -41,6 +42,9 @@ type settings struct {
 	logger     *slog.Logger
 	userAgent  string
 	originApp  string
+	stall      time.Duration
+	events     func(Event)
+	tokenHTTP  bool
 }
 
 // WithAPIKey sets the API key, sent as HTTP Basic on the upload-token calls
@@ -86,7 +90,9 @@ func WithSandbox() Option { return WithBaseURL(gen.ServerURLSandbox) }
 func WithProduction() Option { return WithBaseURL(gen.ServerURLProduction) }
 
 // WithHTTPClient makes the client send its requests through hc. The client
-// is not modified: its Transport (or http.DefaultTransport) is wrapped.
+// is not modified: it is copied, its Transport (or http.DefaultTransport) is
+// wrapped, and the copy never follows a redirect, whatever hc's
+// CheckRedirect says (see ErrRedirected).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
@@ -110,6 +116,52 @@ func WithRetryPolicy(p RetryPolicy) Option {
 
 // WithoutRetries turns retries off: every request is tried once.
 func WithoutRetries() Option { return WithRetryPolicy(NoRetries()) }
+
+// DefaultCallStallTimeout bounds every attempt of the token calls and of
+// Raw() unless WithStallTimeout says otherwise. Uploads have their own,
+// UploadOptions.StallTimeout.
+const DefaultCallStallTimeout = 30 * time.Second
+
+// WithStallTimeout bounds every attempt of the token calls and of Raw():
+// one that sends nothing and gets no answer for d, or whose answer is not
+// whole within d of its first byte, is abandoned (see ErrStalled) and
+// retried as the policy allows. d must be positive; the default is
+// DefaultCallStallTimeout. Uploads are bounded by UploadOptions.StallTimeout.
+func WithStallTimeout(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return invalidInput("stall timeout %s: want a positive duration", d)
+		}
+		s.stall = d
+		return nil
+	}
+}
+
+// WithEvents has fn told of every retry and of every attempt that makes no
+// progress for IdleNotice (see Event), so that a program can say why it
+// waits. fn is called from the goroutines making the calls and from timer
+// goroutines, possibly at once: it must be safe for concurrent use and
+// return quickly.
+func WithEvents(fn func(Event)) Option {
+	return func(s *settings) error {
+		if fn == nil {
+			return invalidInput("event function is nil")
+		}
+		s.events = fn
+		return nil
+	}
+}
+
+// WithInsecureUploadTokenOverHTTP lets uploads send the upload token over
+// plain http to any host. Without it, an upload to an http base URL whose
+// host is not a loopback address is refused with ErrInvalidInput before any
+// byte is sent, as anyone on the path could read the token and use it.
+func WithInsecureUploadTokenOverHTTP() Option {
+	return func(s *settings) error {
+		s.tokenHTTP = true
+		return nil
+	}
+}
 
 // WithLogger sends the client's log lines (retries, resumed uploads) to l.
 // By default nothing is logged. Log lines never hold the API key or a token.
@@ -157,12 +209,14 @@ func WithOriginApp(name, version string) Option {
 
 // New builds a Client. With no options it talks to production, without an
 // API key, with DefaultRetryPolicy. An API key is refused over plain http to
-// anything but a loopback host.
+// anything but a loopback host; so is an upload token, at upload time, unless
+// WithInsecureUploadTokenOverHTTP.
 func New(opts ...Option) (*Client, error) {
 	s := settings{
 		baseURL: gen.ServerURLProduction,
 		retry:   DefaultRetryPolicy(),
 		logger:  slog.New(slog.DiscardHandler),
+		stall:   DefaultCallStallTimeout,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -200,23 +254,35 @@ func New(opts ...Option) (*Client, error) {
 			base = s.httpClient.Transport
 		}
 	}
-	t := &transport{
+	hc.Transport = &transport{
 		base:     base,
 		apiKey:   s.apiKey,
 		scheme:   u.Scheme,
 		host:     u.Host,
 		basePath: strings.TrimSuffix(u.Path, "/"),
 		headers:  headers,
-		policy:   s.retry,
-		logger:   s.logger,
-		sleep:    sleepCtx,
 	}
-	hc.Transport = t
+	// A redirect is handed back as the answer, never followed: following
+	// it would turn an upload into a body-less GET that another host may
+	// answer 2xx, or send the chunk and its token elsewhere.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cl := &caller{
+		hc:            hc,
+		policy:        s.retry,
+		stall:         s.stall,
+		basePath:      strings.TrimSuffix(u.Path, "/"),
+		apiKey:        s.apiKey,
+		tokenOverHTTP: s.tokenHTTP,
+		logger:        s.logger,
+		events:        s.events,
+		idleEvery:     IdleNotice,
+		sleep:         sleepCtx,
+	}
 
 	// The generated client joins operation paths to the server URL; a
 	// trailing slash keeps a base path such as /api as a prefix.
 	server := s.baseURL + "/"
-	api, err := gen.NewClient(server, gen.WithHTTPClient(hc))
+	api, err := gen.NewClient(server, gen.WithHTTPClient(cl))
 	if err != nil {
 		return nil, fmt.Errorf("avupload: %w", err)
 	}
@@ -228,7 +294,7 @@ func New(opts ...Option) (*Client, error) {
 		raw:        &gen.ClientWithResponses{ClientInterface: api},
 		retry:      s.retry,
 		logger:     s.logger,
-		transport:  t,
+		caller:     cl,
 	}, nil
 }
 
@@ -236,8 +302,9 @@ func New(opts ...Option) (*Client, error) {
 func (c *Client) BaseURL() string { return c.baseURL }
 
 // Raw returns the generated client for the edge cases this package does not
-// cover. It shares the Client's base URL, headers, authentication and
-// retries. Unlike this package, the generated client treats every answer,
+// cover. It shares the Client's base URL, headers, authentication, retries,
+// stall rule and refusal of redirects; its answers' bodies are read whole
+// before they reach you (and a 3xx is returned as it is). Unlike this package, the generated client treats every answer,
 // 404 and 5xx included, as a response rather than an error: check
 // StatusCode() yourself.
 func (c *Client) Raw() *gen.ClientWithResponses { return c.raw }

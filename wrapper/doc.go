@@ -113,27 +113,43 @@
 //
 //   - [WithAPIKey]: the key, sent as HTTP Basic on the token calls and never
 //     on uploads, nor to any host but the API's. New refuses to send a key
-//     over plain http to anything but a loopback host.
+//     over plain http to anything but a loopback host; uploads likewise
+//     refuse to send the token so, unless [WithInsecureUploadTokenOverHTTP].
 //   - [WithSandbox], [WithProduction], [WithBaseURL]: where the API is; a
 //     base URL may carry a path prefix.
 //   - [WithHTTPClient]: your *http.Client (timeouts, proxies, TLS). Its
 //     transport is wrapped, not modified.
-//   - [WithRetryPolicy], [WithoutRetries]: see below.
+//   - [WithRetryPolicy], [WithoutRetries], [WithStallTimeout], [WithEvents]:
+//     see below.
 //   - [WithLogger]: a *slog.Logger for retries and resumed uploads; silent
 //     by default.
 //   - [WithUserAgent], [WithOriginApp]: how your application names itself.
 //     Every request also carries AV-Origin-Client: avupload:[Version].
 //
-// # Retries
+// # Retries, stalls, redirects
 //
-// Retries are on by default ([DefaultRetryPolicy]: four attempts). Connection
-// errors, 408, 429 and 5xx answers are retried after a full-jitter
-// exponential wait, or after the wait the server names: Retry-After, or
-// X-RateLimit-Retry-After once X-RateLimit-Remaining says the window is
-// spent (the API sends it on every answer, as the time until its window
-// resets). No other 4xx is retried, nor a request whose body cannot be sent
-// again, nor a failure that would recur (an untrusted certificate). A
-// cancelled context ends the wait at once.
+// Every request goes through one loop, whatever the call: token calls,
+// [Client.Raw] calls and each chunk of an upload. [RetryPolicy] documents
+// its rules once; in short, retries are on by default ([DefaultRetryPolicy]:
+// four attempts); failures that may pass (lost connections, timeouts,
+// stalls, 408, 429, 5xx) are retried after a full-jitter exponential wait
+// or the wait the server names, up to [DefaultMaxServerWait]: a server
+// asking for longer ends the call at once, and its [*APIError] says how
+// long it asked for ([APIError.ServerWait]). Failures that would recur (a
+// host that does not resolve, a TLS or certificate error) fail at once.
+// Decisions follow error types, never error texts. A cancelled context ends
+// the wait at once.
+//
+// Every attempt is bounded by a stall rule: nothing sent and no answer for
+// the stall timeout, or an answer not whole within it, abandons the attempt
+// ([ErrStalled]); [WithStallTimeout] sets it for token calls and Raw(),
+// [UploadOptions.StallTimeout] for uploads. [WithEvents] tells a program of
+// every retry and of attempts that make no progress, so that it can say why
+// it waits.
+//
+// No request ever follows a redirect: a 3xx answer is an [*APIError]
+// matching [ErrRedirected] that names the status and the host it pointed
+// to, and nothing it answered to counts as done.
 //
 // # Errors
 //
@@ -149,9 +165,10 @@
 // # The generated client
 //
 // [Client.Raw] returns the generated client for anything this package does
-// not cover. It shares the client's base URL, authentication, headers and
-// retries, but reports every answer, 404 and 5xx included, as a response
-// rather than an error. Here it reads what the typed calls leave out, the
+// not cover. It shares the client's base URL, authentication, headers,
+// retries, stall rule and refusal of redirects (a 3xx comes back as it is),
+// but reports every answer, 404 and 5xx included, as a response rather than
+// an error. Here it reads what the typed calls leave out, the
 // raw answer's headers:
 //
 //	resp, err := client.Raw().ListUploadTokensWithResponse(ctx, &gen.ListUploadTokensParams{})
@@ -171,8 +188,11 @@
 //
 // # Secrets
 //
-// Error strings and log lines from this package never hold the API
-// key or an upload token: tokens are replaced by REDACTED, in URLs too. What
+// Error strings, every field of an [*APIError] and log lines from this
+// package never hold the API key or an upload token, even where a server
+// echoed them: they are replaced by REDACTED, in URLs too. Text from the
+// server (titles, details, video ids) is otherwise passed on as it came:
+// escape it before printing it to a terminal. What
 // you log yourself is another matter: dumping requests (httputil.DumpRequest,
 // a logging RoundTripper in WithHTTPClient) prints the Authorization header,
 // which holds the key, and upload URLs, which hold the token.

@@ -28,6 +28,15 @@ var (
 	ErrRateLimited = errors.New("avupload: rate limited")
 	// ErrServer matches a 5xx answer that outlasted the retry policy.
 	ErrServer = errors.New("avupload: server error")
+	// ErrRedirected matches a 3xx answer. The client never follows a
+	// redirect (a POST turned into a GET that another host answers 2xx would
+	// look like success, and the request would carry its token elsewhere):
+	// the answer is an *APIError whose Detail names the status and the host
+	// it pointed to, and nothing it answered to counts as done.
+	ErrRedirected = errors.New("avupload: redirected")
+	// ErrVideoChanged matches an upload chunk answered with another videoId
+	// than the one the upload adds its chunks to. The chunk is not counted.
+	ErrVideoChanged = errors.New("avupload: the API answered for another video")
 	// ErrNoAPIKey is returned by the calls that need the API key when the
 	// client was built without one.
 	ErrNoAPIKey = errors.New("avupload: this call needs an API key; build the client with WithAPIKey")
@@ -79,9 +88,11 @@ type APIError struct {
 	Problems []Problem
 	// RateLimit holds the response's rate-limit figures.
 	RateLimit RateLimit
-
-	// header is the answer's header, for the retry policy's server wait.
-	header http.Header
+	// ServerWait is how long the server asked the client to wait before
+	// trying again (Retry-After, or X-RateLimit-Retry-After once
+	// X-RateLimit-Remaining is 0); 0 when it asked for no wait. An answer
+	// asking for more than RetryPolicy.MaxServerWait ends the call at once.
+	ServerWait time.Duration
 }
 
 // Error reports the operation, the status and the API's own title and detail.
@@ -106,6 +117,11 @@ func (e *APIError) Error() string {
 		b.WriteString(e.Detail)
 		b.WriteString(")")
 	}
+	if e.ServerWait > 0 {
+		b.WriteString("; the server asks to wait ")
+		b.WriteString(formatWait(e.ServerWait))
+		b.WriteString(" before trying again")
+	}
 	return b.String()
 }
 
@@ -124,6 +140,8 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode == http.StatusTooManyRequests
 	case ErrServer:
 		return e.StatusCode >= 500
+	case ErrRedirected:
+		return e.StatusCode >= 300 && e.StatusCode <= 399
 	}
 	return false
 }
@@ -144,27 +162,64 @@ type problemDoc struct {
 // newAPIError builds the error for a non-success answer from its status,
 // headers and body. Problem documents come as application/json or
 // application/problem+json; anything else keeps a short excerpt as detail.
-// Every text is scrubbed of the given secrets.
+// A 3xx is described by its status and the host it pointed to. Every
+// string is scrubbed of the given secrets.
 func newAPIError(op string, resp *http.Response, body []byte, secrets ...string) *APIError {
-	e := &APIError{Op: op, StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header), header: resp.Header}
-	var doc problemDoc
-	if err := json.Unmarshal(body, &doc); err == nil {
-		e.Type, e.Title, e.Name, e.Detail, e.Problems = doc.Type, doc.Title, doc.Name, doc.Detail, doc.Problems
-	} else if text := strings.TrimSpace(redact(string(body), secrets...)); text != "" {
-		// Redacted before it is cut short, so that a cut cannot leave part
-		// of a secret unrecognised.
-		const excerpt = 200
-		if len(text) > excerpt {
-			text = strings.ToValidUTF8(text[:excerpt], "") + "..."
-		}
-		e.Detail = text
+	e := &APIError{Op: op, StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
+	if d, ok := serverWait(resp.Header); ok && retryableStatus(resp.StatusCode) {
+		e.ServerWait = d
 	}
-	e.Title = redact(e.Title, secrets...)
-	e.Detail = redact(e.Detail, secrets...)
+	var doc problemDoc
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		e.Detail = "the server redirected the request to " + redirectTarget(resp) + "; avupload never follows redirects"
+	case json.Unmarshal(body, &doc) == nil:
+		e.Type, e.Title, e.Name, e.Detail, e.Problems = doc.Type, doc.Title, doc.Name, doc.Detail, doc.Problems
+	default:
+		if text := strings.TrimSpace(redact(string(body), secrets...)); text != "" {
+			// Redacted before it is cut short, so that a cut cannot leave
+			// part of a secret unrecognised.
+			const excerpt = 200
+			if len(text) > excerpt {
+				text = strings.ToValidUTF8(text[:excerpt], "") + "..."
+			}
+			e.Detail = text
+		}
+	}
+	for _, f := range []*string{&e.Type, &e.Title, &e.Name, &e.Detail} {
+		*f = redact(*f, secrets...)
+	}
 	for i := range e.Problems {
-		e.Problems[i].Title = redact(e.Problems[i].Title, secrets...)
+		p := &e.Problems[i]
+		p.Type, p.Title, p.Name = redact(p.Type, secrets...), redact(p.Title, secrets...), redact(p.Name, secrets...)
 	}
 	return e
+}
+
+// redirectTarget names the host a 3xx answer points to, or says it names
+// none. Only the host: the rest of the location may hold a token.
+func redirectTarget(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "no location"
+	}
+	target, err := url.Parse(loc)
+	if err == nil && resp.Request != nil && resp.Request.URL != nil {
+		target = resp.Request.URL.ResolveReference(target)
+	}
+	if err != nil || target.Host == "" {
+		return "an unreadable location"
+	}
+	return target.Host
+}
+
+// formatWait renders a wait for a person: "45s", "1h0m0s", or "3 days" for
+// anything above two days.
+func formatWait(d time.Duration) string {
+	if d > 48*time.Hour {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
+	}
+	return d.Round(time.Second).String()
 }
 
 // readAPIError reads (a bounded part of) resp's body, closes it and returns
@@ -209,6 +264,9 @@ func (e *OpError) Unwrap() error { return e.Err }
 func wrapTransportError(op string, err error, secrets ...string) error {
 	if err == nil {
 		return nil
+	}
+	if opErr := (*OpError)(nil); errors.As(err, &opErr) {
+		return err // wrapped already
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

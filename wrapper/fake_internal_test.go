@@ -102,7 +102,7 @@ func newTestClient(t *testing.T, f *fakeAPI, opts ...Option) (*Client, *sleeps) 
 	c, err := New(all...)
 	require.NoError(t, err)
 	s := &sleeps{}
-	c.transport.sleep = s.sleep
+	c.caller.sleep = s.sleep
 	return c, s
 }
 

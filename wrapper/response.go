@@ -16,7 +16,7 @@ const maxSuccessBody = 8 << 20
 var errUnreadableAnswer = errors.New("unreadable success answer")
 
 // decode finishes the call op: a transport failure becomes an *OpError, an
-// answer outside 2xx an *APIError, and a success is decoded into out (when
+// answer outside 2xx an *APIError (a 3xx one matching ErrRedirected), and a success is decoded into out (when
 // out is not nil); a body that cannot be decoded is an *OpError wrapping
 // errUnreadableAnswer. The body is always closed. secrets (a token, for
 // instance) are scrubbed from every error text, as is the API key.
@@ -34,7 +34,7 @@ func (c *Client) decode(op string, resp *http.Response, err error, out any, secr
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSuccessBody)).Decode(out); err != nil {
-		return &OpError{Op: op, Err: fmt.Errorf("%w: decoding the %d answer: %s", errUnreadableAnswer, resp.StatusCode, redact(err.Error(), secrets...))}
+		return &OpError{Op: op, Err: fmt.Errorf("%w: decoding the %d answer: %w", errUnreadableAnswer, resp.StatusCode, &redactedError{err: err, secrets: secrets})}
 	}
 	return nil
 }

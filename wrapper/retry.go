@@ -17,10 +17,25 @@ import (
 )
 
 // RetryPolicy says when and how long to wait before trying a request again.
-// Retries cover connection errors, 408, 429 and 5xx answers; no other 4xx is
-// ever retried, nor a request whose body cannot be sent again. Waits grow
-// exponentially with full jitter, except that a server's X-RateLimit-Retry-After
-// or Retry-After is honoured as given.
+// It is the one policy of the client: token calls, Raw() calls and every
+// chunk of an upload go through the same loop and the same rules.
+//
+//   - Retried: failures to get an answer that may pass (a refused or reset
+//     connection, a connection closed before the answer, a timeout, a stall:
+//     see [ErrStalled]), and 408, 429 and 5xx answers.
+//   - Never retried: any other answer (no other 4xx, no 3xx: redirects are
+//     never followed, see [ErrRedirected]); a failure that would recur (a
+//     host name that does not resolve, a TLS or certificate error); the
+//     caller's own cancellation; a request whose body cannot be sent again;
+//     a 2xx whose body was cut short (the request did its work).
+//   - Waits grow exponentially with full jitter: the n-th is drawn from
+//     [0, min(MaxBackoff, InitialBackoff*2^(n-1))].
+//   - A wait the server names replaces that draw: Retry-After (seconds or a
+//     date), or X-RateLimit-Retry-After once X-RateLimit-Remaining says the
+//     rate window is spent. It is honoured as given up to MaxServerWait; a
+//     server asking for longer ends the call at once with its answer (an
+//     [*APIError] matching [ErrRateLimited] or [ErrServer] whose ServerWait
+//     says how long it asked for), so that the caller decides.
 //
 // The zero value makes a single attempt: no retries.
 type RetryPolicy struct {
@@ -30,19 +45,28 @@ type RetryPolicy struct {
 	InitialBackoff time.Duration
 	// MaxBackoff caps any computed wait. 0 means DefaultRetryPolicy's.
 	MaxBackoff time.Duration
+	// MaxServerWait is the longest wait a server may ask for and get; a
+	// longer one ends the call. 0 means DefaultMaxServerWait.
+	MaxServerWait time.Duration
 }
 
+// DefaultMaxServerWait is the longest wait a server may ask for unless
+// RetryPolicy.MaxServerWait says otherwise: one minute, the length of the
+// API's rate-limit window.
+const DefaultMaxServerWait = time.Minute
+
 // DefaultRetryPolicy is the policy a client uses unless told otherwise: four
-// attempts, waits drawn from [0, 500ms), [0, 1s), [0, 2s), capped at 30s.
+// attempts, waits drawn from [0, 500ms), [0, 1s), [0, 2s), capped at 30s;
+// a server may ask for at most DefaultMaxServerWait.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 4, InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
+	return RetryPolicy{MaxAttempts: 4, InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxServerWait: DefaultMaxServerWait}
 }
 
 // NoRetries is a policy that makes exactly one attempt.
 func NoRetries() RetryPolicy { return RetryPolicy{MaxAttempts: 1} }
 
 func (p RetryPolicy) validate() error {
-	if p.MaxAttempts < 0 || p.InitialBackoff < 0 || p.MaxBackoff < 0 {
+	if p.MaxAttempts < 0 || p.InitialBackoff < 0 || p.MaxBackoff < 0 || p.MaxServerWait < 0 {
 		return invalidInput("retry policy: negative values are not allowed")
 	}
 	if p.MaxBackoff > 0 && p.InitialBackoff > p.MaxBackoff {
@@ -54,13 +78,17 @@ func (p RetryPolicy) validate() error {
 // attempts is the number of tries the policy allows, at least one.
 func (p RetryPolicy) attempts() int { return max(p.MaxAttempts, 1) }
 
-// backoff is the wait after the attempt-th try (counted from 1) failed. A
-// server-given wait in h wins; otherwise a full-jitter draw from
-// [0, min(MaxBackoff, InitialBackoff*2^(attempt-1))).
-func (p RetryPolicy) backoff(attempt int, h http.Header) time.Duration {
-	if d, ok := serverWait(h); ok {
-		return d
+// maxServerWait is the longest server-named wait the policy honours.
+func (p RetryPolicy) maxServerWait() time.Duration {
+	if p.MaxServerWait == 0 {
+		return DefaultMaxServerWait
 	}
+	return p.MaxServerWait
+}
+
+// backoff is the wait after the attempt-th try (counted from 1) failed: a
+// full-jitter draw from [0, min(MaxBackoff, InitialBackoff*2^(attempt-1))].
+func (p RetryPolicy) backoff(attempt int) time.Duration {
 	def := DefaultRetryPolicy()
 	initial, ceiling := p.InitialBackoff, p.MaxBackoff
 	if initial == 0 {
@@ -74,6 +102,16 @@ func (p RetryPolicy) backoff(attempt int, h http.Header) time.Duration {
 		limit = initial << shift
 	}
 	return time.Duration(rand.Int64N(int64(limit) + 1))
+}
+
+// wait is how long to wait after the attempt-th try failed with an answer
+// whose header is h (nil for no answer), and whether the policy accepts it:
+// a server-named wait above MaxServerWait is refused.
+func (p RetryPolicy) wait(attempt int, h http.Header) (time.Duration, bool) {
+	if d, ok := serverWait(h); ok {
+		return d, d <= p.maxServerWait()
+	}
+	return p.backoff(attempt), true
 }
 
 // serverWait reads how long the server asked the client to wait:
@@ -90,19 +128,38 @@ func serverWait(h http.Header) (time.Duration, bool) {
 		return 0, false
 	}
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Retry-After")); v != "" && rateWindowSpent(h) {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second, true
+		if d, ok := seconds(v); ok {
+			return d, true
 		}
 	}
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second, true
+		if d, ok := seconds(v); ok {
+			return d, true
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return max(time.Until(t), 0), true
 		}
 	}
 	return 0, false
+}
+
+// seconds parses a non-negative number of seconds, saturating where a
+// time.Duration ends.
+func seconds(v string) (time.Duration, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !strings.HasPrefix(v, "-") {
+			return time.Duration(1<<63 - 1), true
+		}
+		return 0, false
+	}
+	if n < 0 {
+		return 0, false
+	}
+	if n > int64((1<<63-1)/time.Second) {
+		return time.Duration(1<<63 - 1), true
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 // rateWindowSpent reports whether the answer says no request is left in the
@@ -121,13 +178,18 @@ func retryableStatus(code int) bool {
 	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
-// retryableError reports whether a failure to get any answer may be retried:
-// connection errors, resets, unexpected EOFs and timeouts, but never the
-// caller's own cancellation, nor a failure that would recur every time (a
-// certificate the client does not trust, too many redirects).
+// retryableError reports whether a failure to get any answer may be retried.
+// It judges by the error's types alone, never by its text: a stall, a
+// dial, read or write failure of the connection, a reset, a connection
+// closed before the answer (io.EOF, io.ErrUnexpectedEOF) or a timeout may
+// pass; the caller's own cancellation, a name that does not resolve, and
+// TLS and certificate failures would recur every time.
 func retryableError(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, ErrStalled) {
+		return true
 	}
 	// Every failure of http.Client.Do is a *url.Error, itself a net.Error:
 	// judge what it wraps.
@@ -135,27 +197,38 @@ func retryableError(ctx context.Context, err error) bool {
 		err = uerr.Err
 	}
 	var (
+		dnsErr       *net.DNSError
 		certErr      *tls.CertificateVerificationError
 		unknownCA    x509.UnknownAuthorityError
 		badHost      x509.HostnameError
 		badCert      x509.CertificateInvalidError
 		tlsHeaderErr tls.RecordHeaderError
+		opErr        *net.OpError
 		netErr       net.Error
 	)
 	switch {
+	case errors.As(err, &dnsErr):
+		return !dnsErr.IsNotFound && (dnsErr.IsTimeout || dnsErr.IsTemporary)
 	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &badHost),
 		errors.As(err, &badCert), errors.As(err, &tlsHeaderErr):
 		return false
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr):
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, context.DeadlineExceeded):
 		return true
+	case errors.As(err, &opErr):
+		// readfrom and writeto are the writes and reads of a body the
+		// connection copies itself.
+		switch opErr.Op {
+		case "dial", "read", "write", "readfrom", "writeto":
+			return true
+		}
+		return false
+	case errors.As(err, &netErr):
+		return netErr.Timeout()
 	}
-	// http.Transport reports some connection failures only as text.
-	msg := err.Error()
-	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") ||
-		strings.Contains(msg, "server closed") || strings.Contains(msg, "EOF")
+	return false
 }
 
 // sleepCtx waits d or until ctx is done, whichever comes first.

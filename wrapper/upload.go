@@ -2,7 +2,6 @@ package wrapper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime/multipart"
@@ -59,11 +58,12 @@ type UploadOptions struct {
 	Store ResumeStore
 	// Retry is the policy for each chunk; the client's policy when nil.
 	// Connection errors, stalls, 408, 429 and 5xx answers are retried,
-	// resending the same bytes and range. A wait the server asks for is
-	// honoured as the transport honours it (see RetryPolicy).
+	// resending the same bytes and range, by the loop every call goes
+	// through (see RetryPolicy).
 	Retry *RetryPolicy
 	// StallTimeout aborts and retries a chunk that sends no byte and gets no
-	// answer for this long: DefaultStallTimeout when 0, never when negative.
+	// answer for this long, or whose answer is not whole within it (see
+	// ErrStalled): DefaultStallTimeout when 0, never when negative.
 	StallTimeout time.Duration
 }
 
@@ -233,9 +233,6 @@ func (a *ackSet) add(i int) {
 	}
 	(*a)[i] = true
 }
-
-// errStalled is the cause of an attempt aborted by the stall watchdog.
-var errStalled = errors.New("no progress within the stall timeout")
 
 // interrupted wraps the end of ctx so that errors.Is(err, ctx.Err()) holds.
 func interrupted(ctx context.Context) error {

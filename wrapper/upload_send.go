@@ -12,62 +12,29 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/avupload/avupload/gen"
 )
 
-// send uploads one chunk, retrying it as the policy allows. It returns the
-// API's answer, or a nil video and no error when a retry found the chunk
-// already on the server (the earlier try landed but its answer was lost).
+// send uploads one chunk, retrying it as the policy allows, through the
+// client's one retry loop. It returns the API's answer, or a nil video and
+// no error when a retry found the chunk already on the server (the earlier
+// try landed but its answer was lost).
 func (u *upload) send(ctx context.Context, ch *chunk, videoID string) (*gen.Video, error) {
-	attempts := u.policy.attempts()
-	for attempt := 1; ; attempt++ {
-		v, err := u.sendOnce(ctx, ch, videoID)
-		if err == nil {
-			return v, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		if videoID != "" && (attempt > 1 || !u.created) && alreadyReceived(err, ch) {
-			u.log.LogAttrs(ctx, slog.LevelInfo, "avupload: chunk already on the server",
-				slog.Int("chunk", ch.index), slog.String("range", ch.rng.String()))
-			return nil, nil
-		}
-		retry, h := retryableChunkError(ctx, err)
-		if !retry || attempt >= attempts {
-			return nil, err
-		}
-		wait := u.policy.backoff(attempt, h)
-		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: retrying chunk", slog.Int("chunk", ch.index),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
-		}
+	v, attempts, err := u.sendChunk(ctx, ch, videoID)
+	if err == nil {
+		return v, nil
 	}
-}
-
-// retryableChunkError reports whether a chunk that failed with err may be
-// sent again, and the answer's header, whose wait the policy honours just as
-// the transport does for every other call.
-func retryableChunkError(ctx context.Context, err error) (bool, http.Header) {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return retryableStatus(apiErr.StatusCode), apiErr.header
-	}
-	if errors.Is(err, errUnreadableAnswer) {
-		return false, nil
-	}
-	if errors.Is(err, errStalled) {
-		return true, nil
+	if ctx.Err() == nil && videoID != "" && (attempts > 1 || !u.created) && alreadyReceived(err, ch) {
+		u.log.LogAttrs(ctx, slog.LevelInfo, "avupload: chunk already on the server",
+			slog.Int("chunk", ch.index), slog.String("range", ch.rng.String()))
+		return nil, nil
 	}
 	var opErr *OpError
 	if errors.As(err, &opErr) {
-		return retryableError(ctx, opErr.Err), nil
+		opErr.Err = fmt.Errorf("chunk %d: %w", ch.index, opErr.Err)
 	}
-	return false, nil
+	return nil, err
 }
 
 // Texts in the API's refusals of a range or part already received, and the
@@ -107,37 +74,37 @@ func alreadyReceived(err error, ch *chunk) bool {
 	return false
 }
 
-// sendOnce makes one attempt at sending ch, through the generated client.
-// The body streams the chunk from its source between a small multipart head
-// and tail, with its length known in advance; the stall watchdog cancels
-// the attempt when the body stops moving and no answer comes.
-func (u *upload) sendOnce(ctx context.Context, ch *chunk, videoID string) (*gen.Video, error) {
+// sendChunk sends ch, through the generated request builder and the
+// client's retry loop, and returns the answer and the attempts made. The
+// body streams the chunk from its source between a small multipart head and
+// tail, with its length known in advance, so that every attempt can send it
+// again.
+func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*gen.Video, int, error) {
 	head := u.multipartHead(videoID)
 	tail := "\r\n--" + u.boundary + "--\r\n"
 	length := int64(len(head)) + ch.n + int64(len(tail))
-
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var lastMove atomic.Int64
-	lastMove.Store(time.Now().UnixNano())
-	newBody := func() io.Reader {
-		return &movingReader{r: io.MultiReader(bytes.NewReader(head),
-			io.NewSectionReader(ch.data, ch.dataOff, ch.n), strings.NewReader(tail)), last: &lastMove}
+	newBody := func() io.ReadCloser {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(head),
+			io.NewSectionReader(ch.data, ch.dataOff, ch.n), strings.NewReader(tail)))
 	}
-	stopWatch := watchStall(u.opts.StallTimeout, &lastMove, cancel)
-	defer stopWatch()
 
 	params := &gen.UploadWithUploadTokenParams{Token: u.token}
 	if !ch.whole {
 		r := ch.rng.String()
 		params.ContentRange = &r
 	}
-	setLength := func(_ context.Context, req *http.Request) error {
-		req.ContentLength = length
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(newBody()), nil }
-		return nil
+	req, err := gen.NewUploadWithUploadTokenRequestWithBody(u.c.baseURL+"/", params, u.contentType, newBody())
+	if err != nil {
+		return nil, 0, &OpError{Op: opUpload, Err: errors.New(redact(err.Error(), u.token))}
 	}
-	resp, err := u.c.api.UploadWithUploadTokenWithBody(withoutTransportRetry(actx), params, u.contentType, newBody(), setLength)
+	req = req.WithContext(ctx)
+	req.ContentLength = length
+	req.GetBody = func() (io.ReadCloser, error) { return newBody(), nil }
+
+	resp, attempts, err := u.c.caller.do(req, call{
+		op: opUpload, policy: u.policy, stall: u.opts.StallTimeout,
+		attrs: []slog.Attr{slog.Int("chunk", ch.index)}, secrets: []string{u.token},
+	})
 	var v gen.Video
 	err = u.c.decode(opUpload, resp, err, &v, u.token)
 	switch {
@@ -146,20 +113,23 @@ func (u *upload) sendOnce(ctx context.Context, ch *chunk, videoID string) (*gen.
 		// The chunk landed; an answer with little or nothing in it is
 		// all some chunks get.
 		v = gen.Video{}
-	case ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled):
-		return nil, &OpError{Op: opUpload, Err: fmt.Errorf("chunk %d: %w (%s)", ch.index, errStalled, u.opts.StallTimeout)}
 	default:
-		return nil, err
+		return nil, attempts, err
 	}
-	if v.VideoID == "" {
-		if videoID == "" {
-			// The video was made, but its id is unknown: retrying would
-			// make another.
-			return nil, &OpError{Op: opUpload, Err: fmt.Errorf("%w: the answer holds no videoId", errUnreadableAnswer)}
-		}
+	switch {
+	case v.VideoID == "" && videoID == "":
+		// The video was made, but its id is unknown: retrying would
+		// make another.
+		return nil, attempts, &OpError{Op: opUpload, Err: fmt.Errorf("%w: the answer holds no videoId", errUnreadableAnswer)}
+	case v.VideoID == "":
 		v.VideoID = videoID
+	case videoID != "" && v.VideoID != videoID:
+		// The chunk went to a video other than the one the upload adds
+		// to: nothing says where the rest of the video is.
+		return nil, attempts, &OpError{Op: opUpload, Err: fmt.Errorf("%w: the answer names video %q, not %q, which the chunks were sent to",
+			ErrVideoChanged, redact(v.VideoID, u.token, u.c.apiKey), videoID)}
 	}
-	return &v, nil
+	return &v, attempts, nil
 }
 
 // multipartHead is the multipart body up to the file's bytes: the videoId
@@ -173,46 +143,4 @@ func (u *upload) multipartHead(videoID string) []byte {
 	}
 	_, _ = w.CreateFormFile("file", u.fileName)
 	return b.Bytes()
-}
-
-// movingReader records when its reader last gave bytes.
-type movingReader struct {
-	r    io.Reader
-	last *atomic.Int64
-}
-
-func (m *movingReader) Read(p []byte) (int, error) {
-	n, err := m.r.Read(p)
-	if n > 0 {
-		m.last.Store(time.Now().UnixNano())
-	}
-	return n, err
-}
-
-// watchStall cancels with errStalled once last has not moved for timeout;
-// timeout 0 watches nothing. The returned function stops the watch.
-func watchStall(timeout time.Duration, last *atomic.Int64, cancel context.CancelCauseFunc) func() {
-	if timeout <= 0 {
-		return func() {}
-	}
-	var stopped atomic.Bool
-	var timer atomic.Pointer[time.Timer]
-	check := func() {
-		if stopped.Load() {
-			return
-		}
-		idle := time.Since(time.Unix(0, last.Load()))
-		if idle >= timeout {
-			cancel(errStalled)
-			return
-		}
-		timer.Load().Reset(timeout - idle)
-	}
-	// Armed far away first, so that check never runs before timer is set.
-	timer.Store(time.AfterFunc(time.Hour, check))
-	timer.Load().Reset(timeout)
-	return func() {
-		stopped.Store(true)
-		timer.Load().Stop()
-	}
 }
