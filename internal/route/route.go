@@ -1,15 +1,17 @@
 // Package route names the API operation a request addresses. Its table is
-// read from the OpenAPI description the generated code embeds, so that the
-// client (wrapper) and the local server (sandbox) route by the contract
-// itself rather than by two hand-written copies of it.
+// read from the routes the generated server (gen, from openapi.yaml)
+// registers, so that the client (wrapper) and the local server (sandbox)
+// route by the contract itself rather than by two hand-written copies of it.
 package route
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -31,53 +33,60 @@ var allowOrder = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.
 var load = sync.OnceValue(func() *table {
 	t, err := parse()
 	if err != nil {
-		// The description is embedded at build time and checked by the
-		// tests: failing to read it is a broken build, not a runtime event.
+		// The routes are generated at build time and checked by the
+		// tests: failing to read them is a broken build, not a runtime event.
 		panic("route: " + err.Error())
 	}
 	return t
 })
 
-// parse builds the table from the embedded description.
+// parse builds the table from the routes the generated server registers:
+// each pattern, and the name of the generated handler method it is
+// registered with, which is its operationId.
 func parse() (*table, error) {
-	raw, err := gen.GetSpecJSON()
-	if err != nil {
-		return nil, err
+	rec := &recorder{t: &table{mux: http.NewServeMux(), ops: map[string]string{}}}
+	// No handler is ever called: a nil ServerInterface does.
+	gen.HandlerWithOptions(nil, gen.StdHTTPServerOptions{BaseRouter: rec})
+	if rec.err != nil {
+		return nil, rec.err
 	}
-	var spec struct {
-		Paths map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, fmt.Errorf("reading the embedded description: %w", err)
-	}
-	t := &table{mux: http.NewServeMux(), ops: map[string]string{}}
-	for p, item := range spec.Paths {
-		for m, raw := range item {
-			method := strings.ToUpper(m)
-			if !slices.Contains(allowOrder, method) {
-				continue // "parameters", "summary" and the like
-			}
-			var op struct {
-				OperationID string `json:"operationId"`
-			}
-			if err := json.Unmarshal(raw, &op); err != nil || op.OperationID == "" {
-				return nil, fmt.Errorf("%s %s has no operationId", method, p)
-			}
-			pattern := method + " " + p
-			// The generator capitalises operationIds as it embeds the
-			// description; openapi.yaml spells them in lower camel case.
-			t.ops[pattern] = strings.ToLower(op.OperationID[:1]) + op.OperationID[1:]
-			t.mux.Handle(pattern, http.NotFoundHandler())
-			if !slices.Contains(t.methods, method) {
-				t.methods = append(t.methods, method)
-			}
-		}
+	t := rec.t
+	if len(t.ops) == 0 {
+		return nil, errors.New("the generated server registers no route")
 	}
 	slices.SortFunc(t.methods, func(a, b string) int {
 		return slices.Index(allowOrder, a) - slices.Index(allowOrder, b)
 	})
 	return t, nil
 }
+
+// recorder is the router handed to the generated server: it records the
+// routes instead of serving them.
+type recorder struct {
+	t   *table
+	err error
+}
+
+func (r *recorder) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	method, _, ok := strings.Cut(pattern, " ")
+	// The handler is a method value, such as
+	// gen.ServerInterfaceWrapper.ListUploadTokens-fm: its name is the
+	// operationId, capitalised by the generator.
+	name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name()
+	name = strings.TrimSuffix(name, "-fm")
+	name = name[strings.LastIndex(name, ".")+1:]
+	if !ok || name == "" || !slices.Contains(allowOrder, method) {
+		r.err = fmt.Errorf("unexpected route %q (%s)", pattern, name)
+		return
+	}
+	r.t.ops[pattern] = strings.ToLower(name[:1]) + name[1:]
+	r.t.mux.Handle(pattern, http.NotFoundHandler())
+	if !slices.Contains(r.t.methods, method) {
+		r.t.methods = append(r.t.methods, method)
+	}
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, _ *http.Request) { http.NotFound(w, nil) }
 
 // Of returns the operationId of the operation that method and path (relative
 // to the API's base URL, without a query) address. When the path is an
