@@ -2,9 +2,13 @@ package route
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOf(t *testing.T) {
@@ -13,6 +17,9 @@ func TestOf(t *testing.T) {
 		op, allowed  string
 	}{
 		{http.MethodPost, "/upload", "uploadWithUploadToken", ""},
+		{http.MethodPost, "/auth/api-key", "authenticate", ""},
+		{http.MethodPost, "/auth/refresh", "refreshToken", ""},
+		{http.MethodGet, "/auth/refresh", "", "POST"},
 		{http.MethodPost, "/upload-tokens", "createUploadToken", ""},
 		{http.MethodGet, "/upload-tokens", "listUploadTokens", ""},
 		{http.MethodHead, "/upload-tokens", "listUploadTokens", ""},
@@ -38,6 +45,21 @@ func TestOf(t *testing.T) {
 	}
 }
 
-func TestOperations(t *testing.T) {
-	assert.Equal(t, []string{"createUploadToken", "deleteUploadToken", "getUploadToken", "listUploadTokens", "uploadWithUploadToken"}, Operations())
+// TestRoutesMatchTheDescription checks every route of openapi.yaml against
+// the table: each method and path (with a value for its
+// parameter) is named by its operationId.
+func TestRoutesMatchTheDescription(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("../../openapi.yaml")
+	require.NoError(t, err)
+	var want []string
+	for p, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			want = append(want, op.OperationID)
+			got, allowed := Of(method, strings.ReplaceAll(p, "{uploadToken}", "to1"))
+			assert.Equal(t, op.OperationID, got, "%s %s", method, p)
+			assert.Empty(t, allowed)
+		}
+	}
+	slices.Sort(want)
+	assert.Equal(t, want, Operations())
 }
