@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -214,6 +215,16 @@ func (c *caller) checkScheme(req *http.Request, op string) error {
 		return nil
 	}
 	return invalidInput("refusing to send the upload token over plain http to %s; use https", req.URL.Host)
+}
+
+// checkTokenScheme refuses, before anything is read or sent, an upload
+// whose token would go over plain http to a host that is not loopback.
+func (c *Client) checkTokenScheme() error {
+	u, err := url.Parse(c.baseURL + "/upload")
+	if err != nil {
+		return invalidInput("base URL: %v", err)
+	}
+	return c.caller.checkScheme(&http.Request{URL: u}, opUpload)
 }
 
 func (c *caller) emit(ev Event) {

@@ -144,6 +144,9 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	if token == "" {
 		return nil, invalidInput("upload token is empty")
 	}
+	if err := c.checkTokenScheme(); err != nil {
+		return nil, err
+	}
 	if src == nil {
 		return nil, invalidInput("source is nil")
 	}

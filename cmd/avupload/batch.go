@@ -106,6 +106,8 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency:
 		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
+	case f.stall <= 0:
+		return f.checkStall()
 	case b.jobs < 1 || b.jobs > wrapper.MaxJobs:
 		return usagef("--jobs %d: want 1 to %d", b.jobs, wrapper.MaxJobs)
 	case b.tokenTTL < wrapper.MinBatchTokenTTL || b.tokenTTL%time.Second != 0:
@@ -120,7 +122,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		plan.Shard, plan.Shards = k, n
 	}
 	opts := &wrapper.BatchOptions{
-		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency},
+		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, StallTimeout: f.stall},
 		Jobs:     b.jobs,
 		TokenTTL: b.tokenTTL,
 	}
@@ -137,7 +139,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		a.secret(key)
 	}
 	opts.Token = token
-	c, err := newClient(&f.server, key)
+	c, err := newClient(&f.server, key, f.clientOptions(cmd)...)
 	if err != nil {
 		return err
 	}
@@ -250,12 +252,12 @@ func (o *batchOutput) file(r wrapper.FileResult) {
 	case o.json:
 		line, _ := json.Marshal(fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
 			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg})
-		printf(o.out, "%s\n", line)
+		printf(o.out, "%s\n", escapeJSON(line))
 	case o.quiet:
 	case r.Status == wrapper.FileFailed:
 		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
 	default:
-		printf(o.out, "%-9s %s  %s  %s\n", r.Status, r.VideoID, formatSize(r.Size), quotePath(r.File.Path))
+		printf(o.out, "%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
 	}
 	o.drawStatus(time.Now(), true)
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -342,7 +343,7 @@ func describe(err error, cmd *cobra.Command) string {
 	case errors.As(err, &interrupted):
 		msg = interrupted.Error()
 	case errors.As(err, &apiErr):
-		msg = describeAPIError(apiErr, cmd)
+		msg = describeAPIError(apiErr, cmd) + waitHint(apiErr, cmd, time.Now())
 	case errors.As(err, &opErr) && !errors.Is(err, context.Canceled):
 		msg = fmt.Sprintf("cannot reach the server at %s: %s", serverURL(cmd), networkCause(opErr.Err))
 	default:
@@ -362,7 +363,38 @@ func describe(err error, cmd *cobra.Command) string {
 	msg = strings.ReplaceAll(msg, "avupload: ", "")
 	msg = strings.TrimPrefix(msg, "invalid input: ")
 	msg = strings.Join(strings.Fields(msg), " ") // one line
-	return msg
+	// Titles, details and ids come from the server: never let them drive
+	// the terminal.
+	return escapeText(msg)
+}
+
+// waitHint says, for an answer that asked for a wait (one longer than the
+// client accepts ends the call at once), when to run the command again and,
+// for an upload, how it resumes.
+func waitHint(e *wrapper.APIError, cmd *cobra.Command, now time.Time) string {
+	if e.ServerWait <= 0 {
+		return ""
+	}
+	hint := "; the server asks to wait " + formatWait(e.ServerWait)
+	if e.ServerWait < 100*365*24*time.Hour {
+		hint += ": run the command again after " + now.Add(e.ServerWait).UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	if cmd != nil && cmd.Name() == "upload" {
+		if f := cmd.Flags().Lookup("state-file"); f != nil && f.Changed {
+			hint += "; it resumes from " + f.Value.String()
+		} else {
+			hint += "; with --state-file, an upload resumes where it stopped"
+		}
+	}
+	return hint
+}
+
+// formatWait renders a wait: "45s", "1h0m0s", or "3 days" beyond two days.
+func formatWait(d time.Duration) string {
+	if d > 48*time.Hour {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.Round(time.Second).String()
 }
 
 // describeAPIError renders an answer that was not a success. The API's own

@@ -65,8 +65,8 @@ func (o *outputFlags) register(fs *pflag.FlagSet, quietHelp string) {
 }
 
 // newClient builds the client a command uses. apiKey may be empty for the
-// calls that need none (uploads).
-func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
+// calls that need none (uploads); extra options come last.
+func newClient(srv *serverFlags, apiKey string, extra ...wrapper.Option) (*wrapper.Client, error) {
 	if err := srv.check(); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func newClient(srv *serverFlags, apiKey string) (*wrapper.Client, error) {
 	if apiKey != "" {
 		opts = append(opts, wrapper.WithAPIKey(apiKey))
 	}
-	c, err := wrapper.New(opts...)
+	c, err := wrapper.New(append(opts, extra...)...)
 	if err != nil {
 		return nil, usageError{err}
 	}

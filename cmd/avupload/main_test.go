@@ -88,6 +88,7 @@ func TestScripts(t *testing.T) {
 			"requests":   cmdRequests,
 			"waitacked":  cmdWaitAcked,
 			"waitstatus": cmdWaitStatus,
+			"sleep":      cmdSleep,
 			"eachonce":   cmdEachOnce,
 		},
 	})
@@ -328,4 +329,15 @@ func cmdWaitAcked(ts *testscript.TestScript, neg bool, args []string) {
 		data, err := os.ReadFile(ts.MkAbs(args[0]))
 		return err == nil && json.Unmarshal(data, &state) == nil && len(state.Acked) >= want
 	})
+}
+
+// cmdSleep waits a while, for the sandbox to finish requests it holds:
+// sleep DURATION.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -147,10 +148,15 @@ func newVideoJSON(v wrapper.Video) videoJSON {
 
 // writeJSON writes v as indented JSON and a newline.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSON(b.Bytes()))
+	return err
 }
 
 // writeTokenTable writes tokens as an aligned table with a header.
@@ -165,7 +171,7 @@ func writeTokenTable(w io.Writer, tokens []wrapper.UploadToken) error {
 		if !t.ExpiresAt.IsZero() {
 			expires = t.ExpiresAt.Format(atomLayout)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Token, formatTTL(t.TTL), created, expires)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", escapeText(t.Token), formatTTL(t.TTL), created, expires)
 	}
 	return tw.Flush()
 }

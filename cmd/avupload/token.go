@@ -21,13 +21,15 @@ type tokenFlags struct {
 	apiKey string
 }
 
-// client builds a client holding the API key.
-func (f *tokenFlags) client(a *app) (*wrapper.Client, error) {
+// client builds a client holding the API key, whose waits and stalls are
+// told on cmd's standard error unless --quiet.
+func (f *tokenFlags) client(a *app, cmd *cobra.Command) (*wrapper.Client, error) {
 	key, err := a.apiKey(f.apiKey)
 	if err != nil {
 		return nil, err
 	}
-	return newClient(&f.server, key)
+	n := newNotifier(cmd.ErrOrStderr(), f.output.quiet, wrapper.DefaultCallStallTimeout)
+	return newClient(&f.server, key, wrapper.WithEvents(n.event))
 }
 
 // print writes tokens as JSON (one object, or a list when list is set), as
@@ -39,7 +41,7 @@ func (f *tokenFlags) print(cmd *cobra.Command, tokens []wrapper.UploadToken) err
 		return writeJSON(w, newTokenJSON(tokens[0]))
 	case f.output.quiet:
 		for _, t := range tokens {
-			printf(w, "%s\n", t.Token)
+			printf(w, "%s\n", escapeText(t.Token))
 		}
 		return nil
 	default:
@@ -101,7 +103,7 @@ never expires, which works until it is deleted.`,
   avupload token create --ttl 0     # never expires`,
 		Args: noArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(a)
+			c, err := f.client(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -185,7 +187,7 @@ page holds 25), or every page with --all.`,
 				return usagef("--page-size %d: want 1 to %d", opts.PageSize, wrapper.MaxPageSize)
 			}
 			opts.SortBy, opts.SortOrder = wrapper.SortBy(sortBy), wrapper.SortOrder(order)
-			c, err := f.client(a)
+			c, err := f.client(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -263,7 +265,7 @@ func newTokenGetCommand(a *app, f *tokenFlags) *cobra.Command {
 		Example: `  avupload token get to1tcmSFHeYY5KzyhOqVKMKb --json`,
 		Args:    tokenArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(a)
+			c, err := f.client(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -285,7 +287,7 @@ func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
 		Example: `  avupload token delete to1tcmSFHeYY5KzyhOqVKMKb`,
 		Args:    tokenArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(a)
+			c, err := f.client(a, cmd)
 			if err != nil {
 				return err
 			}

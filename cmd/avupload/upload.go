@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,8 @@ type uploadFlags struct {
 	concurrency int
 	videoID     string
 	stateFile   string
+	stall       time.Duration
+	tokenHTTP   bool
 	batch       batchFlags
 }
 
@@ -64,6 +67,10 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs.IntVar(&f.concurrency, "concurrency", 1, fmt.Sprintf("`N` chunks in flight at once after the first, 1 to %d", wrapper.MaxConcurrency))
 	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
+	fs.DurationVar(&f.stall, "stall-timeout", wrapper.DefaultStallTimeout,
+		"abandon and retry a chunk when nothing moves for this `DURATION`, e.g. 30s")
+	fs.BoolVar(&f.tokenHTTP, "insecure-allow-token-over-http", false,
+		"send the upload token over plain http to a host other than this machine, where anyone on the way can read it")
 	f.batch.register(fs)
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
@@ -78,11 +85,14 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency {
 		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
 	}
+	if err := f.checkStall(); err != nil {
+		return err
+	}
 	token, err := a.uploadToken(f.token)
 	if err != nil {
 		return err
 	}
-	c, err := newClient(&f.server, "")
+	c, err := newClient(&f.server, "", f.clientOptions(cmd)...)
 	if err != nil {
 		return err
 	}
@@ -100,10 +110,11 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	}
 	prog := newProgress(cmd.ErrOrStderr(), f.output.quiet)
 	opts := &wrapper.UploadOptions{
-		ChunkSize:   f.chunkSize,
-		Concurrency: f.concurrency,
-		VideoID:     f.videoID,
-		Progress:    prog.update,
+		ChunkSize:    f.chunkSize,
+		Concurrency:  f.concurrency,
+		VideoID:      f.videoID,
+		Progress:     prog.update,
+		StallTimeout: f.stall,
 	}
 	if f.stateFile != "" {
 		opts.Store = wrapper.NewStateFile(f.stateFile)
@@ -123,6 +134,25 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	default:
 		return writeResult(w, res)
 	}
+}
+
+// checkStall refuses a --stall-timeout that would bound nothing.
+func (f *uploadFlags) checkStall() error {
+	if f.stall <= 0 {
+		return usagef("--stall-timeout %s: want a positive duration, e.g. 2m", f.stall)
+	}
+	return nil
+}
+
+// clientOptions are the client options the upload flags ask for: the
+// notices on standard error and, when allowed, the token over plain http.
+func (f *uploadFlags) clientOptions(cmd *cobra.Command) []wrapper.Option {
+	n := newNotifier(cmd.ErrOrStderr(), f.output.quiet, f.stall)
+	opts := []wrapper.Option{wrapper.WithEvents(n.event)}
+	if f.tokenHTTP {
+		opts = append(opts, wrapper.WithInsecureUploadTokenOverHTTP())
+	}
+	return opts
 }
 
 // failure turns an upload error into the error the command reports: an
@@ -160,7 +190,7 @@ func (e *interruptedError) Error() string {
 // writeResult prints a finished upload for a person.
 func writeResult(w io.Writer, res *wrapper.UploadResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "video id\t%s\n", res.Video.VideoID)
+	fmt.Fprintf(tw, "video id\t%s\n", escapeText(res.Video.VideoID))
 	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", formatSize(res.Size), res.Size)
 	chunks := fmt.Sprint(res.Chunks)
 	if res.ResumedChunks > 0 {
@@ -169,7 +199,7 @@ func writeResult(w io.Writer, res *wrapper.UploadResult) error {
 	fmt.Fprintf(tw, "chunks\t%s\n", chunks)
 	fmt.Fprintf(tw, "sha256\t%s\n", res.SHA256)
 	if res.Video.Assets.Player != "" {
-		fmt.Fprintf(tw, "player\t%s\n", res.Video.Assets.Player)
+		fmt.Fprintf(tw, "player\t%s\n", escapeText(res.Video.Assets.Player))
 	}
 	return tw.Flush()
 }

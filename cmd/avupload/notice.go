@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/avupload/avupload/wrapper"
+)
+
+// noticeWait is the shortest wait before a retry that is worth a line.
+const noticeWait = 2 * time.Second
+
+// notifier turns the client's events into lines on standard error, so
+// that a command never sits silent for long: a wait of more than
+// noticeWait before a retry, and every wrapper.IdleNotice an attempt spends
+// with nothing moving. It is safe for concurrent use.
+type notifier struct {
+	mu    sync.Mutex
+	w     io.Writer     // nil when quiet
+	term  bool          // w is a terminal, where a progress bar may hold the line
+	stall time.Duration // the stall timeout of the attempts, for the idle lines
+}
+
+// newNotifier writes to w, or nowhere when quiet.
+func newNotifier(w io.Writer, quiet bool, stall time.Duration) *notifier {
+	if quiet {
+		return &notifier{}
+	}
+	return &notifier{w: w, term: isTerminal(w), stall: stall}
+}
+
+// event is the client's event function.
+func (n *notifier) event(e wrapper.Event) {
+	if n.w == nil {
+		return
+	}
+	var msg string
+	switch e.Kind {
+	case wrapper.EventRetry:
+		if e.Wait <= noticeWait {
+			return
+		}
+		why := "the connection failed"
+		switch {
+		case e.Status != 0 && e.ServerAsked:
+			why = fmt.Sprintf("the server answered %d %s and asks to wait", e.Status, http.StatusText(e.Status))
+		case e.Status != 0:
+			why = fmt.Sprintf("the server answered %d %s", e.Status, http.StatusText(e.Status))
+		}
+		msg = fmt.Sprintf("%s; trying again in %s (attempt %d)", why, e.Wait.Round(time.Second), e.Attempt+1)
+	case wrapper.EventIdle:
+		msg = fmt.Sprintf("nothing has moved for %s; still waiting for the server", e.Idle.Round(time.Second))
+		if n.stall > 0 {
+			msg += fmt.Sprintf(" (the attempt is abandoned and retried after %s; see --stall-timeout)", n.stall)
+		}
+	default:
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.term {
+		// Take the line from the progress bar; it redraws on its next update.
+		_, _ = io.WriteString(n.w, "\r\x1b[K")
+	}
+	printf(n.w, "avupload: %s\n", msg)
+}
