@@ -129,15 +129,13 @@ func (w *stallWatch) check() {
 		w.mu.Unlock()
 		return
 	}
-	report := w.every > 0 && idle >= time.Duration(w.told+1)*w.every
-	if report {
+	if w.every > 0 && idle >= time.Duration(w.told+1)*w.every {
 		w.told = int(idle / w.every)
+		// Told under the lock, so that no report comes after stop returned.
+		w.idle(idle)
 	}
 	w.timer.Reset(w.next(idle))
 	w.mu.Unlock()
-	if report {
-		w.idle(idle)
-	}
 }
 
 // watchedBody is a request body whose reads count as progress.

@@ -139,7 +139,9 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		a.secret(key)
 	}
 	opts.Token = token
-	c, err := newClient(&f.server, key, f.clientOptions(cmd)...)
+	// The status line and the client's notices share standard error.
+	stderr := &syncWriter{w: cmd.ErrOrStderr()}
+	c, err := newClient(&f.server, key, f.clientOptions(stderr)...)
 	if err != nil {
 		return err
 	}
@@ -163,7 +165,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		opts.Journal = j
 	}
 
-	out := newBatchOutput(cmd.OutOrStdout(), cmd.ErrOrStderr(), &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
+	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
 	opts.OnFile = out.file
 	opts.Progress = out.progress
 	res, err := c.UploadBatch(cmd.Context(), files, opts)

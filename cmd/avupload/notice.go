@@ -24,6 +24,19 @@ type notifier struct {
 	stall time.Duration // the stall timeout of the attempts, for the idle lines
 }
 
+// syncWriter serialises the writes of the goroutines that share a stream:
+// the client's notices come from its own goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // newNotifier writes to w, or nowhere when quiet.
 func newNotifier(w io.Writer, quiet bool, stall time.Duration) *notifier {
 	if quiet {

@@ -60,8 +60,12 @@ func (p *progress) newBar(total int64) *progressbar.ProgressBar {
 	)
 }
 
-// isTerminal reports whether w is a terminal.
+// isTerminal reports whether w (or the stream a syncWriter writes to) is a
+// terminal.
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*syncWriter); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -92,7 +92,9 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(&f.server, "", f.clientOptions(cmd)...)
+	// The progress display and the client's notices share standard error.
+	stderr := &syncWriter{w: cmd.ErrOrStderr()}
+	c, err := newClient(&f.server, "", f.clientOptions(stderr)...)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 		}
 		src = wrapper.Reader(in, -1)
 	}
-	prog := newProgress(cmd.ErrOrStderr(), f.output.quiet)
+	prog := newProgress(stderr, f.output.quiet)
 	opts := &wrapper.UploadOptions{
 		ChunkSize:    f.chunkSize,
 		Concurrency:  f.concurrency,
@@ -145,9 +147,9 @@ func (f *uploadFlags) checkStall() error {
 }
 
 // clientOptions are the client options the upload flags ask for: the
-// notices on standard error and, when allowed, the token over plain http.
-func (f *uploadFlags) clientOptions(cmd *cobra.Command) []wrapper.Option {
-	n := newNotifier(cmd.ErrOrStderr(), f.output.quiet, f.stall)
+// notices on stderr and, when allowed, the token over plain http.
+func (f *uploadFlags) clientOptions(stderr io.Writer) []wrapper.Option {
+	n := newNotifier(stderr, f.output.quiet, f.stall)
 	opts := []wrapper.Option{wrapper.WithEvents(n.event)}
 	if f.tokenHTTP {
 		opts = append(opts, wrapper.WithInsecureUploadTokenOverHTTP())
