@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
-
-	"github.com/google/renameio/v2"
 )
 
 // stateVersion is the version of the UploadState format this package writes.
@@ -284,7 +282,7 @@ func saveStateFile(path string, s *UploadState) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(path, data, 0o600); err != nil {
+	if err := writeFileAtomic(path, data, 0o600); err != nil {
 		return fmt.Errorf("avupload: saving the upload state: %w", err)
 	}
 	return nil
