@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,9 @@ var (
 func cliBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "avupload")
+	if runtime.GOOS == "windows" {
+		bin += ".exe" // Windows runs only files with an executable's extension
+	}
 	buildOnce.Do(func() {
 		gobin, err := exec.LookPath("go")
 		if err != nil {

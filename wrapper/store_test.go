@@ -61,7 +61,7 @@ func TestStoresRoundTrip(t *testing.T) {
 		require.NoError(t, fileStore.Save(t.Context(), "k", validState()))
 		fi, err := os.Stat(filepath.Join(fileStore.Dir(), "k.json"))
 		require.NoError(t, err)
-		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		assertOwnerOnly(t, fi)
 	})
 }
 

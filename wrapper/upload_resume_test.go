@@ -75,7 +75,7 @@ func TestUploadStartsOverOnFingerprintMismatch(t *testing.T) {
 	assert.NotContains(t, string(raw), e.token, "the state never holds the token")
 	fi, err := os.Stat(store.Path())
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	assertOwnerOnly(t, fi)
 
 	changed := testData(size, 13)
 	require.NoError(t, os.WriteFile(path, changed, 0o600))
