@@ -2,14 +2,14 @@ package wrapper
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,52 +17,86 @@ import (
 	"github.com/avupload/avupload/sandbox"
 )
 
-// TestUploadKeepsTheWholeVideo holds back the answer to a middle chunk
-// until the last chunk has been answered with the whole video: the result
-// must still be the whole video, not the middle chunk's bare id.
-func TestUploadKeepsTheWholeVideo(t *testing.T) {
-	middleStored, lastAnswered := make(chan struct{}), make(chan struct{})
-	var middleOnce, lastOnce sync.Once
-	wait := func(c chan struct{}) {
-		select {
-		case <-c:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	_, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			cr := r.Header.Get("Content-Range")
-			last := strings.HasPrefix(cr, "bytes 10485760-") // the third of three chunks
-			if last {
-				wait(middleStored) // so that the last chunk completes the video
-			}
-			rec := httptest.NewRecorder()
-			sb.ServeHTTP(rec, r)
-			if strings.HasPrefix(cr, "bytes 5242880-") { // the middle chunk
-				middleOnce.Do(func() { close(middleStored) })
-				wait(lastAnswered)
-				// Give the client time to take in the last chunk's answer.
-				time.Sleep(100 * time.Millisecond)
-			}
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-			if last {
-				_ = http.NewResponseController(w).Flush()
-				lastOnce.Do(func() { close(lastAnswered) })
-			}
-		})
-	})
+// The tests in this file check that one event happens before another in
+// the client. They run in a synctest bubble, the sandbox served in-process
+// (inProcess), so that synctest.Wait can tell when the client has done all
+// it can do without the event it should be waiting for: a client that gets
+// the order wrong fails every time, whatever the machine's speed, and no
+// test sleeps.
 
-	data := testData(2*testChunk+100, 21)
-	res, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
-		&UploadOptions{ChunkSize: testChunk, Concurrency: 2})
+// inProcess is an http.RoundTripper that serves each request with h in the
+// calling goroutine, without a network: inside a synctest bubble, a client
+// blocked on its answer is then blocked on something synctest can see.
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI()
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, in)
+	res := rec.Result()
+	res.Request = r
+	return res, nil
+}
+
+// inBubble returns a new sandbox served through the handler front makes of
+// it, a client that reaches it in-process, and a token. Call it inside
+// synctest.Test.
+func inBubble(t *testing.T, front func(sb *sandbox.Sandbox) http.Handler) (*Client, string) {
+	t.Helper()
+	sb, err := sandbox.New()
 	require.NoError(t, err)
-	assert.Equal(t, sha256Hex(data), res.SHA256)
-	assert.NotEmpty(t, res.Video.Assets.Player, "the result is the whole video from the completing chunk")
-	assert.False(t, res.Video.CreatedAt.IsZero())
+	c, err := New(WithBaseURL("http://127.0.0.1"), WithRetryPolicy(fastRetries),
+		WithHTTPClient(&http.Client{Transport: inProcess{h: front(sb)}}))
+	require.NoError(t, err)
+	token, err := sb.CreateToken(0)
+	require.NoError(t, err)
+	return c, token
+}
+
+// TestUploadKeepsTheWholeVideo answers the middle of three chunks only once
+// the client has taken in the last chunk's answer, which has the whole
+// video: the result must still be the whole video, not the middle chunk's
+// bare id that came after it.
+func TestUploadKeepsTheWholeVideo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		middleStored := make(chan struct{})
+		var lastSeen atomic.Bool
+		c, token := inBubble(t, func(sb *sandbox.Sandbox) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch cr := r.Header.Get("Content-Range"); {
+				case strings.HasPrefix(cr, "bytes 10485760-"): // the last chunk
+					<-middleStored // so that it completes the video
+					lastSeen.Store(true)
+					sb.ServeHTTP(w, r)
+				case strings.HasPrefix(cr, "bytes 5242880-"): // the middle chunk
+					rec := httptest.NewRecorder()
+					sb.ServeHTTP(rec, r)
+					close(middleStored)
+					// Returns once the last chunk was answered and the
+					// client did all it does with that answer.
+					synctest.Wait()
+					assert.True(t, lastSeen.Load(), "the last chunk went out while the middle one was held")
+					maps.Copy(w.Header(), rec.Header())
+					w.WriteHeader(rec.Code)
+					_, _ = w.Write(rec.Body.Bytes())
+				default:
+					sb.ServeHTTP(w, r)
+				}
+			})
+		})
+
+		data := testData(2*testChunk+100, 21)
+		res, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
+			&UploadOptions{ChunkSize: testChunk, Concurrency: 2})
+		require.NoError(t, err)
+		assert.Equal(t, sha256Hex(data), res.SHA256)
+		assert.NotEmpty(t, res.Video.Assets.Player, "the result is the whole video from the completing chunk")
+		assert.False(t, res.Video.CreatedAt.IsZero())
+	})
 }
 
 // arrivals counts the upload requests a server has begun to receive.
@@ -78,22 +112,25 @@ func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.h.ServeHTTP(w, r)
 }
 
-// slowStore is a ResumeStore whose saves take a while and note how many
-// upload requests had arrived by the time each save ended.
-type slowStore struct {
+// quietStore is a ResumeStore that, before each save, waits until the rest
+// of the client is blocked (synctest.Wait), then notes how many upload
+// requests had arrived: a client that sends the next chunk without waiting
+// for the save has sent it by then. Saves take turns through a channel,
+// which synctest sees, unlike a mutex: Wait must not run twice at once.
+type quietStore struct {
 	ResumeStore
 	seen    *arrivals
-	mu      sync.Mutex
+	turn    chan struct{}
 	atSaves []int32
 	acked   []int
 }
 
-func (s *slowStore) Save(ctx context.Context, key string, st *UploadState) error {
-	time.Sleep(30 * time.Millisecond)
-	s.mu.Lock()
+func (s *quietStore) Save(ctx context.Context, key string, st *UploadState) error {
+	s.turn <- struct{}{}
+	defer func() { <-s.turn }()
+	synctest.Wait()
 	s.atSaves = append(s.atSaves, s.seen.n.Load())
 	s.acked = append(s.acked, len(st.Acked))
-	s.mu.Unlock()
 	return s.ResumeStore.Save(ctx, key, st)
 }
 
@@ -101,23 +138,26 @@ func (s *slowStore) Save(ctx context.Context, key string, st *UploadState) error
 // state naming a chunk is saved before the next chunk is sent: a crash
 // then costs at most the chunk in flight.
 func TestStateIsSavedBeforeTheNextChunk(t *testing.T) {
-	var seen *arrivals
-	_, c, token := behindSandbox(t, func(sb *sandbox.Sandbox) http.Handler {
-		seen = &arrivals{h: sb}
-		return seen
+	synctest.Test(t, func(t *testing.T) {
+		var seen *arrivals
+		c, token := inBubble(t, func(sb *sandbox.Sandbox) http.Handler {
+			seen = &arrivals{h: sb}
+			return seen
+		})
+		store := &quietStore{ResumeStore: NewStateFile(filepath.Join(t.TempDir(), "state.json")), seen: seen,
+			turn: make(chan struct{}, 1)}
+
+		data := testData(4*testChunk+1, 22)
+		_, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
+			&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
+		require.NoError(t, err)
+
+		require.Len(t, store.atSaves, 5)
+		for i, n := range store.atSaves {
+			assert.Equal(t, int32(i+1), n, "save %d ended after %d upload requests had arrived", i+1, n)
+			assert.Equal(t, i+1, store.acked[i])
+		}
 	})
-	store := &slowStore{ResumeStore: NewStateFile(filepath.Join(t.TempDir(), "state.json")), seen: seen}
-
-	data := testData(4*testChunk+1, 22)
-	_, err := c.Upload(t.Context(), token, ReaderAt(bytesReader(data), int64(len(data))),
-		&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
-	require.NoError(t, err)
-
-	require.Len(t, store.atSaves, 5)
-	for i, n := range store.atSaves {
-		assert.Equal(t, int32(i+1), n, "save %d ended after %d upload requests had arrived", i+1, n)
-		assert.Equal(t, i+1, store.acked[i])
-	}
 }
 
 // behindSandbox serves a new sandbox through the handler front makes of it,
