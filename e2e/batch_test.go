@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,12 +71,8 @@ func batchLines(t *testing.T, stdout string) []map[string]any {
 // file whose answer the kill lost is recognised as already received.
 // E2E_CRASH_SEED replays a run.
 func TestBatchCrashResume(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("E2E_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "E2E_CRASH_SEED")
-		seed = n
-	}
+	seed, err := crashSeed(os.Getenv, uint64(time.Now().UnixNano()))
+	require.NoError(t, err)
 	t.Logf("seed %d (replay with E2E_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0xba7c4))
 	const (
