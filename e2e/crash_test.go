@@ -22,11 +22,10 @@ import (
 	"github.com/avupload/avupload/sandbox"
 )
 
-// Sizes of the crash runs: nine chunks, the last one short.
+// Sizes of the crash runs; crashSize and crashRuns depend on the build tag
+// long (sizes_test.go, sizes_long_test.go).
 const (
 	crashChunk = 5 << 20
-	crashSize  = 40<<20 + 12345
-	crashRuns  = 20
 	// crashSlack covers the multipart framing of the extra requests a
 	// crash causes, on top of the one chunk it may cost.
 	crashSlack = 8 << 10
@@ -62,9 +61,10 @@ type crashResult struct {
 }
 
 // TestCrashResume kills the avupload binary with SIGKILL at a random point
-// of an upload, twenty times, and resumes each upload from its state file.
-// Every video must complete with the source's SHA-256, and each crash may
-// cost at most one chunk sent twice. E2E_CRASH_SEED replays a run.
+// of an upload, crashRuns times (8; 20 with the tag long), and resumes each
+// upload from its state file. Every video must complete with the source's
+// SHA-256, and each crash may cost at most one chunk sent twice.
+// E2E_CRASH_SEED replays a run.
 func TestCrashResume(t *testing.T) {
 	seed, err := crashSeed(os.Getenv, uint64(time.Now().UnixNano()))
 	require.NoError(t, err)

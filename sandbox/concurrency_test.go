@@ -19,12 +19,13 @@ import (
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
 
-// TestConcurrentChunkedUploads runs 32 chunked uploads at once, each sending
-// its later chunks concurrently, and checks every video's SHA-256.
+// TestConcurrentChunkedUploads runs concurrentUploads chunked uploads at
+// once (8, or 32 in TestLongConcurrentChunkedUploads), each sending its later
+// chunks concurrently, and checks every video's SHA-256.
 func TestConcurrentChunkedUploads(t *testing.T) {
 	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
 	tok := newToken(t, srv)
-	const n = 32
+	const n = concurrentUploads
 	want := make(map[string]string, n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -47,7 +47,7 @@ func streamedUpload(t testing.TB, size int64) (io.Reader, string, *countingReade
 }
 
 // TestOversizedFileRefusedWhenLimitCrossed sends 600 MiB file parts as
-// chunks (TestUploadTooLarge covers a whole file). The sandbox must answer "too large"
+// chunks (TestLongUploadTooLarge covers a whole file). The sandbox must answer "too large"
 // once 200 MiB are crossed (or at once, when the range announces more),
 // without reading the rest of the body, and free what it had read.
 func TestOversizedFileRefusedWhenLimitCrossed(t *testing.T) {

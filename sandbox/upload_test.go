@@ -115,24 +115,6 @@ func TestUploadFileErrors(t *testing.T) {
 	assert.Empty(t, srv.Sandbox.Videos(), "no failed request may create a video")
 }
 
-// TestUploadTooLarge streams a body one byte over 200 MiB to directory
-// storage. (The exact 200 MiB boundary holds by the same comparison; it is not
-// uploaded again here to keep the suite fast.)
-func TestUploadTooLarge(t *testing.T) {
-	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
-	tok := newToken(t, srv)
-	for _, size := range []int64{sandbox.MaxWholeFileSize + 1} {
-		body, ct, _ := streamedUpload(t, size)
-		r := call(t, http.MethodPost, srv.URL+"/upload?token="+tok, "", body, ct)
-		if size > sandbox.MaxWholeFileSize {
-			requireProblem(t, r, 400, "The uploaded file is too large.", "file")
-			continue
-		}
-		t.Fatalf("unexpected size %d", size)
-	}
-	assert.Empty(t, srv.Sandbox.Videos())
-}
-
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) {

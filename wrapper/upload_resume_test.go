@@ -130,22 +130,6 @@ func TestUploadCancel(t *testing.T) {
 	}
 }
 
-// TestUploadLarge sends a 300 MiB file at concurrency 4.
-func TestUploadLarge(t *testing.T) {
-	const size = 300 << 20
-	// The 300 MiB stay in this closure only, so they can be collected
-	// before the upload starts.
-	sum, path := func() (string, string) {
-		data := testData(size, 15)
-		return sha256Hex(data), writeTestFile(t, data)
-	}()
-	e := newUploadEnv(t)
-	res, err := e.client.Upload(t.Context(), e.token, File(path), &UploadOptions{ChunkSize: 16 << 20, Concurrency: 4})
-	require.NoError(t, err)
-	e.checkVideo(t, res, sum, size)
-	assert.Equal(t, "clip.mp4", res.Video.Title, "named after the file")
-}
-
 // eventuallyCount waits for the sandbox to have counted want upload
 // requests: it counts a request once its answer is written, which may come
 // just after the client read it.
