@@ -3,8 +3,14 @@ GO            ?= go
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 GENERATED     := gen go.mod go.sum
 FUZZTIME      ?= 60s
+# GO_OLDEST is the oldest Go release avupload supports (go.mod's go line),
+# at a patch release the go command can fetch as a toolchain.
+GO_OLDEST     ?= go1.25.14
+# CROSS are the platforms checked besides the one building: build and vet
+# every package, tests included.
+CROSS         := windows/amd64 darwin/arm64
 
-.PHONY: all generate check-generated test browser-test lint bench bench-batch fuzz demo clean
+.PHONY: all generate check-generated test test-long test-oldest-go cross browser-test lint bench bench-batch fuzz demo clean
 
 all: test
 
@@ -22,7 +28,7 @@ check-generated:
 		diff -ru "$$snap/$$p" "$$p" || { echo "check-generated: $$p is stale against openapi.yaml; run 'make generate' and commit the result" >&2; exit 1; }; \
 	done && echo "check-generated: gen/ is up to date"
 
-## test: vet, check the generated code, run every test with the race detector
+## test: vet, check the generated code, run every test with the race detector (under 3 minutes warm on 2 cores); the biggest cases are in test-long
 test: check-generated
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
@@ -32,6 +38,25 @@ browser-test:
 	cd e2e/browser/testdata && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) vet -tags browser ./e2e/browser/
 	$(GO) test -tags browser -count=1 ./e2e/browser/
+
+## test-long: the cases too big for `make test` (300 MiB uploads, 32 concurrent uploads, a 200 MiB body, many more crash runs), tests named TestLong* in files built with the tag `long`; CI runs them
+test-long:
+	$(GO) vet -tags long ./...
+	$(GO) test -race -count=1 -tags long -run '^TestLong' ./...
+
+## test-oldest-go: vet with GO_OLDEST, then the library, sandbox and CLI tests (not e2e, not -race: the newest Go runs those); the go command fetches the toolchain
+test-oldest-go:
+	GOTOOLCHAIN=$(GO_OLDEST) $(GO) version
+	GOTOOLCHAIN=$(GO_OLDEST) $(GO) vet ./...
+	GOTOOLCHAIN=$(GO_OLDEST) $(GO) test -count=1 ./gen/... ./wrapper/... ./sandbox/... ./cmd/...
+
+## cross: build and vet every package, tests included, for each platform in CROSS (Windows, macOS)
+cross:
+	@set -e; for p in $(CROSS); do \
+		echo "cross: $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./...; \
+	done
 
 ## lint: golangci-lint, run at a pinned version so it stays out of go.mod
 lint:
