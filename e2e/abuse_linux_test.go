@@ -78,8 +78,8 @@ func (p *sandboxProc) stop(t *testing.T) {
 		assert.NoError(t, err, "the sandbox exits cleanly: %s", p.stderr)
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Error("the sandbox did not stop on SIGINT")
+		err := <-p.done
+		t.Errorf("the sandbox did not stop on SIGINT (killed: %v)", err)
 	}
 	p.done = nil
 }

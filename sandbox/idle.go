@@ -48,14 +48,3 @@ func (b *idleBody) Read(p []byte) (int, error) {
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }
-
-// isStalled reports whether the body of r timed out.
-func isStalled(r *http.Request) bool {
-	b, ok := r.Body.(*idleBody)
-	if !ok {
-		return false
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stalled
-}

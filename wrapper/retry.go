@@ -148,7 +148,7 @@ func serverWait(h http.Header) (time.Duration, bool) {
 func seconds(v string) (time.Duration, bool) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !strings.HasPrefix(v, "-") {
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
 			return time.Duration(1<<63 - 1), true
 		}
 		return 0, false

@@ -2,8 +2,6 @@ package main
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,7 +12,8 @@ import (
 // TestBinaryDoesNotLinkTesting checks that the shipped CLI links no test
 // helper: package testing (and its flags) must only reach test binaries.
 func TestBinaryDoesNotLinkTesting(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command is needed to list the CLI's dependencies")
 	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}", ".").CombinedOutput()
 	require.NoError(t, err, "go list: %s", out)
 	deps := strings.Fields(string(out))

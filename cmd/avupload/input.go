@@ -24,7 +24,7 @@ func checkSource(path string) error {
 		if errors.As(err, &pathErr) {
 			err = pathErr.Err
 		}
-		return fmt.Errorf("cannot read %s: %v", path, err)
+		return fmt.Errorf("cannot read %s: %w", path, err)
 	case fi.IsDir():
 		return usagef("%s is a directory, to upload as a batch; run the command again", path)
 	case !fi.Mode().IsRegular():
