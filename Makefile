@@ -10,7 +10,7 @@ GO_OLDEST     ?= go1.25.14
 # every package, tests included.
 CROSS         := windows/amd64 darwin/arm64
 
-.PHONY: all generate check-generated test test-long test-oldest-go cross browser-test lint bench bench-batch fuzz demo clean
+.PHONY: all generate check-generated test test-long test-oldest-go cross browser-test lint bench bench-wan bench-batch fuzz demo clean
 
 all: test
 
@@ -69,6 +69,14 @@ demo:
 ## bench: whole-process comparisons with curl on loopback (1 GiB, alternated runs, medians) and the Go benchmarks; writes bench/results/<date>.md. Not run by CI (about 10 minutes)
 bench:
 	GO="$(GO)" bash bench/run.sh
+
+## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, and a chunked curl loop, over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 10 minutes)
+WAN_SIZE_MIB  ?= 64
+WAN_CHUNK_MIB ?= 8
+WAN_ROUNDS    ?= 3
+bench-wan:
+	$(GO) build -o bench/wanbench/wanbench ./bench/wanbench
+	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS); rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
 
 ## bench-batch: batches on loopback: 200 files of 1-8 MiB at --jobs 4 against one file of their size, peak RSS of 6 x 300 MiB at --jobs 2, files/s of 10,000 tiny files with and without a journal. Not run by CI (about 15 minutes)
 bench-batch:
