@@ -70,13 +70,14 @@ demo:
 bench:
 	GO="$(GO)" bash bench/run.sh
 
-## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, and a chunked curl loop, over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 10 minutes)
+## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 10 minutes)
 WAN_SIZE_MIB  ?= 64
 WAN_CHUNK_MIB ?= 8
 WAN_ROUNDS    ?= 3
 bench-wan:
+	cd bench/wanbench/node && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) build -o bench/wanbench/wanbench ./bench/wanbench
-	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS); rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
+	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS) -node bench/wanbench/node; rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
 
 ## bench-batch: batches on loopback: 200 files of 1-8 MiB at --jobs 4 against one file of their size, peak RSS of 6 x 300 MiB at --jobs 2, files/s of 10,000 tiny files with and without a journal. Not run by CI (about 15 minutes)
 bench-batch:

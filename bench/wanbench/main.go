@@ -1,7 +1,8 @@
 // Command wanbench times whole upload processes across a simulated wide-area
 // link: avupload at several concurrencies over HTTP/2 and over parallel
-// HTTP/1.1 connections, against a chunked curl loop, all through the same
-// shaping proxy in front of the sandbox over TLS.
+// HTTP/1.1 connections, against a chunked curl loop and the official Node
+// client (with -node), all through the same shaping proxy in front of the
+// sandbox over TLS.
 //
 // The sandbox runs in this process behind a TLS listener that offers h2 and
 // http/1.1 (Go's net/http server with its default HTTP/2 settings), storing
@@ -14,7 +15,8 @@
 // medians are printed as a Markdown table; every upload is checked against
 // the file's SHA-256 by the sandbox.
 //
-//	go run ./bench/wanbench -size-mib 128 -rounds 3
+//	(cd bench/wanbench/node && npm ci --ignore-scripts)
+//	go run ./bench/wanbench -size-mib 64 -chunk-mib 8 -rounds 3 -node bench/wanbench/node
 package main
 
 import (
@@ -108,8 +110,12 @@ type link struct {
 
 type setting struct {
 	name string
-	// args are the -client arguments after the common ones; nil for curl.
+	// args are the -client arguments after the common ones; nil for curl
+	// and the Node client.
 	args []string
+	// node runs the official Node client's upload session on the pre-cut
+	// chunks.
+	node bool
 }
 
 type sample struct {
@@ -123,6 +129,7 @@ func run() error {
 	mbit := flag.Float64("mbit", 200, "link rate in Mbit/s (both directions)")
 	rtts := flag.String("rtt", "40ms,150ms", "round trips to simulate, comma-separated")
 	concs := flag.String("conc", "1,2,4,8", "concurrencies to compare")
+	nodeDir := flag.String("node", "", "directory of upload.js with the official Node client installed (npm ci); empty: no Node client")
 	flag.Parse()
 
 	self, err := os.Executable()
@@ -178,6 +185,10 @@ func run() error {
 		return fmt.Errorf("split: %v: %s", err, out)
 	}
 
+	parts, err := filepath.Glob(filepath.Join(chunks, "c*"))
+	if err != nil {
+		return err
+	}
 	var settings []setting
 	settings = append(settings, setting{name: "avupload defaults (50 MiB chunks, c1, h2)", args: []string{"-chunk", strconv.FormatInt(wrapper.DefaultChunkSize, 10), "-conc", "1", "-proto", "h2"}})
 	for _, proto := range []string{"h2", "h1"} {
@@ -186,6 +197,9 @@ func run() error {
 		}
 	}
 	settings = append(settings, setting{name: "curl loop"})
+	if *nodeDir != "" {
+		settings = append(settings, setting{name: "Node client", node: true})
+	}
 
 	var links []link
 	for _, s := range strings.Split(*rtts, ",") {
@@ -212,9 +226,13 @@ func run() error {
 					return err
 				}
 				var cmd *exec.Cmd
-				if s.args == nil {
+				switch {
+				case s.node:
+					cmd = exec.Command("node", append([]string{filepath.Join(*nodeDir, "upload.js"), url, tok}, parts...)...)
+					cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+cacert)
+				case s.args == nil:
 					cmd = exec.Command("bash", "-c", curlLoop, "curl-loop", url, tok, chunks, strconv.FormatInt(size, 10), cacert)
-				} else {
+				default:
 					cmd = exec.Command(self, append([]string{"-client", "-url", url, "-token", tok, "-file", file, "-cacert", cacert}, s.args...)...)
 				}
 				var stderr bytes.Buffer
@@ -333,14 +351,18 @@ func checkLast(api *http.Client, base, sum, data string) error {
 	}
 	defer resp.Body.Close()
 	var vs []struct {
+		Size     int64  `json:"size"`
 		SHA256   string `json:"sha256"`
 		Complete bool   `json:"complete"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&vs); err != nil {
 		return err
 	}
-	if len(vs) == 0 || !vs[len(vs)-1].Complete || vs[len(vs)-1].SHA256 != sum {
-		return errors.New("the sandbox does not hold the upload complete and intact")
+	if len(vs) == 0 {
+		return errors.New("the sandbox holds no video")
+	}
+	if v := vs[len(vs)-1]; !v.Complete || v.SHA256 != sum {
+		return fmt.Errorf("the sandbox holds the upload as %d bytes, complete %t, SHA-256 %s; want %s", v.Size, v.Complete, v.SHA256, sum)
 	}
 	return os.RemoveAll(filepath.Join(data, "videos"))
 }
