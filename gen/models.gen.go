@@ -3,8 +3,7 @@
 package gen
 
 import (
-	"time"
-
+	"github.com/avupload/avupload/apitime"
 	"github.com/oapi-codegen/nullable"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -141,35 +140,35 @@ type AuthenticatePayload struct {
 
 // BadRequest A problem document for an invalid request.
 type BadRequest struct {
-	// Detail Specifics of this occurrence.
-	Detail *string `json:"detail,omitempty"`
+	// Type A URI that names the kind of problem.
+	//
+	// Example: https://docs.api.video/reference/invalid-attribute
+	Type *string `json:"type,omitempty"`
+
+	// Title A sentence that says what went wrong.
+	Title *string `json:"title,omitempty"`
 
 	// Name The parameter or field at fault.
 	Name *string `json:"name,omitempty"`
-
-	// Problems Every problem found, where there were several.
-	Problems *[]BadRequestProblem `json:"problems,omitempty"`
 
 	// Status The HTTP status code.
 	//
 	// Example: 400
 	Status *int `json:"status,omitempty"`
 
-	// Title A sentence that says what went wrong.
-	Title *string `json:"title,omitempty"`
+	// Detail Specifics of this occurrence.
+	Detail *string `json:"detail,omitempty"`
 
-	// Type A URI that names the kind of problem.
-	//
-	// Example: https://docs.api.video/reference/invalid-attribute
-	Type *string `json:"type,omitempty"`
+	// Problems Every problem found, where there were several.
+	Problems *[]BadRequestProblem `json:"problems,omitempty"`
 }
 
 // BadRequestProblem One problem found in an invalid request.
 type BadRequestProblem struct {
+	Type   *string `json:"type,omitempty"`
+	Title  *string `json:"title,omitempty"`
 	Name   *string `json:"name,omitempty"`
 	Status *int    `json:"status,omitempty"`
-	Title  *string `json:"title,omitempty"`
-	Type   *string `json:"type,omitempty"`
 }
 
 // Link A related resource.
@@ -189,17 +188,17 @@ type Metadata struct {
 
 // NotFound A problem document for a resource that does not exist.
 type NotFound struct {
+	// Type Example: https://docs.api.video/reference/resource-not-found
+	Type *string `json:"type,omitempty"`
+
+	// Title Example: The requested resource was not found.
+	Title *string `json:"title,omitempty"`
+
 	// Name Example: uploadToken
 	Name *string `json:"name,omitempty"`
 
 	// Status Example: 404
 	Status *int `json:"status,omitempty"`
-
-	// Title Example: The requested resource was not found.
-	Title *string `json:"title,omitempty"`
-
-	// Type Example: https://docs.api.video/reference/resource-not-found
-	Type *string `json:"type,omitempty"`
 }
 
 // Pagination Where a page stands in the whole list.
@@ -214,12 +213,6 @@ type Pagination struct {
 	// Example: 2
 	CurrentPageItems *int `json:"currentPageItems,omitempty"`
 
-	// ItemsTotal The number of items in the whole list.
-	//
-	// Example: 2
-	ItemsTotal *int             `json:"itemsTotal,omitempty"`
-	Links      []PaginationLink `json:"links"`
-
 	// PageSize The number of items a page holds at most.
 	//
 	// Example: 25
@@ -229,6 +222,12 @@ type Pagination struct {
 	//
 	// Example: 1
 	PagesTotal *int `json:"pagesTotal,omitempty"`
+
+	// ItemsTotal The number of items in the whole list.
+	//
+	// Example: 2
+	ItemsTotal *int             `json:"itemsTotal,omitempty"`
+	Links      []PaginationLink `json:"links"`
 }
 
 // PaginationLink A link to a page of the same list.
@@ -247,8 +246,11 @@ type PaginationLinkRel string
 
 // Problem A problem document for an error that names no field.
 type Problem struct {
-	// Detail Specifics of this occurrence.
-	Detail *string `json:"detail,omitempty"`
+	// Type A URI that names the kind of problem.
+	Type *string `json:"type,omitempty"`
+
+	// Title A sentence that says what went wrong.
+	Title *string `json:"title,omitempty"`
 
 	// Name The parameter or field at fault, where one is.
 	Name *string `json:"name,omitempty"`
@@ -256,11 +258,8 @@ type Problem struct {
 	// Status The HTTP status code.
 	Status *int `json:"status,omitempty"`
 
-	// Title A sentence that says what went wrong.
-	Title *string `json:"title,omitempty"`
-
-	// Type A URI that names the kind of problem.
-	Type *string `json:"type,omitempty"`
+	// Detail Specifics of this occurrence.
+	Detail *string `json:"detail,omitempty"`
 }
 
 // RefreshTokenPayload The refresh token to exchange for a new access token.
@@ -300,28 +299,18 @@ type TokenUploadPayload struct {
 
 // TooManyRequests A problem document for a request over the rate limit.
 type TooManyRequests struct {
-	// Status Example: 429
-	Status *int `json:"status,omitempty"`
+	// Type Example: https://docs.api.video/reference/too-many-requests
+	Type *string `json:"type,omitempty"`
 
 	// Title Example: Too many requests.
 	Title *string `json:"title,omitempty"`
 
-	// Type Example: https://docs.api.video/reference/too-many-requests
-	Type *string `json:"type,omitempty"`
+	// Status Example: 429
+	Status *int `json:"status,omitempty"`
 }
 
 // UploadToken An upload token and its lifetime.
 type UploadToken struct {
-	// CreatedAt When the token was created.
-	//
-	// Example: 2020-12-02T10:13:19+00:00
-	CreatedAt *time.Time `json:"createdAt,omitempty"`
-
-	// ExpiresAt When the token expires; absent for a token that never expires.
-	//
-	// Example: 2020-12-02T11:13:19+00:00
-	ExpiresAt nullable.Nullable[time.Time] `json:"expiresAt,omitempty"`
-
 	// Token The token, sent as `token` on uploads.
 	//
 	// Example: to1tcmSFHeYY5KzyhOqVKMKb
@@ -331,27 +320,33 @@ type UploadToken struct {
 	//
 	// Example: 3600
 	TTL *int `json:"ttl,omitempty"`
+
+	// CreatedAt When the token was created.
+	//
+	// Example: 2020-12-02T10:13:19+00:00
+	CreatedAt *apitime.Time `json:"createdAt,omitempty"`
+
+	// ExpiresAt When the token expires; absent for a token that never expires.
+	//
+	// Example: 2020-12-02T11:13:19+00:00
+	ExpiresAt nullable.Nullable[apitime.Time] `json:"expiresAt,omitempty"`
 }
 
 // Video A video, as an upload answers it.
 type Video struct {
-	// Assets Where to watch or embed the video.
-	Assets *VideoAssets `json:"assets,omitempty"`
+	// VideoID The video's unique identifier.
+	//
+	// Example: vi4k0jvEUuaTdRAEjQ4Jfrgz
+	VideoID string `json:"videoId"`
 
-	// CreatedAt When the video was created.
-	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	// PlayerID The player the video uses.
+	PlayerID *string `json:"playerId,omitempty"`
 
-	// DeletesAt When a discarded video will be deleted for good, if it will.
-	DeletesAt nullable.Nullable[time.Time] `json:"deletesAt,omitempty"`
+	// Title The video's title.
+	Title *string `json:"title,omitempty"`
 
 	// Description The video's description.
 	Description *string `json:"description,omitempty"`
-
-	// Discarded Whether the video is discarded.
-	Discarded *bool `json:"discarded,omitempty"`
-
-	// DiscardedAt When the video was discarded, if it was.
-	DiscardedAt nullable.Nullable[time.Time] `json:"discardedAt,omitempty"`
 
 	// Language The language spoken in the video, as a language tag.
 	Language *string `json:"language,omitempty"`
@@ -359,40 +354,44 @@ type Video struct {
 	// LanguageOrigin Whether the language was set through the API or detected.
 	LanguageOrigin nullable.Nullable[VideoLanguageOrigin] `json:"languageOrigin,omitempty"`
 
-	// Metadata Key and value pairs attached to the video.
-	Metadata *[]Metadata `json:"metadata,omitempty"`
-
-	// Mp4Support Whether an MP4 rendition can be downloaded.
-	Mp4Support *bool `json:"mp4Support,omitempty"`
+	// Public Whether the video is public.
+	Public *bool `json:"public,omitempty"`
 
 	// Panoramic Whether the video is a 360-degree video.
 	Panoramic *bool `json:"panoramic,omitempty"`
 
-	// PlayerID The player the video uses.
-	PlayerID *string `json:"playerId,omitempty"`
-
-	// Public Whether the video is public.
-	Public *bool `json:"public,omitempty"`
-
-	// PublishedAt When the video was published.
-	PublishedAt *time.Time `json:"publishedAt,omitempty"`
-
-	// Source Where the video's source came from.
-	Source *VideoSource `json:"source,omitempty"`
+	// Mp4Support Whether an MP4 rendition can be downloaded.
+	Mp4Support *bool `json:"mp4Support,omitempty"`
 
 	// Tags The video's tags.
 	Tags *[]string `json:"tags,omitempty"`
 
-	// Title The video's title.
-	Title *string `json:"title,omitempty"`
+	// Metadata Key and value pairs attached to the video.
+	Metadata *[]Metadata `json:"metadata,omitempty"`
+
+	// PublishedAt When the video was published.
+	PublishedAt *apitime.Time `json:"publishedAt,omitempty"`
+
+	// CreatedAt When the video was created.
+	CreatedAt *apitime.Time `json:"createdAt,omitempty"`
 
 	// UpdatedAt When the video was last changed.
-	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	UpdatedAt *apitime.Time `json:"updatedAt,omitempty"`
 
-	// VideoID The video's unique identifier.
-	//
-	// Example: vi4k0jvEUuaTdRAEjQ4Jfrgz
-	VideoID string `json:"videoId"`
+	// Discarded Whether the video is discarded.
+	Discarded *bool `json:"discarded,omitempty"`
+
+	// DiscardedAt When the video was discarded, if it was.
+	DiscardedAt nullable.Nullable[apitime.Time] `json:"discardedAt,omitempty"`
+
+	// DeletesAt When a discarded video will be deleted for good, if it will.
+	DeletesAt nullable.Nullable[apitime.Time] `json:"deletesAt,omitempty"`
+
+	// Source Where the video's source came from.
+	Source *VideoSource `json:"source,omitempty"`
+
+	// Assets Where to watch or embed the video.
+	Assets *VideoAssets `json:"assets,omitempty"`
 }
 
 // VideoLanguageOrigin Whether the language was set through the API or detected.
@@ -400,40 +399,39 @@ type VideoLanguageOrigin string
 
 // VideoAssets Where to watch or embed the video.
 type VideoAssets struct {
-	// Hls The HLS manifest.
-	Hls *string `json:"hls,omitempty"`
-
 	// Iframe An HTML iframe that embeds the player.
 	Iframe *string `json:"iframe,omitempty"`
-
-	// Mp4 The MP4 rendition.
-	Mp4 *string `json:"mp4,omitempty"`
 
 	// Player The player page.
 	Player *string `json:"player,omitempty"`
 
+	// Hls The HLS manifest.
+	Hls *string `json:"hls,omitempty"`
+
 	// Thumbnail The thumbnail image.
 	Thumbnail *string `json:"thumbnail,omitempty"`
+
+	// Mp4 The MP4 rendition.
+	Mp4 *string `json:"mp4,omitempty"`
 }
 
 // VideoSource Where the video's source came from.
 type VideoSource struct {
-	// LiveStream The live stream a video was recorded from.
-	LiveStream *VideoSourceLiveStream `json:"liveStream,omitempty"`
+	// URI The path of the video's source.
+	URI *string `json:"uri,omitempty"`
 
 	// Type The kind of source.
 	Type *string `json:"type,omitempty"`
 
-	// URI The path of the video's source.
-	URI *string `json:"uri,omitempty"`
+	// LiveStream The live stream a video was recorded from.
+	LiveStream *VideoSourceLiveStream `json:"liveStream,omitempty"`
 }
 
 // VideoSourceLiveStream The live stream a video was recorded from.
 type VideoSourceLiveStream struct {
-	Links *[]Link `json:"links,omitempty"`
-
 	// LiveStreamID The live stream's identifier.
 	LiveStreamID *string `json:"liveStreamId,omitempty"`
+	Links        *[]Link `json:"links,omitempty"`
 }
 
 // Forbidden A problem document for an error that names no field.

@@ -11,7 +11,7 @@ import (
 
 // What only tests and validators need: the OpenAPI loader behind the embedded
 // description (gen/spec), the YAML parsers and the JSON-schema validator it
-// pulls in, and the code generator itself.
+// pulls in, the code generator itself and the recorded answers.
 var testOnlyModules = []string{
 	"github.com/getkin/kin-openapi",
 	"github.com/oapi-codegen/oapi-codegen/v2",
@@ -19,6 +19,7 @@ var testOnlyModules = []string{
 	"go.yaml.in/yaml",
 	"gopkg.in/yaml.",
 	"github.com/avupload/avupload/gen/spec",
+	"github.com/avupload/avupload/internal/recorded",
 }
 
 // TestProgramsLinkNoTestOnlyCode lists what a program importing each package

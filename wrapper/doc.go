@@ -37,6 +37,11 @@
 // Upload sends a small file in one request and a large one in chunks, and
 // can resume an interrupted upload; see [UploadOptions].
 //
+// Results are typed values (times as time.Time, lifetimes as time.Duration)
+// that also keep the API's answer as it was received: [UploadToken.RawJSON],
+// [TokenPage.RawJSON] and [Video.RawJSON] give it byte for byte, with any
+// field the typed values do not hold.
+//
 // # Large uploads, streams and resuming
 //
 // A source is a file ([File], [OSFile]), anything with ReadAt ([ReaderAt]),

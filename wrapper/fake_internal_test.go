@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/internal/recorded"
 )
 
 const (
@@ -123,11 +125,13 @@ func hangUp(w http.ResponseWriter) {
 
 // Payloads as api-facts.md records them.
 const (
-	tokenJSON        = `{"token":"to1tcmSFHeYY5KzyhOqVKMKb","ttl":3600,"createdAt":"2020-12-02T10:13:19+00:00","expiresAt":"2020-12-02T11:13:19+00:00"}`
-	foreverTokenJSON = `{"token":"to1tcmSFHeYY5KzyhOqVKMKb","ttl":0,"createdAt":"2020-12-02T10:13:19+00:00"}`
-	tooManyJSON      = `{"type":"https://docs.api.video/reference/too-many-requests","title":"Too many requests.","status":429}`
-	notFoundJSON     = `{"type":"https://docs.api.video/reference/resource-not-found","title":"The requested resource was not found.","name":"uploadToken","status":404}`
-	listJSON         = `{"data":[{"token":"to37YfoPDRR2pcDKa6LsUE0M","ttl":3600,"createdAt":"2020-12-02T10:26:46+00:00","expiresAt":"2020-12-02T11:26:46+00:00"},{"token":"to1W3ZS9PdUBZWzzTEZr1B79","ttl":0,"createdAt":"2020-12-02T10:26:28+00:00"}],"pagination":{"currentPage":1,"currentPageItems":2,"pageSize":25,"pagesTotal":1,"itemsTotal":2,"links":[{"rel":"self","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"first","uri":"/upload-tokens?currentPage=1&pageSize=25"},{"rel":"last","uri":"/upload-tokens?currentPage=1&pageSize=25"}]}}`
+	tokenJSON        = recorded.CreateToken
+	foreverTokenJSON = recorded.TokenWithoutTTL
+	tooManyJSON      = recorded.TooManyRequests
+	// notFoundJSON is the recorded 404 for a token route, whose name is the
+	// token parameter.
+	notFoundJSON = `{"type":"https://docs.api.video/reference/resource-not-found","title":"The requested resource was not found.","name":"uploadToken","status":404}`
+	listJSON     = recorded.TokenList
 )
 
 // countingTransport counts the requests that reach the network, per path.

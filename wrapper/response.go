@@ -1,6 +1,7 @@
 package wrapper
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,22 +22,34 @@ var errUnreadableAnswer = errors.New("unreadable success answer")
 // errUnreadableAnswer. The body is always closed. secrets (a token, for
 // instance) are scrubbed from every error text, as is the API key.
 func (c *Client) decode(op string, resp *http.Response, err error, out any, secrets ...string) error {
+	_, err = c.decodeRaw(op, resp, err, out, secrets...)
+	return err
+}
+
+// decodeRaw is decode that also returns the success answer's body as it was
+// received, for the results that keep it (RawJSON). The body is nil when out
+// is nil or the call failed.
+func (c *Client) decodeRaw(op string, resp *http.Response, err error, out any, secrets ...string) ([]byte, error) {
 	secrets = append(secrets, c.apiKey)
 	if err != nil {
-		return wrapTransportError(op, err, secrets...)
+		return nil, wrapTransportError(op, err, secrets...)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return readAPIError(op, resp, secrets...)
+		return nil, readAPIError(op, resp, secrets...)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-		return nil
+		return nil, nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSuccessBody)).Decode(out); err != nil {
-		return &OpError{Op: op, Err: fmt.Errorf("%w: decoding the %d answer: %w", errUnreadableAnswer, resp.StatusCode, &redactedError{err: err, secrets: secrets})}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
+	if err == nil {
+		err = json.NewDecoder(bytes.NewReader(raw)).Decode(out)
 	}
-	return nil
+	if err != nil {
+		return nil, &OpError{Op: op, Err: fmt.Errorf("%w: decoding the %d answer: %w", errUnreadableAnswer, resp.StatusCode, &redactedError{err: err, secrets: secrets})}
+	}
+	return raw, nil
 }
 
 // requireKey returns ErrNoAPIKey when the client has no API key.

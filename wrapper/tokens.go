@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"iter"
 	"math"
@@ -29,7 +30,15 @@ type UploadToken struct {
 	CreatedAt time.Time
 	// ExpiresAt is when the token stops working; zero when it never expires.
 	ExpiresAt time.Time
+
+	raw string // the token's JSON object, as received
 }
+
+// RawJSON returns the token's JSON object byte for byte as the API sent it:
+// the whole answer of CreateUploadToken and GetUploadToken, or the token's
+// entry in a list's data. It is nil for a token that was not received. The
+// result is a copy.
+func (t UploadToken) RawJSON() json.RawMessage { return rawJSON(t.raw) }
 
 // NeverExpires reports whether the token has no expiry date.
 func (t UploadToken) NeverExpires() bool { return t.ExpiresAt.IsZero() }
@@ -112,7 +121,13 @@ type TokenPage struct {
 	Tokens []UploadToken
 	// Pagination says where the page stands in the whole list.
 	Pagination Pagination
+
+	raw []byte // the answer's body, as received
 }
+
+// RawJSON returns the page's answer (the API's TokenListResponse) byte for
+// byte as the API sent it. The result is a copy.
+func (p *TokenPage) RawJSON() json.RawMessage { return rawJSON(string(p.raw)) }
 
 // HasNext reports whether another page follows this one.
 func (p *TokenPage) HasNext() bool {
@@ -159,10 +174,11 @@ func (c *Client) CreateUploadToken(ctx context.Context, ttl time.Duration) (Uplo
 	seconds := int(ttl / time.Second)
 	resp, err := c.api.CreateUploadToken(ctx, gen.TokenCreationPayload{TTL: &seconds})
 	var body gen.UploadToken
-	if err := c.decode(opCreateToken, resp, err, &body); err != nil {
+	raw, err := c.decodeRaw(opCreateToken, resp, err, &body)
+	if err != nil {
 		return UploadToken{}, err
 	}
-	t := newUploadToken(body)
+	t := newUploadToken(body, raw)
 	if t.Token == "" {
 		return UploadToken{}, &OpError{Op: opCreateToken, Err: errors.New("the answer holds no token")}
 	}
@@ -177,10 +193,11 @@ func (c *Client) GetUploadToken(ctx context.Context, token string) (UploadToken,
 	}
 	resp, err := c.api.GetUploadToken(ctx, token)
 	var body gen.UploadToken
-	if err := c.decode(opGetToken, resp, err, &body, token); err != nil {
+	raw, err := c.decodeRaw(opGetToken, resp, err, &body, token)
+	if err != nil {
 		return UploadToken{}, err
 	}
-	return newUploadToken(body), nil
+	return newUploadToken(body, raw), nil
 }
 
 // DeleteUploadToken revokes the token at once. An unknown or expired token is
@@ -214,15 +231,24 @@ func (c *Client) ListUploadTokens(ctx context.Context, opts ListOptions) (*Token
 	}
 	resp, err := c.api.ListUploadTokens(ctx, opts.params())
 	var body gen.TokenListResponse
-	if err := c.decode(opListTokens, resp, err, &body); err != nil {
+	raw, err := c.decodeRaw(opListTokens, resp, err, &body)
+	if err != nil {
 		return nil, err
+	}
+	// Each token keeps its own entry of data, as received.
+	var entries struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &entries); err != nil || len(entries.Data) != len(body.Data) {
+		entries.Data = make([]json.RawMessage, len(body.Data))
 	}
 	page := &TokenPage{
 		Tokens:     make([]UploadToken, 0, len(body.Data)),
 		Pagination: newPagination(body.Pagination),
+		raw:        raw,
 	}
-	for _, t := range body.Data {
-		page.Tokens = append(page.Tokens, newUploadToken(t))
+	for i, t := range body.Data {
+		page.Tokens = append(page.Tokens, newUploadToken(t, entries.Data[i]))
 	}
 	return page, nil
 }
@@ -283,8 +309,10 @@ func (p *TokenPage) nextPage(asked int) int {
 	return current + 1
 }
 
-func newUploadToken(g gen.UploadToken) UploadToken {
-	var t UploadToken
+// newUploadToken copies the generated model into an UploadToken; raw is the
+// JSON object it was decoded from.
+func newUploadToken(g gen.UploadToken, raw []byte) UploadToken {
+	t := UploadToken{raw: string(raw)}
 	if g.Token != nil {
 		t.Token = *g.Token
 	}
@@ -292,11 +320,10 @@ func newUploadToken(g gen.UploadToken) UploadToken {
 		t.TTL = time.Duration(*g.TTL) * time.Second
 	}
 	if g.CreatedAt != nil {
-		t.CreatedAt = *g.CreatedAt
+		t.CreatedAt = g.CreatedAt.Time
 	}
-	if g.ExpiresAt.IsSpecified() && !g.ExpiresAt.IsNull() {
-		t.ExpiresAt = g.ExpiresAt.MustGet()
-	} else if t.TTL > 0 && !t.CreatedAt.IsZero() {
+	t.ExpiresAt = nullableTime(g.ExpiresAt)
+	if t.ExpiresAt.IsZero() && t.TTL > 0 && !t.CreatedAt.IsZero() {
 		t.ExpiresAt = t.CreatedAt.Add(t.TTL)
 	}
 	return t

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/avupload/avupload/gen"
 )
 
 // run drives one upload: resume or not, the first chunk alone, the others
@@ -305,7 +303,7 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 
 // ack records an acknowledged chunk, saves the state and reports progress.
 // It is safe to call from several workers.
-func (r *runner) ack(ctx context.Context, ch *chunk, v *gen.Video) {
+func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	u := r.u
@@ -315,7 +313,7 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *gen.Video) {
 	// that completed the video, whose answer has the whole video. With
 	// concurrent chunks, that answer may come before another's.
 	if v != nil && (r.final == nil || v.Assets != nil) {
-		video := videoFrom(v)
+		video := videoFrom(&v.Video, v.raw)
 		r.final = &video
 	}
 	if s := u.state; s != nil {

@@ -20,7 +20,7 @@ import (
 // client's one retry loop. It returns the API's answer, or a nil video and
 // no error when a retry found the chunk already on the server (the earlier
 // try landed but its answer was lost).
-func (u *upload) send(ctx context.Context, ch *chunk, videoID string) (*gen.Video, error) {
+func (u *upload) send(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, error) {
 	v, attempts, err := u.sendChunk(ctx, ch, videoID)
 	if err == nil {
 		return v, nil
@@ -79,7 +79,7 @@ func alreadyReceived(err error, ch *chunk) bool {
 // body streams the chunk from its source between a small multipart head and
 // tail, with its length known in advance, so that every attempt can send it
 // again.
-func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*gen.Video, int, error) {
+func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, int, error) {
 	head := u.multipartHead(videoID)
 	tail := "\r\n--" + u.boundary + "--\r\n"
 	length := int64(len(head)) + ch.n + int64(len(tail))
@@ -105,14 +105,14 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*gen
 		op: opUpload, policy: u.policy, stall: u.opts.StallTimeout,
 		attrs: []slog.Attr{slog.Int("chunk", ch.index)}, secrets: []string{u.token},
 	})
-	var v gen.Video
-	err = u.c.decode(opUpload, resp, err, &v, u.token)
+	var v videoAnswer
+	v.raw, err = u.c.decodeRaw(opUpload, resp, err, &v.Video, u.token)
 	switch {
 	case err == nil:
 	case errors.Is(err, errUnreadableAnswer) && videoID != "":
 		// The chunk landed; an answer with little or nothing in it is
 		// all some chunks get.
-		v = gen.Video{}
+		v = videoAnswer{}
 	default:
 		return nil, attempts, err
 	}

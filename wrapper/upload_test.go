@@ -88,6 +88,8 @@ func (e *uploadEnv) checkVideo(t *testing.T, res *UploadResult, wantSum string, 
 	}
 	require.Len(t, complete, 1, "exactly one complete video")
 	assert.Equal(t, res.Video.VideoID, complete[0].VideoID)
+	assert.True(t, strings.HasPrefix(string(res.Video.RawJSON()), `{"videoId":"`+res.Video.VideoID+`"`),
+		"RawJSON is an answer about the video: %s", res.Video.RawJSON())
 	assert.Equal(t, wantSize, complete[0].Size)
 	assert.Equal(t, wantSum, complete[0].SHA256, "server-side hash")
 }
@@ -151,6 +153,8 @@ func TestUploadSizesAndSources(t *testing.T) {
 					})
 					require.NoError(t, err)
 					e.checkVideo(t, res, sum, sz.size)
+					assert.Contains(t, string(res.Video.RawJSON()), `"assets":{"iframe":"<iframe src=\"`,
+						"RawJSON is the whole video, as the last chunk's answer gave it")
 					wantChunks := int(chunkCount(sz.size, testChunk))
 					assert.Equal(t, wantChunks, res.Chunks)
 					assert.Equal(t, wantChunks, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
