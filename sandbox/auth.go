@@ -87,11 +87,15 @@ func (s *Sandbox) checkBearer(token string) (problem, bool) {
 // Authenticate implements POST /auth/api-key.
 func (a *api) Authenticate(_ context.Context, req gen.AuthenticateRequestObject) (gen.AuthenticateResponseObject, error) {
 	if req.Body == nil || req.Body.APIKey == "" {
-		return errorResponse(requiredAttribute("apiKey", `{"apiKey":"YOUR_API_KEY"}`)), nil
+		return gen.Authenticate400JSONResponse{BadRequestJSONResponse: gen.BadRequestJSONResponse{
+			Body: requiredAttribute("apiKey", `{"apiKey":"YOUR_API_KEY"}`).p.badRequestBody(),
+		}}, nil
 	}
 	if !slices.Contains(a.s.cfg.apiKeys, req.Body.APIKey) {
-		return errorResponse(&apiError{status: http.StatusUnauthorized,
-			p: problem{Type: typeInvalidAPIKey, Title: "The API key is invalid.", Name: "apiKey"}}), nil
+		p := problem{Type: typeInvalidAPIKey, Title: "The API key is invalid.", Name: "apiKey"}
+		return gen.Authenticate401JSONResponse{UnauthorizedJSONResponse: gen.UnauthorizedJSONResponse{
+			Body: p.wire(http.StatusUnauthorized),
+		}}, nil
 	}
 	return gen.Authenticate200JSONResponse{Body: a.s.bearer.issue(a.s.cfg.now())}, nil
 }
@@ -99,12 +103,16 @@ func (a *api) Authenticate(_ context.Context, req gen.AuthenticateRequestObject)
 // RefreshToken implements POST /auth/refresh. A refresh token works once.
 func (a *api) RefreshToken(_ context.Context, req gen.RefreshTokenRequestObject) (gen.RefreshTokenResponseObject, error) {
 	if req.Body == nil || req.Body.RefreshToken == "" {
-		return errorResponse(requiredAttribute("refreshToken", `{"refreshToken":"REFRESH_TOKEN"}`)), nil
+		return gen.RefreshToken400JSONResponse{BadRequestJSONResponse: gen.BadRequestJSONResponse{
+			Body: requiredAttribute("refreshToken", `{"refreshToken":"REFRESH_TOKEN"}`).p.badRequestBody(),
+		}}, nil
 	}
 	if !a.s.bearer.redeem(req.Body.RefreshToken) {
-		return errorResponse(&apiError{status: http.StatusUnauthorized,
-			p: problem{Type: typeInvalidRefreshToken, Title: "The refresh token is invalid or expired.", Name: "refreshToken",
-				Detail: "a refresh token works once; get a new pair from POST /auth/api-key"}}), nil
+		p := problem{Type: typeInvalidRefreshToken, Title: "The refresh token is invalid or expired.", Name: "refreshToken",
+			Detail: "a refresh token works once; get a new pair from POST /auth/api-key"}
+		return gen.RefreshToken401JSONResponse{UnauthorizedJSONResponse: gen.UnauthorizedJSONResponse{
+			Body: p.wire(http.StatusUnauthorized),
+		}}, nil
 	}
 	return gen.RefreshToken200JSONResponse{Body: a.s.bearer.issue(a.s.cfg.now())}, nil
 }

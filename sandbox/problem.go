@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/avupload/avupload/apitime"
 	"github.com/avupload/avupload/gen"
 )
 
@@ -30,13 +31,11 @@ const (
 	typeServerError        = typeBase + "server-error"
 )
 
-// problem is a problem document; status is filled in when it is written.
+// problem is a problem document's content; its status is the answer's. It
+// becomes one of the generated models (gen.BadRequest, gen.Problem, ...) when
+// it is answered: the wire shape is defined there alone.
 type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Name   string `json:"name,omitempty"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
+	Type, Title, Name, Detail string
 }
 
 // badRequest builds a 400 problem.
@@ -52,50 +51,64 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.p.Title + " " + e.p.Detail }
 
-// response is any JSON response; it implements every generated Visit*Response
-// interface so the strict handlers can return it. The generated response
-// types cannot be used for bodies with timestamps: encoding/json writes UTC as
-// "Z", while the API writes the ATOM form with a numeric offset.
-type response struct {
-	status int
-	body   any // nil: no body
+// wire is p as a problem document with status: type, title and status
+// always, name and detail when they are set.
+func (p problem) wire(status int) gen.Problem {
+	return gen.Problem{Type: &p.Type, Title: &p.Title, Name: optional(p.Name), Status: &status, Detail: optional(p.Detail)}
 }
 
-func (r response) visit(w http.ResponseWriter) error {
-	if r.body == nil {
-		w.WriteHeader(r.status)
+// badRequestBody is p as the BadRequest model, with status 400.
+func (p problem) badRequestBody() gen.BadRequest {
+	w := p.wire(http.StatusBadRequest)
+	return gen.BadRequest{Type: w.Type, Title: w.Title, Name: w.Name, Status: w.Status, Detail: w.Detail}
+}
+
+// optional returns nil for an empty string, so that the field is left out.
+func optional(s string) *string {
+	if s == "" {
 		return nil
 	}
-	b, err := marshal(r.body)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(r.status)
-	_, err = w.Write(b)
-	return err
+	return &s
 }
 
-func (r response) VisitUploadWithUploadTokenResponse(w http.ResponseWriter) error { return r.visit(w) }
-func (r response) VisitListUploadTokensResponse(w http.ResponseWriter) error      { return r.visit(w) }
-func (r response) VisitCreateUploadTokenResponse(w http.ResponseWriter) error     { return r.visit(w) }
-func (r response) VisitDeleteUploadTokenResponse(w http.ResponseWriter) error     { return r.visit(w) }
-func (r response) VisitGetUploadTokenResponse(w http.ResponseWriter) error        { return r.visit(w) }
-func (r response) VisitAuthenticateResponse(w http.ResponseWriter) error          { return r.visit(w) }
-func (r response) VisitRefreshTokenResponse(w http.ResponseWriter) error          { return r.visit(w) }
+// The answers below write a generated model the way the generated strict
+// server does (status, Content-Type, the body and a newline) but without
+// escaping <, > and &: the API writes the iframe asset, the links of a page
+// and the Content-Range problems' details as they are. Each one holds the
+// model of one operation's answer, so the strict server still checks that
+// every answer is one the contract allows.
 
-var (
-	_ gen.UploadWithUploadTokenResponseObject = response{}
-	_ gen.ListUploadTokensResponseObject      = response{}
-	_ gen.CreateUploadTokenResponseObject     = response{}
-	_ gen.DeleteUploadTokenResponseObject     = response{}
-	_ gen.GetUploadTokenResponseObject        = response{}
-	_ gen.AuthenticateResponseObject          = response{}
-	_ gen.RefreshTokenResponseObject          = response{}
-)
+// videoAnswer is uploadWithUploadToken's 201: the video.
+type videoAnswer gen.UploadWithUploadToken201JSONResponse
 
-// marshal encodes v as JSON without escaping &, < and >, as the API writes
-// links and iframes.
+// VisitUploadWithUploadTokenResponse writes the video.
+func (a videoAnswer) VisitUploadWithUploadTokenResponse(w http.ResponseWriter) error {
+	return writeModel(w, http.StatusCreated, a.Body)
+}
+
+// uploadRefusal is uploadWithUploadToken's 400.
+type uploadRefusal gen.UploadWithUploadToken400JSONResponse
+
+// VisitUploadWithUploadTokenResponse writes the problem.
+func (a uploadRefusal) VisitUploadWithUploadTokenResponse(w http.ResponseWriter) error {
+	return writeModel(w, http.StatusBadRequest, a.Body)
+}
+
+// tokenPageAnswer is listUploadTokens' 200: a page of tokens.
+type tokenPageAnswer gen.ListUploadTokens200JSONResponse
+
+// VisitListUploadTokensResponse writes the page.
+func (a tokenPageAnswer) VisitListUploadTokensResponse(w http.ResponseWriter) error {
+	return writeModel(w, http.StatusOK, a.Body)
+}
+
+// uploadError is the answer uploadWithUploadToken gives for e.
+func uploadError(e *apiError) gen.UploadWithUploadTokenResponseObject {
+	return uploadRefusal{BadRequestJSONResponse: gen.BadRequestJSONResponse{Body: e.p.badRequestBody()}}
+}
+
+// marshal encodes v as JSON, ending with a newline, without escaping &, <
+// and >.
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -106,17 +119,22 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// errorResponse turns an apiError into a response.
-func errorResponse(e *apiError) response {
-	p := e.p
-	p.Status = e.status
-	return response{status: e.status, body: p}
+// writeModel writes v as an application/json answer with status, and
+// returns the error a strict handler's answer returns.
+func writeModel(w http.ResponseWriter, status int, v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
 }
 
 // writeProblem writes a problem document with the given status.
 func writeProblem(w http.ResponseWriter, status int, p problem) {
-	p.Status = status
-	writeJSON(w, status, p)
+	writeJSON(w, status, p.wire(status))
 }
 
 // writeTooManyRequests writes the documented 429 body.
@@ -124,17 +142,15 @@ func writeTooManyRequests(w http.ResponseWriter) {
 	writeJSON(w, http.StatusTooManyRequests, tooManyRequestsBody())
 }
 
-func tooManyRequestsBody() any {
-	return struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-	}{typeTooManyRequests, "Too many requests.", http.StatusTooManyRequests}
+// tooManyRequestsBody is the documented 429 body.
+func tooManyRequestsBody() gen.TooManyRequests {
+	typ, title, status := typeTooManyRequests, "Too many requests.", http.StatusTooManyRequests
+	return gen.TooManyRequests{Type: &typ, Title: &title, Status: &status}
 }
 
-// atom formats t the way the API does: 2020-12-02T10:13:19+00:00.
-func atom(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05-07:00")
+// stamp is t as the API writes timestamps: UTC, whole seconds.
+func stamp(t time.Time) *apitime.Time {
+	return apitime.Ptr(t.UTC().Truncate(time.Second))
 }
 
 // paramError answers the generated router's parameter errors (missing or

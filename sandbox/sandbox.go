@@ -525,16 +525,10 @@ func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// writeJSON writes v as an application/json response.
+// writeJSON writes v as an application/json answer, outside the strict
+// handlers (which return writeModel's error instead).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_ = writeModel(w, status, v)
 }
 
 // tempDirFor returns the spool directory of a data directory.

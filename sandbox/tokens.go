@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oapi-codegen/nullable"
+
 	"github.com/avupload/avupload/gen"
 )
 
@@ -37,21 +39,14 @@ func (t *tokenRecord) expired(now time.Time) bool {
 	return t.ttl > 0 && !now.Before(t.expiresAt())
 }
 
-// tokenJSON is an UploadToken as the API writes it: expiresAt is absent when
-// the token never expires.
-type tokenJSON struct {
-	Token     string `json:"token"`
-	TTL       int    `json:"ttl"`
-	CreatedAt string `json:"createdAt"`
-	ExpiresAt string `json:"expiresAt,omitempty"`
-}
-
-func (t *tokenRecord) json() tokenJSON {
-	j := tokenJSON{Token: t.token, TTL: t.ttl, CreatedAt: atom(t.createdAt)}
+// model is the token as the API writes it: expiresAt is absent when the
+// token never expires.
+func (t *tokenRecord) model() gen.UploadToken {
+	m := gen.UploadToken{Token: &t.token, TTL: &t.ttl, CreatedAt: stamp(t.createdAt)}
 	if t.ttl > 0 {
-		j.ExpiresAt = atom(t.expiresAt())
+		m.ExpiresAt = nullable.NewNullableWithValue(*stamp(t.expiresAt()))
 	}
-	return j
+	return m
 }
 
 // CreateToken creates an upload token directly, without HTTP; a ttl of 0
@@ -170,28 +165,30 @@ func (a *api) CreateUploadToken(_ context.Context, req gen.CreateUploadTokenRequ
 		ttl = *req.Body.TTL
 	}
 	if ttl < 0 || ttl > MaxTTL {
-		return errorResponse(ttlProblem(fmt.Sprintf("got %d", ttl))), nil
+		return gen.CreateUploadToken400JSONResponse{BadRequestJSONResponse: gen.BadRequestJSONResponse{
+			Body: ttlProblem(fmt.Sprintf("got %d", ttl)).p.badRequestBody(),
+		}}, nil
 	}
 	t, err := a.s.createToken(ttl)
 	if err != nil {
 		return nil, err
 	}
-	return response{status: http.StatusOK, body: t.json()}, nil
+	return gen.CreateUploadToken200JSONResponse{Body: t.model()}, nil
 }
 
 // GetUploadToken implements GET /upload-tokens/{uploadToken}.
 func (a *api) GetUploadToken(_ context.Context, req gen.GetUploadTokenRequestObject) (gen.GetUploadTokenResponseObject, error) {
 	t, ok := a.s.liveToken(req.UploadToken)
 	if !ok {
-		return tokenNotFound(), nil
+		return gen.GetUploadToken404JSONResponse{NotFoundJSONResponse: tokenNotFound()}, nil
 	}
-	return response{status: http.StatusOK, body: t.json()}, nil
+	return gen.GetUploadToken200JSONResponse{Body: t.model()}, nil
 }
 
 // DeleteUploadToken implements DELETE /upload-tokens/{uploadToken}.
 func (a *api) DeleteUploadToken(_ context.Context, req gen.DeleteUploadTokenRequestObject) (gen.DeleteUploadTokenResponseObject, error) {
 	if _, ok := a.s.liveToken(req.UploadToken); !ok {
-		return tokenNotFound(), nil
+		return gen.DeleteUploadToken404JSONResponse{NotFoundJSONResponse: tokenNotFound()}, nil
 	}
 	a.s.mu.Lock()
 	_, ok := a.s.tokens[req.UploadToken]
@@ -200,17 +197,15 @@ func (a *api) DeleteUploadToken(_ context.Context, req gen.DeleteUploadTokenRequ
 	}
 	a.s.mu.Unlock()
 	if !ok { // deleted concurrently
-		return tokenNotFound(), nil
+		return gen.DeleteUploadToken404JSONResponse{NotFoundJSONResponse: tokenNotFound()}, nil
 	}
-	return response{status: http.StatusNoContent}, nil
+	return gen.DeleteUploadToken204Response{}, nil
 }
 
-func tokenNotFound() response {
-	return response{status: http.StatusNotFound, body: notFoundBody("uploadToken")}
-}
-
-func notFoundBody(name string) problem {
-	return problem{Type: typeNotFound, Title: "The requested resource was not found.", Name: name, Status: http.StatusNotFound}
+// tokenNotFound is the 404 for an unknown or expired upload token.
+func tokenNotFound() gen.NotFoundJSONResponse {
+	typ, title, name, status := typeNotFound, "The requested resource was not found.", "uploadToken", http.StatusNotFound
+	return gen.NotFoundJSONResponse{Body: gen.NotFound{Type: &typ, Title: &title, Name: &name, Status: &status}}
 }
 
 func invalidListParam(name string) *apiError {
@@ -228,31 +223,16 @@ func invalidListParam(name string) *apiError {
 	return badRequest(typeInvalidAttribute, title, name, "")
 }
 
-// listPage is a TokenListResponse as the API writes it.
-type listPage struct {
-	Data       []tokenJSON    `json:"data"`
-	Pagination paginationJSON `json:"pagination"`
-}
-
-type paginationJSON struct {
-	ItemsTotal       int        `json:"itemsTotal"`
-	PagesTotal       int        `json:"pagesTotal"`
-	PageSize         int        `json:"pageSize"`
-	CurrentPage      int        `json:"currentPage"`
-	CurrentPageItems int        `json:"currentPageItems"`
-	Links            []linkJSON `json:"links"`
-}
-
-type linkJSON struct {
-	Rel string `json:"rel"`
-	URI string `json:"uri"`
-}
-
 // ListUploadTokens implements GET /upload-tokens. Without sortBy and
 // sortOrder the newest token comes first, as in the published example; with
 // either, sortBy defaults to createdAt and sortOrder to asc. Ties are broken by
 // the token, so pages never repeat or skip a token.
 func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensRequestObject) (gen.ListUploadTokensResponseObject, error) {
+	invalid := func(name string) gen.ListUploadTokensResponseObject {
+		return gen.ListUploadTokens400JSONResponse{BadRequestJSONResponse: gen.BadRequestJSONResponse{
+			Body: invalidListParam(name).p.badRequestBody(),
+		}}
+	}
 	p := req.Params
 	sortBy, sortOrder := "createdAt", "desc"
 	if p.SortBy != nil || p.SortOrder != nil {
@@ -260,26 +240,26 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 	}
 	if p.SortBy != nil {
 		if !p.SortBy.Valid() {
-			return errorResponse(invalidListParam("sortBy")), nil
+			return invalid("sortBy"), nil
 		}
 		sortBy = string(*p.SortBy)
 	}
 	if p.SortOrder != nil {
 		if !p.SortOrder.Valid() {
-			return errorResponse(invalidListParam("sortOrder")), nil
+			return invalid("sortOrder"), nil
 		}
 		sortOrder = string(*p.SortOrder)
 	}
 	page, size := 1, 25
 	if p.CurrentPage != nil {
 		if *p.CurrentPage < 1 {
-			return errorResponse(invalidListParam("currentPage")), nil
+			return invalid("currentPage"), nil
 		}
 		page = *p.CurrentPage
 	}
 	if p.PageSize != nil {
 		if *p.PageSize < 1 || *p.PageSize > 100 {
-			return errorResponse(invalidListParam("pageSize")), nil
+			return invalid("pageSize"), nil
 		}
 		size = *p.PageSize
 	}
@@ -315,14 +295,14 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 
 	total := len(all)
 	pages := (total + size - 1) / size
-	out := listPage{Data: []tokenJSON{}}
+	out := gen.TokenListResponse{Data: []gen.UploadToken{}}
 	if page <= pages { // compared first: (page-1)*size may overflow
 		start := (page - 1) * size
 		for _, t := range all[start:min(start+size, total)] {
-			out.Data = append(out.Data, t.json())
+			out.Data = append(out.Data, t.model())
 		}
 	}
-	link := func(rel string, n int) linkJSON {
+	link := func(rel gen.PaginationLinkRel, n int) gen.PaginationLink {
 		q := "currentPage=" + strconv.Itoa(n) + "&pageSize=" + strconv.Itoa(size)
 		if p.SortBy != nil {
 			q += "&sortBy=" + url.QueryEscape(sortBy)
@@ -330,20 +310,22 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 		if p.SortOrder != nil {
 			q += "&sortOrder=" + url.QueryEscape(sortOrder)
 		}
-		return linkJSON{Rel: rel, URI: "/upload-tokens?" + q}
+		uri := "/upload-tokens?" + q
+		return gen.PaginationLink{Rel: &rel, URI: &uri}
 	}
 	last := max(pages, 1)
-	links := []linkJSON{link("self", page), link("first", 1)}
+	links := []gen.PaginationLink{link(gen.PaginationLinkRelSelf, page), link(gen.PaginationLinkRelFirst, 1)}
 	if page > 1 {
-		links = append(links, link("previous", min(page-1, last)))
+		links = append(links, link(gen.PaginationLinkRelPrevious, min(page-1, last)))
 	}
 	if page < pages {
-		links = append(links, link("next", page+1))
+		links = append(links, link(gen.PaginationLinkRelNext, page+1))
 	}
-	links = append(links, link("last", last))
-	out.Pagination = paginationJSON{
-		ItemsTotal: total, PagesTotal: pages, PageSize: size, CurrentPage: page,
-		CurrentPageItems: len(out.Data), Links: links,
+	links = append(links, link(gen.PaginationLinkRelLast, last))
+	items := len(out.Data)
+	out.Pagination = gen.Pagination{
+		CurrentPage: &page, CurrentPageItems: &items, PageSize: &size, PagesTotal: &pages, ItemsTotal: &total,
+		Links: links,
 	}
-	return response{status: http.StatusOK, body: out}, nil
+	return tokenPageAnswer{Body: out}, nil
 }

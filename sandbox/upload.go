@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oapi-codegen/nullable"
+
+	"github.com/avupload/avupload/apitime"
 	"github.com/avupload/avupload/gen"
 )
 
@@ -260,23 +263,24 @@ func (s *Sandbox) bodyStalled() *apiError {
 func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploadTokenRequestObject) (gen.UploadWithUploadTokenResponseObject, error) {
 	s := a.s
 	if p, ok := s.checkUploadTokenParam(req.Params.Token); !ok {
-		p.Status = http.StatusUnauthorized
-		return response{status: http.StatusUnauthorized, body: p}, nil
+		return gen.UploadWithUploadToken401JSONResponse{UnauthorizedJSONResponse: gen.UnauthorizedJSONResponse{
+			Body: p.wire(http.StatusUnauthorized),
+		}}, nil
 	}
 	var cr *contentRange
 	limit := int64(MaxWholeFileSize)
 	if req.Params.ContentRange != nil {
 		c, e := parseContentRange(*req.Params.ContentRange)
 		if e != nil {
-			return errorResponse(e), nil
+			return uploadError(e), nil
 		}
 		if e := c.check(); e != nil {
-			return errorResponse(e), nil
+			return uploadError(e), nil
 		}
 		cr = &c
 		if c.unit == unitBytes {
 			if c.to-c.from+1 > MaxWholeFileSize {
-				return errorResponse(tooLarge(fmt.Sprintf("range %d-%d announces %d bytes; one request carries at most %d bytes of file",
+				return uploadError(tooLarge(fmt.Sprintf("range %d-%d announces %d bytes; one request carries at most %d bytes of file",
 					c.from, c.to, c.to-c.from+1, MaxWholeFileSize))), nil
 			}
 			limit = c.to - c.from + 1
@@ -284,7 +288,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	}
 	u, e := s.readUpload(req.Body, limit)
 	if e != nil {
-		return errorResponse(e), nil
+		return uploadError(e), nil
 	}
 	committed := false
 	defer func() {
@@ -293,7 +297,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		}
 	}()
 	if u.n == 0 {
-		return errorResponse(errEmptyFile), nil
+		return uploadError(errEmptyFile), nil
 	}
 	base, _ := ctx.Value(baseURLKey{}).(string)
 	if base == "" {
@@ -302,20 +306,20 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 
 	if cr == nil {
 		if u.n > MaxWholeFileSize {
-			return errorResponse(tooLarge(fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
+			return uploadError(tooLarge(fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
 		}
 		var v *video
 		if u.videoID != "" {
 			if v = s.video(u.videoID); v == nil {
-				return errorResponse(unknownVideo(u.videoID)), nil
+				return uploadError(unknownVideo(u.videoID)), nil
 			}
 			v.mu.Lock()
 			defer v.mu.Unlock()
 			if v.complete {
-				return errorResponse(alreadyUploaded(v.id)), nil
+				return uploadError(alreadyUploaded(v.id)), nil
 			}
 			if v.unit != 0 {
-				return errorResponse(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
+				return uploadError(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
 					fmt.Sprintf("video %s is being uploaded in chunks by %s; send this file with a \"Content-Range\" header", v.id, v.unit))), nil
 			}
 		} else {
@@ -337,19 +341,19 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		if err := s.saveVideo(v); err != nil {
 			return nil, err
 		}
-		return response{status: http.StatusCreated, body: v.json(base)}, nil
+		return videoAnswer{Body: v.model(base)}, nil
 	}
 
 	c := *cr
 	if c.unit == unitPart && u.n > MaxWholeFileSize {
-		return errorResponse(tooLarge(fmt.Sprintf("part %d holds more than %d bytes, the most one request carries; send smaller parts", c.part, MaxWholeFileSize))), nil
+		return uploadError(tooLarge(fmt.Sprintf("part %d holds more than %d bytes, the most one request carries; send smaller parts", c.part, MaxWholeFileSize))), nil
 	}
 	if c.unit == unitBytes && u.n != c.to-c.from+1 {
 		got := strconv.FormatInt(u.n, 10)
 		if u.n > c.to-c.from+1 {
 			got = "more than " + strconv.FormatInt(c.to-c.from+1, 10)
 		}
-		return errorResponse(fileProblem(`The uploaded file size differs from the "Content-Range" header range length.`,
+		return uploadError(fileProblem(`The uploaded file size differs from the "Content-Range" header range length.`,
 			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))), nil
 	}
 
@@ -358,7 +362,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if created {
 		v = s.newVideo(titleOf(u.fileName))
 	} else if v = s.video(u.videoID); v == nil {
-		return errorResponse(unknownVideo(u.videoID)), nil
+		return uploadError(unknownVideo(u.videoID)), nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -367,7 +371,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			// Refused as the first chunk: no video was started.
 			s.dropVideo(v.id)
 		}
-		return errorResponse(e), nil
+		return uploadError(e), nil
 	}
 	key := "chunk-" + strconv.FormatInt(c.from, 10)
 	if c.unit == unitPart {
@@ -390,9 +394,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	v.chunks = append(v.chunks, chunk{from: c.from, to: c.to, part: c.part, b: b})
 	v.received += u.n
 	if !v.done() {
-		return response{status: http.StatusCreated, body: struct {
-			VideoID string `json:"videoId"`
-		}{v.id}}, nil
+		return videoAnswer{Body: gen.Video{VideoID: v.id}}, nil
 	}
 	src, sum, err := assemble(sortedBlobs(v.chunks))
 	if err != nil {
@@ -402,7 +404,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if err := s.saveVideo(v); err != nil {
 		return nil, err
 	}
-	return response{status: http.StatusCreated, body: v.json(base)}, nil
+	return videoAnswer{Body: v.model(base)}, nil
 }
 
 // sortedBlobs returns the chunks' blobs in the order of the video's bytes.
@@ -501,47 +503,29 @@ func titleOf(fileName string) string {
 	return fileName
 }
 
-// videoJSON is a complete Video as the API writes it.
-type videoJSON struct {
-	VideoID     string     `json:"videoId"`
-	Title       string     `json:"title"`
-	Description string     `json:"description"`
-	PublishedAt string     `json:"publishedAt"`
-	CreatedAt   string     `json:"createdAt"`
-	UpdatedAt   string     `json:"updatedAt"`
-	DiscardedAt *string    `json:"discardedAt"`
-	DeletesAt   *string    `json:"deletesAt"`
-	Discarded   bool       `json:"discarded"`
-	Tags        []string   `json:"tags"`
-	Metadata    []struct{} `json:"metadata"`
-	Source      struct {
-		URI string `json:"uri"`
-	} `json:"source"`
-	Assets struct {
-		Iframe    string `json:"iframe"`
-		Player    string `json:"player"`
-		HLS       string `json:"hls"`
-		Thumbnail string `json:"thumbnail"`
-		MP4       string `json:"mp4"`
-	} `json:"assets"`
-	Public     bool `json:"public"`
-	Panoramic  bool `json:"panoramic"`
-	MP4Support bool `json:"mp4Support"`
-}
-
-// json renders the complete video; v.mu is held.
-func (v *video) json(base string) videoJSON {
-	j := videoJSON{
-		VideoID: v.id, Title: v.title, PublishedAt: atom(v.createdAt), CreatedAt: atom(v.createdAt),
-		UpdatedAt: atom(v.updatedAt), Tags: []string{}, Metadata: []struct{}{},
-		Public: true, MP4Support: true,
-	}
-	j.Source.URI = "/videos/" + v.id + "/source"
+// model is the complete video as the API writes it; v.mu is held.
+func (v *video) model(base string) gen.Video {
 	vod := base + "/vod/" + v.id
-	j.Assets.Player = vod
-	j.Assets.Iframe = `<iframe src="` + vod + `" width="100%" height="100%" frameborder="0" scrolling="no" allowfullscreen=""></iframe>`
-	j.Assets.HLS = vod + "/hls/manifest.m3u8"
-	j.Assets.Thumbnail = vod + "/thumbnail.jpg"
-	j.Assets.MP4 = vod + "/mp4/source.mp4"
-	return j
+	iframe := `<iframe src="` + vod + `" width="100%" height="100%" frameborder="0" scrolling="no" allowfullscreen=""></iframe>`
+	hls, thumbnail, mp4 := vod+"/hls/manifest.m3u8", vod+"/thumbnail.jpg", vod+"/mp4/source.mp4"
+	source := "/videos/" + v.id + "/source"
+	title, description, public, panoramic, mp4Support, discarded := v.title, "", true, false, true, false
+	return gen.Video{
+		VideoID:     v.id,
+		Title:       &title,
+		Description: &description,
+		Public:      &public,
+		Panoramic:   &panoramic,
+		Mp4Support:  &mp4Support,
+		Tags:        &[]string{},
+		Metadata:    &[]gen.Metadata{},
+		PublishedAt: stamp(v.createdAt),
+		CreatedAt:   stamp(v.createdAt),
+		UpdatedAt:   stamp(v.updatedAt),
+		Discarded:   &discarded,
+		DiscardedAt: nullable.NewNullNullable[apitime.Time](),
+		DeletesAt:   nullable.NewNullNullable[apitime.Time](),
+		Source:      &gen.VideoSource{URI: &source},
+		Assets:      &gen.VideoAssets{Iframe: &iframe, Player: &vod, Hls: &hls, Thumbnail: &thumbnail, Mp4: &mp4},
+	}
 }

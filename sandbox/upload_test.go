@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +16,23 @@ import (
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
+
+// The whole video, byte for byte: the recorded answer's field order and
+// timestamp form, and the iframe as HTML, unescaped.
+func TestUploadAnswerBytes(t *testing.T) {
+	clock := newFakeClock(time.Date(2024, 7, 14, 23, 36, 7, 123_000_000, time.UTC))
+	srv := sandboxtest.NewServer(t, sandbox.WithClock(clock.Now))
+	tok := newToken(t, srv)
+	r := upload(t, srv, uploadReq{token: tok, data: []byte("a video"), fileName: "Maths video.mp4"})
+	require.Equal(t, 201, r.Status, "body: %s", r.Raw)
+	id, vod := r.str("videoId"), srv.URL+"/vod/"+r.str("videoId")
+	want := `{"videoId":"` + id + `","title":"Maths video.mp4","description":"","public":true,"panoramic":false,"mp4Support":true,` +
+		`"tags":[],"metadata":[],"publishedAt":"2024-07-14T23:36:07+00:00","createdAt":"2024-07-14T23:36:07+00:00","updatedAt":"2024-07-14T23:36:07+00:00",` +
+		`"discarded":false,"discardedAt":null,"deletesAt":null,"source":{"uri":"/videos/` + id + `/source"},` +
+		`"assets":{"iframe":"<iframe src=\"` + vod + `\" width=\"100%\" height=\"100%\" frameborder=\"0\" scrolling=\"no\" allowfullscreen=\"\"></iframe>",` +
+		`"player":"` + vod + `","hls":"` + vod + `/hls/manifest.m3u8","thumbnail":"` + vod + `/thumbnail.jpg","mp4":"` + vod + `/mp4/source.mp4"}}` + "\n"
+	assert.Equal(t, want, string(r.Raw))
+}
 
 func TestUploadWholeFile(t *testing.T) {
 	srv := sandboxtest.NewServer(t)
