@@ -57,7 +57,7 @@ export APIVIDEO_API_KEY=sandbox-api-key # the sandbox's default key; keep real k
 
 step "Minting an upload token (needs the API key)"
 show avupload token create --ttl 1h --base-url "$url" --json | tee "$work/token.json"
-token=$(sed -n 's/^ *"token": "\(.*\)",*$/\1/p' "$work/token.json")
+token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$work/token.json")
 [ -n "$token" ] || fail "no token in the answer"
 export AVUPLOAD_TOKEN=$token # the uploader needs only this, never the API key
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,9 +104,8 @@ func TestServerTextIsEscaped(t *testing.T) {
 
 // jsonString encodes s as a JSON string.
 func jsonString(s string) (string, error) {
-	var b bytes.Buffer
-	err := writeJSON(&b, s)
-	return strings.TrimSpace(b.String()), err
+	b, err := json.Marshal(s)
+	return string(b), err
 }
 
 func TestEscapeText(t *testing.T) {

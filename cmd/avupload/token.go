@@ -38,7 +38,7 @@ func (f *tokenFlags) print(cmd *cobra.Command, tokens []wrapper.UploadToken) err
 	w := cmd.OutOrStdout()
 	switch {
 	case f.output.json && len(tokens) == 1:
-		return writeJSON(w, newTokenJSON(tokens[0]))
+		return writeRaw(w, tokens[0].RawJSON())
 	case f.output.quiet:
 		for _, t := range tokens {
 			printf(w, "%s\n", escapeText(t.Token))
@@ -218,11 +218,7 @@ func listPage(cmd *cobra.Command, f *tokenFlags, c *wrapper.Client, opts wrapper
 	}
 	w := cmd.OutOrStdout()
 	if f.output.json {
-		out := tokenListJSON{Data: []tokenJSON{}, Pagination: newPaginationJSON(page.Pagination)}
-		for _, t := range page.Tokens {
-			out.Data = append(out.Data, newTokenJSON(t))
-		}
-		return writeJSON(w, out)
+		return writeRaw(w, page.RawJSON())
 	}
 	if err := f.print(cmd, page.Tokens); err != nil {
 		return err
@@ -249,11 +245,7 @@ func listAll(cmd *cobra.Command, f *tokenFlags, c *wrapper.Client, opts wrapper.
 		tokens = append(tokens, t)
 	}
 	if f.output.json {
-		out := tokenListJSON{Data: make([]tokenJSON, 0, len(tokens))}
-		for _, t := range tokens {
-			out.Data = append(out.Data, newTokenJSON(t))
-		}
-		return writeJSON(cmd.OutOrStdout(), out)
+		return writeTokenList(cmd.OutOrStdout(), tokens)
 	}
 	return f.print(cmd, tokens)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +131,11 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	w := cmd.OutOrStdout()
 	switch {
 	case f.output.json:
-		return writeJSON(w, newVideoJSON(res.Video))
+		raw := res.Video.RawJSON()
+		if raw == nil { // every chunk was sent by an earlier run: no answer to print
+			raw, _ = json.Marshal(map[string]string{"videoId": res.Video.VideoID})
+		}
+		return writeRaw(w, raw)
 	case f.output.quiet:
 		return nil
 	default:
