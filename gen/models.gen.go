@@ -115,16 +115,16 @@ type AccessToken struct {
 	// AccessToken The bearer token.
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn The access token's lifetime in seconds.
-	//
-	// Example: 3600
-	ExpiresIn int `json:"expires_in"`
+	// TokenType Always `Bearer`.
+	TokenType AccessTokenTokenType `json:"token_type"`
 
 	// RefreshToken The token that `POST /auth/refresh` exchanges for a new pair.
 	RefreshToken string `json:"refresh_token"`
 
-	// TokenType Always `Bearer`.
-	TokenType AccessTokenTokenType `json:"token_type"`
+	// ExpiresIn The access token's lifetime in seconds.
+	//
+	// Example: 3600
+	ExpiresIn int `json:"expires_in"`
 }
 
 // AccessTokenTokenType Always `Bearer`.

@@ -210,3 +210,10 @@ func TestDecodeProblems(t *testing.T) {
 	require.Len(t, *bad.Problems, 1)
 	assert.Equal(t, "ttl", *(*bad.Problems)[0].Name)
 }
+
+// The authentication answer, in the shape and order api-facts.md gives it.
+func TestAccessTokenRoundTrip(t *testing.T) {
+	at := decodeAndRoundTrip[gen.AccessToken](t, `{"access_token":"eyJ0eXAi.e30.c2ln","token_type":"Bearer","refresh_token":"def50200a0e5","expires_in":3600}`)
+	assert.Equal(t, gen.AccessTokenTokenTypeBearer, at.TokenType)
+	assert.Equal(t, 3600, at.ExpiresIn)
+}
