@@ -102,8 +102,25 @@ func (a tokenPageAnswer) VisitListUploadTokensResponse(w http.ResponseWriter) er
 	return writeModel(w, http.StatusOK, a.Body)
 }
 
-// uploadError is the answer uploadWithUploadToken gives for e.
+// sandboxLimit is an answer of uploadWithUploadToken that the contract does
+// not list: a limit of the sandbox itself (408 for a body that stopped
+// arriving, 507 for a spent memory budget), as a problem document.
+type sandboxLimit struct {
+	status int
+	body   gen.Problem
+}
+
+// VisitUploadWithUploadTokenResponse writes the problem.
+func (a sandboxLimit) VisitUploadWithUploadTokenResponse(w http.ResponseWriter) error {
+	return writeModel(w, a.status, a.body)
+}
+
+// uploadError is the answer uploadWithUploadToken gives for e: the
+// contract's 400, or one of the sandbox's own limits.
 func uploadError(e *apiError) gen.UploadWithUploadTokenResponseObject {
+	if e.status != http.StatusBadRequest {
+		return sandboxLimit{status: e.status, body: e.p.wire(e.status)}
+	}
 	return uploadRefusal{BadRequestJSONResponse: gen.BadRequestJSONResponse{Body: e.p.badRequestBody()}}
 }
 
