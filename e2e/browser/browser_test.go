@@ -39,6 +39,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/avupload/avupload/wrapper"
 )
@@ -240,6 +241,12 @@ func uploadFromPage(t *testing.T, browser context.Context, pageURL, file, token,
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestMain fails the package when a test leaves a goroutine behind: the
+// browser, its tabs and the sandbox's output reader must all be gone.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
 
 func TestOfficialBrowserUploaderAgainstSandboxTLS(t *testing.T) {
