@@ -95,7 +95,10 @@ func FuzzProblemDocument(f *testing.F) {
 }
 
 // validState is a state file StateFile must accept.
-var validState = `{"version":1,"tokenHash":"` + strings.Repeat("a", 64) + `","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz","chunkSize":5242880,"total":10485761,"acked":[0,2],"fingerprint":{"size":10485761,"modTime":"2026-01-02T03:04:05.123456789Z","headSha256":"` + strings.Repeat("b", 64) + `","tailSha256":"` + strings.Repeat("c", 64) + `"},"updatedAt":"2026-01-02T03:04:05Z"}`
+var validState = `{"version":2,"baseUrl":"https://sandbox.api.video","source":"/videos/talk.mp4","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz",` +
+	`"chunkSize":5242880,"total":10485761,"modTime":"2026-01-02T03:04:05.123456789Z","acked":[` +
+	`{"index":0,"size":5242880,"sha256":"` + strings.Repeat("b", 64) + `"},` +
+	`{"index":2,"size":1,"sha256":"` + strings.Repeat("c", 64) + `"}],"updatedAt":"2026-01-02T03:04:05Z"}`
 
 // TestStateFileSeed makes sure FuzzStateFile's first seed is accepted, so
 // that its save-and-load-back path runs from the seeds on.
@@ -104,7 +107,8 @@ func TestStateFileSeed(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte(validState), 0o600))
 	s, err := wrapper.NewStateFile(p).Load(context.Background(), "any")
 	require.NoError(t, err)
-	assert.Equal(t, []int{0, 2}, s.Acked)
+	require.Len(t, s.Acked, 2)
+	assert.Equal(t, []int{0, 2}, []int{s.Acked[0].Index, s.Acked[1].Index})
 	assert.Equal(t, int64(5<<20+1), s.AckedBytes(), "a full first chunk and the one-byte last")
 }
 
@@ -116,13 +120,14 @@ func FuzzStateFile(f *testing.F) {
 	for _, s := range []string{
 		valid,
 		strings.Replace(valid, `"total":10485761`, `"total":-1`, 1),
-		strings.Replace(strings.Replace(valid, `"total":10485761`, `"total":-1`, 1), `"size":10485761`, `"size":-1`, 1),
-		strings.Replace(valid, `[0,2]`, `[2,0]`, 1),
-		strings.Replace(valid, `[0,2]`, `[0,3]`, 1),
-		strings.Replace(valid, `"version":1`, `"version":2`, 1),
+		strings.Replace(strings.Replace(valid, `"total":10485761`, `"total":-1`, 1), `"size":1,`, `"size":5242880,`, 1),
+		strings.Replace(valid, `"index":2`, `"index":0`, 1),
+		strings.Replace(valid, `"index":2`, `"index":3`, 1),
+		strings.Replace(valid, `"version":2`, `"version":1`, 1),
+		strings.Replace(valid, `"version":2`, `"version":3`, 1),
 		strings.Replace(valid, `}`, `,"token":"x"}`, 1),
 		valid + valid,
-		``, `{}`, `null`, `[]`, `{"version":1}`,
+		``, `{}`, `null`, `[]`, `{"version":1}`, `{"version":2}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -350,11 +350,11 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 		store = &fileStore{ResumeStore: j.Store()}
 		uo.Store = store
 	}
-	uo.Progress = func(acked, total int64) {
+	uo.Progress = func(p UploadProgress) {
 		b.mu.Lock()
-		fp.Acked = acked
-		if total >= 0 {
-			fp.Total = total
+		fp.Acked = p.Acked
+		if p.Total >= 0 {
+			fp.Total = p.Total
 		}
 		b.mu.Unlock()
 		b.notify.poke()
@@ -375,7 +375,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 	}
 	sent := res.Size
 	if res.ResumedChunks > 0 {
-		sent = max(0, res.Size-int64(res.ResumedChunks)*uo.ChunkSize)
+		sent = max(0, res.Size-int64(res.ResumedChunks)*res.ChunkSize)
 	}
 	r := FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, ResumedChunks: res.ResumedChunks}
 	if j != nil {

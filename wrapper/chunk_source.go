@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"sync/atomic"
 )
 
@@ -29,6 +30,108 @@ type chunk struct {
 	dataOff int64
 	// buf is the pooled buffer behind data, nil for a seekable source.
 	buf []byte
+	// sum is the hex SHA-256 of a buffered chunk's bytes, taken when it was
+	// read; empty for a chunk read from a seekable source, whose bytes are
+	// hashed as each request reads them.
+	sum string
+	// flow counts the bytes of the chunk's requests in flight; may be nil.
+	flow *atomic.Int64
+
+	mu  sync.Mutex
+	cur *sentBody // the body of the latest request, nil before the first
+}
+
+// body returns the chunk's bytes for one request: a reader that hashes
+// them and counts them in flow as they go. A new body (a retry) takes the
+// previous one's bytes out of flow.
+func (ch *chunk) body() io.Reader {
+	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), flow: ch.flow}
+	if ch.sum == "" {
+		b.h = sha256.New()
+	}
+	ch.mu.Lock()
+	old := ch.cur
+	ch.cur = b
+	ch.mu.Unlock()
+	old.finish()
+	return b
+}
+
+// settle ends the chunk's last request: its bytes leave flow, and what it
+// read no longer counts. It returns the hex SHA-256 of the bytes the
+// request sent, or, when the request did not read them all (a hostile
+// server answered early; the chunk was found already on the server), of
+// the chunk's bytes read again.
+func (ch *chunk) settle() (string, error) {
+	ch.mu.Lock()
+	b := ch.cur
+	ch.mu.Unlock()
+	n, sum := b.finish()
+	if ch.sum != "" {
+		return ch.sum, nil
+	}
+	if n == ch.n && sum != "" {
+		return sum, nil
+	}
+	return hashRange(ch.data, ch.dataOff, ch.n, make([]byte, hashBufferSize))
+}
+
+// drop ends the chunk's last request, which was not acknowledged: its
+// bytes leave flow.
+func (ch *chunk) drop() {
+	ch.mu.Lock()
+	b := ch.cur
+	ch.mu.Unlock()
+	b.finish()
+}
+
+// sentBody is a chunk's bytes on their way into one request.
+type sentBody struct {
+	r    io.Reader
+	flow *atomic.Int64
+	mu   sync.Mutex
+	h    hash.Hash // nil when the chunk's hash is already known
+	n    int64
+	done bool
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.mu.Lock()
+		if !b.done {
+			if b.h != nil {
+				b.h.Write(p[:n])
+			}
+			b.n += int64(n)
+			if b.flow != nil {
+				b.flow.Add(int64(n))
+			}
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// finish stops counting: later reads (a transport still writing after the
+// answer came) are neither hashed nor counted. It returns the bytes read
+// and their hash. A nil body finishes with nothing.
+func (b *sentBody) finish() (int64, string) {
+	if b == nil {
+		return 0, ""
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.done = true
+		if b.flow != nil {
+			b.flow.Add(-b.n)
+		}
+	}
+	if b.h == nil {
+		return b.n, ""
+	}
+	return b.n, hex.EncodeToString(b.h.Sum(nil))
 }
 
 // chunker cuts a source into chunks, in order. next is called from one
@@ -50,12 +153,22 @@ type chunker interface {
 // hashBufferSize is the size of the buffer a hashing pass reads through.
 const hashBufferSize = 64 << 10
 
+// hashRange is the hex SHA-256 of n bytes of r from off, read through buf.
+func hashRange(r io.ReaderAt, off, n int64, buf []byte) (string, error) {
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, off, n), buf); err != nil {
+		return "", fmt.Errorf("avupload: reading the source: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // chunkCount is the number of chunks of size bytes.
 func chunkCount(size, chunkSize int64) int64 { return (size + chunkSize - 1) / chunkSize }
 
 // seekChunker cuts a source read with ReadAt, without copying: a chunk is a
 // window on the source. A background pass reads the source once, in order,
-// to hash it, through the same page cache the chunks are read from.
+// through the same page cache the chunks are read from, to hash it whole
+// and chunk by chunk.
 type seekChunker struct {
 	at        io.ReaderAt
 	size, cs  int64
@@ -66,31 +179,43 @@ type seekChunker struct {
 	hashSum   string
 	hashErr   error
 	hashAbort context.CancelFunc
+
+	mu    sync.Mutex
+	sums  []string      // the pass's hex SHA-256 of each chunk so far
+	moved chan struct{} // closed, and replaced, when sums grows or the pass ends
 }
 
 // newSeekChunker starts the hashing pass; stop or sum must be called.
 func newSeekChunker(ctx context.Context, at io.ReaderAt, size, cs int64) *seekChunker {
-	k := &seekChunker{at: at, size: size, cs: cs, n: int(chunkCount(size, cs)), hashDone: make(chan struct{})}
+	k := &seekChunker{at: at, size: size, cs: cs, n: int(chunkCount(size, cs)), hashDone: make(chan struct{}),
+		moved: make(chan struct{})}
 	hctx, cancel := context.WithCancel(ctx)
 	k.hashAbort = cancel
 	go func() {
 		defer close(k.hashDone)
-		k.hashSum, k.hashErr = hashReaderAt(hctx, at, size)
+		sum, err := k.hashPass(hctx)
+		k.mu.Lock()
+		k.hashSum, k.hashErr = sum, err
+		close(k.moved)
+		k.mu.Unlock()
 	}()
 	return k
 }
 
-// hashReaderAt hashes size bytes of r in order, stopping early when ctx ends.
-func hashReaderAt(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
-	h := sha256.New()
+// hashPass hashes the source in order, whole and chunk by chunk, stopping
+// early when ctx ends.
+func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
+	whole, part := sha256.New(), sha256.New()
 	buf := make([]byte, hashBufferSize)
-	for off := int64(0); off < size; {
+	for off := int64(0); off < k.size; {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		n := int(min(int64(len(buf)), size-off))
-		m, err := r.ReadAt(buf[:n], off)
-		h.Write(buf[:m])
+		end := min((off/k.cs+1)*k.cs, k.size)
+		n := int(min(int64(len(buf)), end-off))
+		m, err := k.at.ReadAt(buf[:n], off)
+		whole.Write(buf[:m])
+		part.Write(buf[:m])
 		off += int64(m)
 		if m < n {
 			if err == nil || errors.Is(err, io.EOF) {
@@ -98,8 +223,48 @@ func hashReaderAt(ctx context.Context, r io.ReaderAt, size int64) (string, error
 			}
 			return "", fmt.Errorf("avupload: hashing the source at offset %d: %w", off, err)
 		}
+		if off == end {
+			sum := hex.EncodeToString(part.Sum(nil))
+			part.Reset()
+			k.mu.Lock()
+			k.sums = append(k.sums, sum)
+			close(k.moved)
+			k.moved = make(chan struct{})
+			k.mu.Unlock()
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(whole.Sum(nil)), nil
+}
+
+// chunkSum waits for the pass to hash chunk i and returns its hex SHA-256.
+func (k *seekChunker) chunkSum(ctx context.Context, i int) (string, error) {
+	for {
+		k.mu.Lock()
+		if i < len(k.sums) {
+			defer k.mu.Unlock()
+			return k.sums[i], nil
+		}
+		moved := k.moved
+		k.mu.Unlock()
+		select {
+		case <-k.hashDone:
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			switch {
+			case i < len(k.sums):
+				return k.sums[i], nil
+			case k.hashErr != nil:
+				return "", k.hashErr
+			}
+			return "", fmt.Errorf("avupload: internal error: chunk %d was not hashed", i)
+		default:
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 }
 
 func (k *seekChunker) chunkAt(i int) *chunk {
@@ -132,6 +297,8 @@ func (k *seekChunker) total() int64 { return k.size }
 func (k *seekChunker) sum(ctx context.Context) (string, error) {
 	select {
 	case <-k.hashDone:
+		k.mu.Lock()
+		defer k.mu.Unlock()
 		return k.hashSum, k.hashErr
 	case <-ctx.Done():
 		return "", ctx.Err()
@@ -147,20 +314,27 @@ func (k *seekChunker) stop() {
 // hashing every byte on the way. For a stream of unknown length it reads
 // one byte ahead of each full chunk, so that it knows which chunk is the
 // last and never sends an empty one.
+//
+// When resuming, the chunks a saved state acknowledged are read, checked
+// against their saved hashes and skipped; the others before the last of
+// them are held back until that one is checked, so that nothing is sent
+// from a stream that turns out to differ.
 type readChunker struct {
 	r        io.Reader
 	size     int64 // -1 when unknown
 	cs       int64
 	pool     *bufPool
 	hash     hash.Hash
-	head     string
 	i        int
 	off      int64
 	peek     [1]byte
 	havePeek bool
 	done     bool
-	skip     ackSet
 	known    atomic.Int64
+
+	saved    map[int]AckedChunk // acknowledged chunks to check and skip
+	lastSkip int                // the highest index in saved, -1 when none
+	held     []*chunk           // chunks read while checking, to send next
 }
 
 func newReadChunker(r io.Reader, size, cs int64, buffers int) *readChunker {
@@ -168,9 +342,20 @@ func newReadChunker(r io.Reader, size, cs int64, buffers int) *readChunker {
 	if size > 0 {
 		bufSize = min(cs, size)
 	}
-	k := &readChunker{r: r, size: size, cs: cs, pool: newBufPool(int(bufSize), buffers), hash: sha256.New()}
+	k := &readChunker{r: r, size: size, cs: cs, pool: newBufPool(int(bufSize), buffers), hash: sha256.New(), lastSkip: -1}
 	k.known.Store(size)
 	return k
+}
+
+// resume makes the chunker check and skip the acknowledged chunks. The
+// chunks it holds back while checking each take a buffer more.
+func (k *readChunker) resume(acked []AckedChunk) {
+	k.saved = make(map[int]AckedChunk, len(acked))
+	for _, c := range acked {
+		k.saved[c.Index] = c
+		k.lastSkip = max(k.lastSkip, c.Index)
+	}
+	k.pool.max += k.lastSkip + 1 - len(acked)
 }
 
 // read reads the next chunk, whether or not it is to be skipped.
@@ -232,11 +417,9 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 	}
 	data := buf[:n]
 	k.hash.Write(data)
-	if k.i == 0 {
-		s := sha256.Sum256(data)
-		k.head = hex.EncodeToString(s[:])
-	}
-	ch := &chunk{index: k.i, off: k.off, n: int64(n), last: last, data: bytes.NewReader(data), buf: buf}
+	sum := sha256.Sum256(data)
+	ch := &chunk{index: k.i, off: k.off, n: int64(n), last: last, data: bytes.NewReader(data), buf: buf,
+		sum: hex.EncodeToString(sum[:])}
 	switch {
 	case last && k.i == 0:
 		ch.whole = true
@@ -257,26 +440,56 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 }
 
 func (k *readChunker) next(ctx context.Context) (*chunk, error) {
-	for {
+	for k.i <= k.lastSkip {
+		if k.done {
+			k.dropHeld()
+			return nil, fmt.Errorf("%w: the stream ended after %d bytes, before chunk %d, which the saved upload sent",
+				ErrSourceChanged, k.off, k.lastSkip)
+		}
 		ch, err := k.read(ctx)
-		if err != nil || !k.skip.has(ch.index) {
-			return ch, err
+		if err != nil {
+			k.dropHeld()
+			return nil, err
+		}
+		want, skip := k.saved[ch.index]
+		if !skip {
+			k.held = append(k.held, ch)
+			continue
 		}
 		k.release(ch)
+		if ch.n != want.Size || ch.sum != want.SHA256 {
+			k.dropHeld()
+			return nil, fmt.Errorf("%w: chunk %d of the stream (bytes %d to %d) differs from the one the saved upload sent: this is not the same stream",
+				ErrSourceChanged, ch.index, ch.off, ch.off+ch.n-1)
+		}
 	}
+	if len(k.held) > 0 {
+		ch := k.held[0]
+		k.held = k.held[1:]
+		return ch, nil
+	}
+	return k.read(ctx)
+}
+
+// dropHeld releases the chunks held back.
+func (k *readChunker) dropHeld() {
+	for _, ch := range k.held {
+		k.release(ch)
+	}
+	k.held = nil
 }
 
 func (k *readChunker) release(ch *chunk) {
 	if ch != nil && ch.buf != nil {
 		k.pool.put(ch.buf)
-		ch.buf, ch.data = nil, nil
+		ch.buf = nil
 	}
 }
 
 func (k *readChunker) total() int64 { return k.known.Load() }
 
 func (k *readChunker) sum(context.Context) (string, error) {
-	if !k.done {
+	if !k.done || len(k.held) > 0 {
 		return "", errors.New("avupload: the source was not read to its end")
 	}
 	return hex.EncodeToString(k.hash.Sum(nil)), nil

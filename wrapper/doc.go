@@ -55,7 +55,7 @@
 //		ChunkSize:   100 << 20,                             // 5 MiB to 128 MiB; 50 MiB by default
 //		Concurrency: 2,                                     // chunks in flight after the first
 //		Store:       wrapper.NewStateFile("talk.mp4.state"), // or NewFileStore(dir), or your own
-//		Progress:    func(acked, total int64) { log.Printf("%d/%d", acked, total) },
+//		Progress:    func(p wrapper.UploadProgress) { log.Printf("%d/%d", p.Sent, p.Total) },
 //	})
 //	var failed *wrapper.UploadError
 //	if errors.As(err, &failed) {
@@ -68,8 +68,10 @@
 //
 // Each chunk is retried on its own, with the same bytes and range; a chunk
 // that stalls for [UploadOptions.StallTimeout] is abandoned and sent again.
-// A state never holds the token, only its SHA-256, nor the API key. The
-// result carries the SHA-256 of everything that was read.
+// A state holds each acknowledged chunk's SHA-256, which a resume checks
+// before going on (see [UploadOptions].Store), but neither the token nor
+// the API key: a new token goes on with the saved video. The result carries
+// the SHA-256 of the bytes the API acknowledged.
 //
 // # Many files
 //

@@ -389,7 +389,7 @@ func TestVideoIDChangeIsAnError(t *testing.T) {
 	c, _ := newTestClient(t, f)
 	var top atomic.Int64
 	opts := uploadOpts()
-	opts.Progress = func(acked, _ int64) { top.Store(acked) }
+	opts.Progress = func(p UploadProgress) { top.Store(p.Acked) }
 	res, err := c.Upload(t.Context(), testToken, twoChunks(), opts)
 	require.Error(t, err)
 	assert.Nil(t, res)
@@ -403,7 +403,7 @@ func TestVideoIDChangeIsAnError(t *testing.T) {
 	require.ErrorAs(t, err, &upErr)
 	require.NotNil(t, upErr.State)
 	assert.Equal(t, "viFirst", upErr.State.VideoID)
-	assert.Equal(t, []int{0}, upErr.State.Acked, "the second chunk is not counted")
+	assert.Equal(t, []int{0}, ackedIndexes(upErr.State), "the second chunk is not counted")
 	assert.Equal(t, MinChunkSize, top.Load())
 }
 

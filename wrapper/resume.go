@@ -3,16 +3,19 @@ package wrapper
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"strings"
 )
 
 // UploadError is what a failed or cancelled Upload returns. State, when not
-// nil, is the upload's state at the time of the failure: save it in a
-// ResumeStore and call Upload again with that store to go on where the
-// upload stopped. Unwrap gives the cause, so errors.Is(err, context.Canceled)
-// and errors.As(err, new(*APIError)) work through it.
+// nil, is the upload's state at the time of the failure: Upload has saved
+// it in UploadOptions.Store when there is one; without a store, save it in
+// a ResumeStore by hand and call Upload again with that store to go on
+// where the upload stopped. Unwrap gives the cause, so
+// errors.Is(err, context.Canceled) and errors.As(err, new(*APIError)) work
+// through it.
 type UploadError struct {
 	// State is the state of the upload, nil when no chunk was acknowledged.
 	State *UploadState
@@ -35,49 +38,69 @@ func (e *UploadError) Error() string {
 // Unwrap returns the cause.
 func (e *UploadError) Unwrap() error { return e.Err }
 
-// hashToken is the hex SHA-256 of an upload token: what a state holds in
-// place of the token.
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+// ErrSourceChanged is matched by errors.Is when the bytes of the source are
+// not those the API acknowledged: a resumed stream whose skipped chunks
+// differ from the saved upload's, or a file that changed while it was
+// being uploaded. (A file that changed between two runs is not an error:
+// its upload starts over as a new video.)
+var ErrSourceChanged = errors.New("avupload: the source changed")
+
+// ErrStateNotSaved is matched by errors.Is when the upload stopped because
+// its state could not be saved in UploadOptions.Store (see
+// UploadOptions.IgnoreStoreErrors).
+var ErrStateNotSaved = errors.New("avupload: the upload state could not be saved")
+
+// StateEventKind says what a StateEvent reports.
+type StateEventKind int
+
+// The kinds of StateEvent.
+const (
+	// StateResumed: the upload goes on with a saved state's video, whose
+	// acknowledged chunks all still hold the same bytes.
+	StateResumed StateEventKind = iota + 1
+	// StateStartedOver: a saved state was found but its video is not
+	// continued, and a new video is started; Err says why (the source
+	// changed, or the API refused the saved video). The state is replaced.
+	StateStartedOver
+	// StateSaveFailed: the state could not be saved; Err says why. The
+	// upload goes on only with UploadOptions.IgnoreStoreErrors; otherwise
+	// it stops with ErrStateNotSaved.
+	StateSaveFailed
+)
+
+// StateEvent tells what Upload did with its ResumeStore; see
+// UploadOptions.OnState.
+type StateEvent struct {
+	// Kind says what happened.
+	Kind StateEventKind
+	// VideoID is the saved state's video.
+	VideoID string
+	// Acked is how many chunks the saved state holds.
+	Acked int
+	// ChunkSize is the saved state's chunk size, which a resumed upload
+	// keeps whatever UploadOptions.ChunkSize says.
+	ChunkSize int64
+	// Err says why the upload started over, or why the save failed.
+	Err error
 }
 
-// resumeKey names a state in a ResumeStore: a hash of the token's hash, the
-// source's identity (a file's path, or the file name) and its size. The
-// content is checked against the state's fingerprint, not the key, so that a
-// changed file overwrites its stale state instead of leaving it behind.
-func resumeKey(tokenHash, identity string, size int64) string {
+// ResumeKey is the key under which Upload keeps the state of an upload of
+// source (an UploadState.Source: a file's absolute path, ...) to the API at
+// baseURL (Client.BaseURL) in a ResumeStore. It does not depend on the token,
+// so a new token goes on with the same state.
+func ResumeKey(baseURL, source string) string {
 	h := sha256.New()
-	_, _ = io.WriteString(h, tokenHash+"\x00"+identity+"\x00"+strconv.FormatInt(size, 10))
+	_, _ = io.WriteString(h, strings.TrimSuffix(baseURL, "/")+"\x00"+source)
 	return "upload-" + hex.EncodeToString(h.Sum(nil))[:40]
 }
 
-// hashRange is the hex SHA-256 of n bytes of r from off, read through a
-// small buffer.
-func hashRange(r io.ReaderAt, off, n int64, buf []byte) (string, error) {
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, off, n), buf); err != nil {
-		return "", fmt.Errorf("avupload: reading the source: %w", err)
+// describeSource names a source identity as a person would.
+func describeSource(id string) string {
+	if rest, ok := strings.CutPrefix(id, "stream:"); ok {
+		return fmt.Sprintf("a stream sent as %q", rest)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// seekableFingerprint fingerprints a source of known size read with
-// ReadAt: its size, modification time and the hashes of its first and last
-// chunks of chunkSize bytes.
-func seekableFingerprint(src *openSource, chunkSize int64) (Fingerprint, error) {
-	fp := Fingerprint{Size: src.size, ModTime: src.modTime}
-	buf := make([]byte, hashBufferSize)
-	head := min(chunkSize, src.size)
-	var err error
-	if fp.HeadSHA256, err = hashRange(src.at, 0, head, buf); err != nil {
-		return fp, err
+	if rest, ok := strings.CutPrefix(id, "reader:"); ok {
+		return fmt.Sprintf("a reader sent as %q", rest)
 	}
-	lastFrom := (src.size - 1) / chunkSize * chunkSize
-	if lastFrom == 0 {
-		fp.TailSHA256 = fp.HeadSHA256
-		return fp, nil
-	}
-	fp.TailSHA256, err = hashRange(src.at, lastFrom, src.size-lastFrom, buf)
-	return fp, err
+	return id
 }

@@ -26,7 +26,8 @@ type openSource struct {
 	r io.Reader
 	// name is the default multipart file name.
 	name string
-	// identity tells sources apart in resume keys: a file's absolute path.
+	// identity tells sources apart in resume keys: a file's absolute
+	// path; empty for other sources, which Upload names after their file name.
 	identity string
 	// modTime is the file's modification time, zero when unknown.
 	modTime time.Time
@@ -37,8 +38,8 @@ type openSource struct {
 func noClose() error { return nil }
 
 // File is the file at path. Upload opens it and closes it when done. Its
-// fingerprint for resuming holds its size, modification time and a hash of
-// its first and last chunks.
+// saved state, for resuming, is found by its absolute path; a resume
+// re-reads and checks every acknowledged chunk before sending anything.
 func File(path string) Source { return fileSource{path: path} }
 
 type fileSource struct{ path string }
@@ -121,7 +122,9 @@ func (s readerAtSource) open() (*openSource, error) {
 // that Read does.
 //
 // To resume an upload from a Reader, the same bytes must be read again: the
-// chunks already acknowledged are read, hashed and skipped.
+// chunks already acknowledged are read, hashed, checked against the saved
+// state and skipped. At the first that differs the upload fails with
+// ErrSourceChanged, before any chunk it read is sent.
 func Reader(r io.Reader, size int64) Source { return readerSource{r: r, size: max(size, -1)} }
 
 type readerSource struct {

@@ -10,52 +10,56 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// stateVersion is the version of the UploadState format this package writes.
-const stateVersion = 1
+// stateVersion is the version of the UploadState format this package
+// writes and reads. Version 1 keyed a state by the upload token and held no
+// per-chunk hashes; its files are refused with ErrStateConflict.
+const stateVersion = 2
 
-// UploadState is what a resumable upload remembers between runs: which video
-// the chunks go to and which chunks the server acknowledged. It is plain
-// JSON. It never holds the API key nor the upload token, only the token's
-// SHA-256, so that a state file left on disk grants nothing.
+// UploadState is what a resumable upload remembers between runs: which
+// server and video the chunks go to, which source they come from, and each
+// acknowledged chunk with the SHA-256 of the bytes the API acknowledged. It
+// is plain JSON. It holds neither the API key nor the upload token: a new
+// token goes on with the same video, and a state file left on disk grants
+// nothing.
 type UploadState struct {
-	// Version is the format version, 1.
+	// Version is the format version, 2.
 	Version int `json:"version"`
-	// TokenHash is the hex SHA-256 of the upload token the chunks were sent with.
-	TokenHash string `json:"tokenHash"`
+	// BaseURL is the API base URL the video lives on.
+	BaseURL string `json:"baseUrl"`
+	// Source names the source the chunks were read from: a file's absolute
+	// path, or "stream:NAME" / "reader:NAME" for a Reader or ReaderAt sent
+	// under the file name NAME.
+	Source string `json:"source"`
 	// VideoID is the video the chunks go to.
 	VideoID string `json:"videoId"`
 	// ChunkSize is the size of every chunk but the last.
 	ChunkSize int64 `json:"chunkSize"`
 	// Total is the source's size in bytes, or -1 for a stream of unknown length.
 	Total int64 `json:"total"`
-	// Acked lists the 0-based indexes of the acknowledged chunks, ascending.
-	Acked []int `json:"acked"`
-	// Fingerprint identifies the source the chunks were read from.
-	Fingerprint Fingerprint `json:"fingerprint"`
+	// ModTime is a file's modification time when the upload started, zero
+	// for other sources. It is informative only: a resume checks each
+	// acknowledged chunk's bytes, not the time.
+	ModTime time.Time `json:"modTime,omitzero"`
+	// Acked lists the acknowledged chunks, by ascending index.
+	Acked []AckedChunk `json:"acked"`
 	// UpdatedAt is when the state was last saved.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// Fingerprint identifies a source well enough to refuse resuming an upload
-// with different bytes. A stream has no modification time, and its tail is
-// unknown until it ends, so both stay empty.
-type Fingerprint struct {
-	// Size is the source's size, -1 when unknown.
+// AckedChunk is one chunk the API acknowledged.
+type AckedChunk struct {
+	// Index is the chunk's 0-based number: it starts at Index*ChunkSize.
+	Index int `json:"index"`
+	// Size is the chunk's length in bytes.
 	Size int64 `json:"size"`
-	// ModTime is a file's modification time, zero otherwise.
-	ModTime time.Time `json:"modTime,omitzero"`
-	// HeadSHA256 is the hex SHA-256 of the first chunk.
-	HeadSHA256 string `json:"headSha256"`
-	// TailSHA256 is the hex SHA-256 of the last chunk, for seekable sources.
-	TailSHA256 string `json:"tailSha256,omitempty"`
-}
-
-// equal reports whether two fingerprints name the same source.
-func (f Fingerprint) equal(g Fingerprint) bool {
-	return f.Size == g.Size && f.ModTime.Equal(g.ModTime) && f.HeadSHA256 == g.HeadSHA256 && f.TailSHA256 == g.TailSHA256
+	// SHA256 is the hex SHA-256 of the bytes the API acknowledged.
+	SHA256 string `json:"sha256"`
 }
 
 // Clone returns a deep copy of s.
@@ -64,28 +68,28 @@ func (s *UploadState) Clone() *UploadState {
 		return nil
 	}
 	c := *s
-	c.Acked = append([]int(nil), s.Acked...)
+	c.Acked = slices.Clone(s.Acked)
 	return &c
 }
 
-// AckedBytes is the number of bytes in the acknowledged chunks. For a stream,
-// whose total is unknown, every acknowledged chunk counts as full.
+// AckedBytes is the number of bytes in the acknowledged chunks.
 func (s *UploadState) AckedBytes() int64 {
 	var n int64
-	for _, i := range s.Acked {
-		from := int64(i) * s.ChunkSize
-		if s.Total >= 0 {
-			n += min(s.ChunkSize, s.Total-from)
-		} else {
-			n += s.ChunkSize
-		}
+	for _, c := range s.Acked {
+		n += c.Size
 	}
 	return n
 }
 
 // ResumeStore keeps UploadStates between runs, under keys that Upload
-// derives from the token and the source. Implementations must be safe for
-// use by one Upload at a time per key; FileStore and StateFile are.
+// derives from the source and the API base URL (see ResumeKey).
+// Implementations must be safe for use by one Upload at a time per key;
+// FileStore and StateFile are.
+//
+// Load returns an error wrapping ErrStateConflict for a state that cannot be
+// read as one (corrupt, or of another format version): Upload then stops
+// before sending anything, and never overwrites it unless
+// UploadOptions.Restart is set.
 type ResumeStore interface {
 	// Load returns the state saved under key, or nil and no error when there is none.
 	Load(ctx context.Context, key string) (*UploadState, error)
@@ -95,12 +99,19 @@ type ResumeStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// ErrStateConflict is matched by errors.Is when a saved state is neither
+// used nor replaced: it cannot be read (corrupt, or of another format
+// version), or it belongs to another source, server or video. Upload
+// returns it before sending anything; the message says what differs. Set
+// UploadOptions.Restart to start a new video and replace the state.
+var ErrStateConflict = errors.New("avupload: the saved upload state does not fit this upload")
+
 // errBadState wraps every reason decodeState refuses a state.
-var errBadState = errors.New("avupload: invalid upload state")
+var errBadState = fmt.Errorf("%w: invalid upload state", ErrStateConflict)
 
 // maxStateSize bounds the size of a state file: 10,000 acknowledged chunks
 // and some room.
-const maxStateSize = 1 << 20
+const maxStateSize = 2 << 20
 
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -109,6 +120,18 @@ var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func decodeState(data []byte) (*UploadState, error) {
 	if len(data) > maxStateSize {
 		return nil, fmt.Errorf("%w: %d bytes is too large", errBadState, len(data))
+	}
+	// The version first, so that an older file gets a message about its
+	// version rather than about its fields.
+	var v struct {
+		Version json.RawMessage `json:"version"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadState, err)
+	}
+	if n, err := strconv.Atoi(string(v.Version)); err == nil && n != stateVersion {
+		return nil, fmt.Errorf("%w: it is in format version %d, written by another version of avupload; this one reads version %d only",
+			ErrStateConflict, n, stateVersion)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -133,28 +156,38 @@ func (s *UploadState) validate() error {
 	switch {
 	case s.Version != stateVersion:
 		return bad("version %d, want %d", s.Version, stateVersion)
-	case !hexSHA256.MatchString(s.TokenHash):
-		return bad("tokenHash is not a hex SHA-256")
+	case s.BaseURL == "" || len(s.BaseURL) > 2048:
+		return bad("baseUrl is empty or too long")
+	case s.Source == "" || len(s.Source) > 4096:
+		return bad("source is empty or too long")
 	case s.VideoID == "" || len(s.VideoID) > 128:
 		return bad("videoId is empty or too long")
 	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
 		return bad("chunkSize %d is outside [%d, %d]", s.ChunkSize, int64(MinChunkSize), int64(MaxChunkSize))
 	case s.Total < -1 || s.Total == 0 || s.Total > maxTotalSize:
 		return bad("total %d is out of range", s.Total)
-	case s.Fingerprint.Size != s.Total:
-		return bad("fingerprint size %d differs from total %d", s.Fingerprint.Size, s.Total)
-	case !hexSHA256.MatchString(s.Fingerprint.HeadSHA256):
-		return bad("fingerprint headSha256 is not a hex SHA-256")
-	case s.Fingerprint.TailSHA256 != "" && !hexSHA256.MatchString(s.Fingerprint.TailSHA256):
-		return bad("fingerprint tailSha256 is not a hex SHA-256")
+	case len(s.Acked) > maxParts:
+		return bad("more than %d acked chunks", maxParts)
 	}
 	chunks := maxParts
 	if s.Total > 0 {
-		chunks = int((s.Total + s.ChunkSize - 1) / s.ChunkSize)
+		chunks = int(chunkCount(s.Total, s.ChunkSize))
 	}
-	for k, i := range s.Acked {
-		if i < 0 || i >= chunks || k > 0 && i <= s.Acked[k-1] {
+	for k, c := range s.Acked {
+		if c.Index < 0 || c.Index >= chunks || k > 0 && c.Index <= s.Acked[k-1].Index {
 			return bad("acked chunks must be distinct ascending indexes below %d", chunks)
+		}
+		if !hexSHA256.MatchString(c.SHA256) {
+			return bad("chunk %d: sha256 is not a hex SHA-256", c.Index)
+		}
+		want := s.ChunkSize
+		if s.Total > 0 {
+			want = min(s.ChunkSize, s.Total-int64(c.Index)*s.ChunkSize)
+		} else if k == len(s.Acked)-1 && c.Size > 0 && c.Size < s.ChunkSize {
+			want = c.Size // a stream's last chunk may be short
+		}
+		if c.Size != want {
+			return bad("chunk %d: size %d, want %d", c.Index, c.Size, want)
 		}
 	}
 	return nil
@@ -227,10 +260,29 @@ func (st *FileStore) Delete(ctx context.Context, key string) error {
 	return removeStateFile(p)
 }
 
+// Keys lists the keys of the states in the store, in lexical order: with
+// Load, a batch of uploads can use the store as its journal. Each state
+// names its source and server (UploadState.Source and BaseURL).
+func (st *FileStore) Keys(ctx context.Context) ([]string, error) {
+	entries, err := os.ReadDir(st.dir)
+	if err != nil {
+		return nil, fmt.Errorf("avupload: reading the resume store: %w", err)
+	}
+	var keys []string
+	for _, e := range entries {
+		if key, ok := strings.CutSuffix(e.Name(), ".json"); ok && e.Type().IsRegular() && storeKey.MatchString(key) {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
 // StateFile is a ResumeStore holding the state of a single upload in one
 // file, whatever the key: the file a command line names with --state-file.
 // Writes are atomic and the file is readable by its owner only. A state
-// saved for another token or source is never resumed: Upload checks both.
+// saved for another source or server is neither resumed nor replaced:
+// Upload checks both and fails with ErrStateConflict. Delete removes a
+// regular file only, never a directory.
 type StateFile struct {
 	path string
 }
@@ -262,7 +314,7 @@ func loadStateFile(path string) (*UploadState, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("avupload: reading the upload state: %w", err)
+		return nil, fmt.Errorf("avupload: reading the upload state %s: %w", path, err)
 	}
 	s, err := decodeState(data)
 	if err != nil {
@@ -289,6 +341,13 @@ func saveStateFile(path string, s *UploadState) error {
 }
 
 func removeStateFile(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("avupload: deleting the upload state: %s is not a regular file", path)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("avupload: deleting the upload state: %w", err)
 	}

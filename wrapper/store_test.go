@@ -13,14 +13,18 @@ import (
 
 func validState() *UploadState {
 	return &UploadState{
-		Version:     stateVersion,
-		TokenHash:   hashToken("to1tcmSFHeYY5KzyhOqVKMKb"),
-		VideoID:     "vi4k0jvEUuaTdRAEjQ4Jfrgz",
-		ChunkSize:   MinChunkSize,
-		Total:       3*MinChunkSize + 1,
-		Acked:       []int{0, 2},
-		Fingerprint: Fingerprint{Size: 3*MinChunkSize + 1, ModTime: time.Unix(1700000000, 0).UTC(), HeadSHA256: strings.Repeat("a", 64), TailSHA256: strings.Repeat("b", 64)},
-		UpdatedAt:   time.Unix(1700000100, 0).UTC(),
+		Version:   stateVersion,
+		BaseURL:   "https://sandbox.api.video",
+		Source:    "/videos/talk.mp4",
+		VideoID:   "vi4k0jvEUuaTdRAEjQ4Jfrgz",
+		ChunkSize: MinChunkSize,
+		Total:     3*MinChunkSize + 1,
+		ModTime:   time.Unix(1700000000, 0).UTC(),
+		Acked: []AckedChunk{
+			{Index: 0, Size: MinChunkSize, SHA256: strings.Repeat("a", 64)},
+			{Index: 3, Size: 1, SHA256: strings.Repeat("b", 64)},
+		},
+		UpdatedAt: time.Unix(1700000100, 0).UTC(),
 	}
 }
 
@@ -67,15 +71,21 @@ func TestStoresRoundTrip(t *testing.T) {
 
 func TestDecodeStateRefuses(t *testing.T) {
 	cases := map[string]func(s *UploadState){
-		"version":        func(s *UploadState) { s.Version = 2 },
-		"token hash":     func(s *UploadState) { s.TokenHash = "to1tcmSFHeYY5KzyhOqVKMKb" },
+		"base URL":       func(s *UploadState) { s.BaseURL = "" },
+		"source":         func(s *UploadState) { s.Source = "" },
 		"video":          func(s *UploadState) { s.VideoID = "" },
 		"chunk size":     func(s *UploadState) { s.ChunkSize = 1 },
 		"total":          func(s *UploadState) { s.Total = 0 },
-		"size":           func(s *UploadState) { s.Fingerprint.Size = 5 },
-		"head":           func(s *UploadState) { s.Fingerprint.HeadSHA256 = "" },
-		"unsorted acked": func(s *UploadState) { s.Acked = []int{2, 0} },
-		"acked too far":  func(s *UploadState) { s.Acked = []int{4} },
+		"chunk hash":     func(s *UploadState) { s.Acked[0].SHA256 = "to1tcmSFHeYY5KzyhOqVKMKb" },
+		"chunk size 0":   func(s *UploadState) { s.Acked[0].Size = 0 },
+		"short middle":   func(s *UploadState) { s.Acked[0].Size = 5 },
+		"last too long":  func(s *UploadState) { s.Acked[1].Size = 2 },
+		"unsorted acked": func(s *UploadState) { s.Acked[0], s.Acked[1] = s.Acked[1], s.Acked[0] },
+		"acked too far":  func(s *UploadState) { s.Acked[1].Index = 4 },
+		"stream short middle": func(s *UploadState) {
+			s.Total = -1
+			s.Acked = []AckedChunk{{Index: 0, Size: 7, SHA256: s.Acked[0].SHA256}, {Index: 1, Size: MinChunkSize, SHA256: s.Acked[1].SHA256}}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -85,12 +95,60 @@ func TestDecodeStateRefuses(t *testing.T) {
 			require.NoError(t, err)
 			_, err = decodeState(data)
 			assert.ErrorIs(t, err, errBadState)
+			assert.ErrorIs(t, err, ErrStateConflict)
 		})
 	}
 	t.Run("unknown field", func(t *testing.T) {
-		_, err := decodeState([]byte(`{"version":1,"token":"secret"}`))
+		_, err := decodeState([]byte(`{"version":2,"token":"secret"}`))
 		assert.ErrorIs(t, err, errBadState)
 	})
+	t.Run("stream with a short last chunk", func(t *testing.T) {
+		s := validState()
+		s.Total = -1
+		s.Acked = []AckedChunk{{Index: 0, Size: MinChunkSize, SHA256: s.Acked[0].SHA256}, {Index: 1, Size: 7, SHA256: s.Acked[1].SHA256}}
+		data, err := encodeState(s)
+		require.NoError(t, err)
+		_, err = decodeState(data)
+		assert.NoError(t, err)
+	})
+}
+
+// TestDecodeStateOldVersion checks that a state of format version 1, keyed
+// by the token and without per-chunk hashes, is refused with a message
+// about its version, not its fields.
+func TestDecodeStateOldVersion(t *testing.T) {
+	v1 := `{"version":1,"tokenHash":"` + strings.Repeat("c", 64) + `","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz","chunkSize":5242880,` +
+		`"total":15728641,"acked":[0,1],"fingerprint":{"size":15728641,"headSha256":"` + strings.Repeat("a", 64) + `"},"updatedAt":"2026-11-01T00:00:00Z"}`
+	p := filepath.Join(t.TempDir(), "old.state")
+	require.NoError(t, os.WriteFile(p, []byte(v1), 0o600))
+	_, err := NewStateFile(p).Load(t.Context(), "")
+	require.ErrorIs(t, err, ErrStateConflict)
+	assert.Contains(t, err.Error(), "format version 1")
+	assert.Contains(t, err.Error(), "version 2")
+	assert.Contains(t, err.Error(), p, "the message names the file")
+}
+
+// TestStateFileDeleteKeepsDirectories checks that a StateFile whose path
+// is a directory never deletes it, even empty.
+func TestStateFileDeleteKeepsDirectories(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	assert.Error(t, NewStateFile(dir).Delete(t.Context(), ""))
+	assert.DirExists(t, dir)
+}
+
+func TestFileStoreKeys(t *testing.T) {
+	st, err := NewFileStore(t.TempDir())
+	require.NoError(t, err)
+	k1, k2 := ResumeKey("https://a.example", "/x.mp4"), ResumeKey("https://a.example", "/y.mp4")
+	require.NotEqual(t, k1, k2)
+	assert.Equal(t, k1, ResumeKey("https://a.example/", "/x.mp4"), "a trailing slash makes no other key")
+	require.NoError(t, st.Save(t.Context(), k1, validState()))
+	require.NoError(t, st.Save(t.Context(), k2, validState()))
+	require.NoError(t, os.WriteFile(filepath.Join(st.Dir(), "notes.txt"), nil, 0o600))
+	keys, err := st.Keys(t.Context())
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{k1, k2}, keys)
 }
 
 // FuzzDecodeState checks that the decoder never panics and that what it
@@ -100,6 +158,7 @@ func FuzzDecodeState(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(good)
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"version":2,"acked":[{"index":1},{"index":1}]}`))
 	f.Add([]byte(`{"version":1,"acked":[1,1]}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -113,6 +172,6 @@ func FuzzDecodeState(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, s.Acked, s2.Acked)
 		require.Equal(t, s.VideoID, s2.VideoID)
-		require.True(t, s.Fingerprint.equal(s2.Fingerprint))
+		require.Equal(t, s, s2)
 	})
 }

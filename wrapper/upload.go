@@ -45,17 +45,41 @@ type UploadOptions struct {
 	// FileName is the file name sent with the video: by default the base
 	// name of a file source, or "video".
 	FileName string
-	// Progress, when set, is told how many bytes the server acknowledged
-	// and the total (-1 while a stream's length is unknown). It is called
-	// from one goroutine at a time, never with a smaller count, and last with
-	// the total when the upload succeeds. Calls are coalesced: a slow
-	// function misses intermediate counts but never slows the transfer.
-	// Upload returns only after the last call returned.
-	Progress func(acked, total int64)
-	// Store, when set, remembers the acknowledged chunks so that a later
-	// Upload of the same source with the same token and store goes on where
-	// this one stopped. The state is deleted when the upload succeeds.
+	// Progress, when set, is told how far the upload got (see
+	// UploadProgress): at least every ProgressInterval while bytes move, and
+	// whenever a chunk is acknowledged. It is called from one goroutine at a
+	// time, never with a smaller Acked or Sent than before, and last with
+	// Acked == Sent == Total when the upload succeeds. Calls are coalesced: a
+	// slow function misses intermediate counts but never slows the
+	// transfer. Upload returns only after the last call returned.
+	Progress func(UploadProgress)
+	// Store, when set, remembers the acknowledged chunks, each with the
+	// SHA-256 of its bytes, so that a later Upload of the same source to the
+	// same API base URL, with the same store and any token, goes on where
+	// this one stopped. Before going on, a seekable source's acknowledged
+	// chunks are read again and checked: if one differs the upload starts
+	// over as a new video (see OnState); a stream's are checked as they are
+	// read, and the first that differs fails the upload with
+	// ErrSourceChanged before anything else is sent. If the API refuses the
+	// saved video (it expired, or the new token may not add to it), a
+	// seekable source starts over as a new video. A state that cannot be
+	// read, or that belongs to another source or video, fails the upload
+	// with ErrStateConflict before anything is sent, unless Restart is set.
+	// The state is deleted when the upload succeeds.
 	Store ResumeStore
+	// Restart ignores any state saved in Store for this upload and starts a
+	// new video; the new state replaces the old one.
+	Restart bool
+	// IgnoreStoreErrors lets the upload go on when its state cannot be
+	// saved in Store (a full disk, a read-only directory); OnState is told.
+	// By default such a failure stops the upload with ErrStateNotSaved, so
+	// that chunks are never sent without a way to resume them.
+	IgnoreStoreErrors bool
+	// OnState, when set, is told what Upload does with Store: resuming a
+	// saved video, starting over, failing to save (see StateEvent). It is
+	// called from the goroutine that made the decision, before the upload
+	// goes on.
+	OnState func(StateEvent)
 	// Retry is the policy for each chunk; the client's policy when nil.
 	// Connection errors, stalls, 408, 429 and 5xx answers are retried,
 	// resending the same bytes and range, by the loop every call goes
@@ -74,12 +98,37 @@ type UploadResult struct {
 	Video Video
 	// Size is the number of bytes uploaded, resumed chunks included.
 	Size int64
-	// SHA256 is the hex SHA-256 of the whole source.
+	// SHA256 is the hex SHA-256 of the bytes the API acknowledged, in
+	// order: the chunks this run sent, hashed as they were sent, and those
+	// an earlier run sent, checked against their saved hashes. Upload fails
+	// with ErrSourceChanged rather than report the hash of a file that
+	// changed while it was being sent.
 	SHA256 string
+	// ChunkSize is the chunk size used: a resumed upload keeps the saved one.
+	ChunkSize int64
 	// Chunks is the number of chunks the video was sent in (1 for a whole upload).
 	Chunks int
 	// ResumedChunks is how many of them an earlier run had sent.
 	ResumedChunks int
+}
+
+// ProgressInterval is the longest time between two calls of
+// UploadOptions.Progress while bytes move.
+const ProgressInterval = 250 * time.Millisecond
+
+// UploadProgress is how far an upload got. The zero value is an upload
+// that has sent nothing.
+type UploadProgress struct {
+	// Acked is the number of bytes the API acknowledged, chunks of an
+	// earlier run included.
+	Acked int64
+	// Sent is Acked plus the bytes of the chunks in flight: read into a
+	// request, not yet acknowledged. A chunk sent again after a failure
+	// does not take Sent back: it holds until the new attempt passes the
+	// old one.
+	Sent int64
+	// Total is the source's size, or -1 while a stream's length is unknown.
+	Total int64
 }
 
 // normalize applies the defaults and checks the values.
@@ -119,12 +168,9 @@ func (o *UploadOptions) normalize() error {
 // chunk-sized buffers. The source's SHA-256 is computed along the way.
 //
 // Each chunk is retried on its own (see UploadOptions.Retry). With a Store,
-// every acknowledged chunk is remembered and a later call skips them; a
-// state whose token or source fingerprint differs is discarded and the
-// upload starts over with a new video.
-//
-// A saved state whose video the API no longer knows is discarded, and a
-// seekable source is then uploaded anew.
+// every acknowledged chunk is remembered with its SHA-256, and a later call
+// checks and skips them; see UploadOptions.Store for what a resume checks
+// and when it starts over.
 //
 // An empty source, a chunk size out of bounds or a source beyond the API's
 // limits (10,000 chunks, 52,428,800,000 bytes) is refused with
@@ -132,7 +178,8 @@ func (o *UploadOptions) normalize() error {
 // that cannot be opened is returned as it is. Any later failure,
 // cancellation included, is an *UploadError holding the state to resume
 // from; it wraps the cause (ctx.Err() when ctx ended, an *APIError when the
-// API refused a chunk). opts may be nil.
+// API refused a chunk, ErrStateConflict, ErrSourceChanged,
+// ErrStateNotSaved). opts may be nil.
 func (c *Client) Upload(ctx context.Context, token string, src Source, opts *UploadOptions) (*UploadResult, error) {
 	var o UploadOptions
 	if opts != nil {
@@ -174,29 +221,28 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	}
 	mw := multipart.NewWriter(nil)
 	u := &upload{
-		c:         c,
-		token:     token,
-		opts:      o,
-		policy:    policy,
-		src:       s,
-		fileName:  name,
-		boundary:  mw.Boundary(),
-		tokenHash: hashToken(token),
-		log:       c.logger,
+		c:        c,
+		token:    token,
+		opts:     o,
+		policy:   policy,
+		src:      s,
+		fileName: name,
+		boundary: mw.Boundary(),
+		log:      c.logger,
 	}
 	u.contentType = mw.FormDataContentType()
-	identity := s.identity
-	if identity == "" {
-		identity = "name:" + name
+	u.source = s.identity
+	switch {
+	case u.source != "":
+	case s.at != nil:
+		u.source = "reader:" + name
+	default:
+		u.source = "stream:" + name
 	}
-	u.key = resumeKey(u.tokenHash, identity, s.size)
+	u.key = ResumeKey(c.baseURL, u.source)
 	u.prog = newProgress(o.Progress)
 	defer u.prog.close()
-	res, err := u.run(ctx)
-	if err != nil && u.fromStore && videoGone(err) {
-		return u.restart(ctx, err)
-	}
-	return res, err
+	return u.run(ctx)
 }
 
 // upload is one call of Upload.
@@ -209,20 +255,22 @@ type upload struct {
 	fileName    string
 	boundary    string
 	contentType string
-	tokenHash   string
-	key         string
+	source      string // the source's identity, UploadState.Source
+	key         string // the state's key in the store
 	log         *slog.Logger
+	prog        *progress // shared by a run that starts over, so it never goes back
 
+	// What one attempt works with; plan resets them.
 	chunkSize int64
-	// created is set when this run made the video; chunks of a video made
-	// elsewhere (an earlier run, UploadOptions.VideoID) may already be on
-	// the server.
+	// created is set when this attempt made the video; chunks of a video
+	// made elsewhere (an earlier run, UploadOptions.VideoID) may already
+	// be on the server.
 	created bool
-
-	state     *UploadState // nil until the video id is known
-	resumed   int          // chunks a saved state already held
-	fromStore bool         // state came from the store, not from this run
-	prog      *progress    // shared by a restarted run, so it never goes back
+	state   *UploadState // nil until the video id is known
+	resumed int          // chunks a saved state already held
+	// stored is set when the store may hold a state under key: one was
+	// loaded or saved. Success deletes it.
+	stored bool
 }
 
 // ackSet is a growable set of chunk indexes.

@@ -88,6 +88,6 @@ func TestUploadFailsAtOnceOnRefusal(t *testing.T) {
 	var upErr *UploadError
 	require.ErrorAs(t, err, &upErr)
 	require.NotNil(t, upErr.State)
-	assert.Equal(t, []int{0, 1}, upErr.State.Acked)
+	assert.Equal(t, []int{0, 1}, ackedIndexes(upErr.State))
 	assert.Equal(t, 3, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
 }

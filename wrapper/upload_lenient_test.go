@@ -134,15 +134,22 @@ func TestResumeOfAVideoThatIsGone(t *testing.T) {
 	fg.forget.Store(&saved.VideoID)
 
 	var last int64
-	opts.Progress = func(acked, total int64) {
-		assert.GreaterOrEqual(t, acked, last, "progress never goes back, even when the upload starts over")
-		last = acked
+	var events []StateEvent
+	opts.OnState = func(e StateEvent) { events = append(events, e) }
+	opts.Progress = func(p UploadProgress) {
+		assert.GreaterOrEqual(t, p.Sent, last, "progress never goes back, even when the upload starts over")
+		last = p.Sent
 	}
 	res, err := c.Upload(t.Context(), token, File(path), opts)
 	require.NoError(t, err)
 	assert.NotEqual(t, saved.VideoID, res.Video.VideoID, "a new video")
 	assert.Equal(t, 0, res.ResumedChunks)
 	assert.Equal(t, int64(len(data)), last)
+	require.Len(t, events, 2, "resumed, then started over: %+v", events)
+	assert.Equal(t, StateResumed, events[0].Kind)
+	assert.Equal(t, StateStartedOver, events[1].Kind)
+	assert.Equal(t, saved.VideoID, events[1].VideoID)
+	assert.ErrorIs(t, events[1].Err, ErrNotFound, "the API's refusal is the reason")
 	info, ok := sb.Video(res.Video.VideoID)
 	require.True(t, ok)
 	assert.True(t, info.Complete)

@@ -34,7 +34,11 @@ func TestUploadResumes(t *testing.T) {
 			var upErr *UploadError
 			require.ErrorAs(t, err, &upErr)
 			require.NotNil(t, upErr.State)
-			assert.Equal(t, []int{0, 1}, upErr.State.Acked)
+			assert.Equal(t, []int{0, 1}, ackedIndexes(upErr.State))
+			for _, c := range upErr.State.Acked {
+				assert.Equal(t, sha256Hex(data[int64(c.Index)*testChunk:int64(c.Index+1)*testChunk]), c.SHA256,
+					"chunk %d's hash is that of its bytes", c.Index)
+			}
 
 			if kind.name == "Reader" || kind.name == "Stream" {
 				src = kind.make(t, data) // a stream is read again from its start
@@ -103,8 +107,8 @@ func TestUploadCancel(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			var cancelled atomic.Int64 // when cancel was called, in Unix nanoseconds
 			opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 2, Store: store,
-				Progress: func(acked, total int64) {
-					if acked >= 2*testChunk && cancelled.Load() == 0 {
+				Progress: func(p UploadProgress) {
+					if p.Acked >= 2*testChunk && cancelled.Load() == 0 {
 						cancelled.Store(time.Now().UnixNano())
 						cancel()
 					}
@@ -128,6 +132,15 @@ func TestUploadCancel(t *testing.T) {
 			e.checkVideo(t, res, sha256Hex(data), size)
 		})
 	}
+}
+
+// ackedIndexes lists the indexes of a state's acknowledged chunks.
+func ackedIndexes(s *UploadState) []int {
+	var out []int
+	for _, c := range s.Acked {
+		out = append(out, c.Index)
+	}
+	return out
 }
 
 // eventuallyCount waits for the sandbox to have counted want upload

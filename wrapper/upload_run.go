@@ -3,140 +3,320 @@ package wrapper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// run drives one upload: resume or not, the first chunk alone, the others
-// concurrently, the state saved after every acknowledged chunk.
+// run drives an upload through its phases: plan (load the saved state,
+// check it against the source, cut the source into chunks), first chunk
+// (alone, when it makes the video), pump (the others, concurrently) and
+// finish (check and report). A resumed seekable upload whose saved video
+// the API refuses goes through them once more as a new video: a loop of
+// at most two turns, never a recursion.
 func (u *upload) run(ctx context.Context) (*UploadResult, error) {
+	saved, err := u.loadState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		p, err := u.plan(ctx, saved)
+		if err != nil {
+			return nil, err
+		}
+		res, err := u.transfer(ctx, p)
+		p.k.stop()
+		if err == nil || p.saved == nil || !videoGone(err) || ctx.Err() != nil {
+			return res, err
+		}
+		// The API refused the saved video: it expired, or the token may
+		// not add to it. Its state is of no more use.
+		u.startOver(ctx, p.saved, fmt.Errorf("the API refused video %s: %w", p.saved.VideoID, errors.Unwrap(err)))
+		if err := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); err != nil {
+			u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: deleting the upload state", slog.String("error", err.Error()))
+		}
+		u.stored = false
+		if u.src.at == nil {
+			// A stream cannot be read again: this upload fails, the next
+			// one starts afresh.
+			return nil, &UploadError{Err: errors.Unwrap(err)}
+		}
+		saved = nil
+	}
+}
+
+// plan is what one pass through the phases works from.
+type plan struct {
+	k       chunker
+	seek    *seekChunker   // k, for a seekable source; nil for a stream
+	first   *chunk         // the first chunk to send; nil when none is left
+	videoID string         // the video to add to; empty to make one
+	saved   *UploadState   // the state resumed from; nil for a new video
+	acked   ackSet         // chunks acknowledged by an earlier run
+	sums    map[int]string // their SHA-256s
+}
+
+// loadState returns the saved state this upload goes on from, nil when
+// there is none or Restart is set, or an error when the store holds a state
+// this upload may neither use nor replace.
+func (u *upload) loadState(ctx context.Context) (*UploadState, error) {
 	o := &u.opts
-	size := u.src.size
-	saved := u.loadState(ctx)
+	if o.Store == nil || o.Restart {
+		u.stored = o.Store != nil
+		return nil, nil
+	}
+	s, err := o.Store.Load(ctx, u.key)
+	switch {
+	case err != nil && errors.Is(err, ErrStateConflict):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrStateConflict, err)
+	case s == nil:
+		return nil, nil
+	}
+	u.stored = true
+	conflict := func(format string, args ...any) error {
+		return fmt.Errorf("%w: it is for %s", ErrStateConflict, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case s.Source != u.source:
+		return nil, conflict("%s, not %s", describeSource(s.Source), describeSource(u.source))
+	case s.BaseURL != u.c.baseURL:
+		return nil, conflict("the API at %s, not %s", s.BaseURL, u.c.baseURL)
+	case o.VideoID != "" && o.VideoID != s.VideoID:
+		return nil, conflict("video %s, not %s", s.VideoID, o.VideoID)
+	case u.src.at == nil && s.Total != u.src.size:
+		return nil, fmt.Errorf("%w: the saved upload was of %s, this stream is of %s", ErrSourceChanged,
+			sizeWords(s.Total), sizeWords(u.src.size))
+	}
+	return s, nil
+}
+
+// sizeWords says a size, or that it is unknown.
+func sizeWords(n int64) string {
+	if n < 0 {
+		return "unknown length"
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// plan is the first phase: it checks a saved state against the source
+// and cuts the source into chunks. A seekable source whose size or
+// acknowledged chunks differ from the saved ones starts over; a stream's
+// skipped chunks are checked as the chunker reads them.
+func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
+	o := &u.opts
+	u.created, u.state, u.resumed = false, nil, 0
 	u.chunkSize = o.ChunkSize
 	if saved != nil {
 		u.chunkSize = saved.ChunkSize
 	}
-
-	var k chunker
-	var first *chunk
-	var fp Fingerprint
+	size := u.src.size
+	p := &plan{videoID: o.VideoID}
 	if u.src.at != nil {
-		// The fingerprint costs a read of the first and last chunks: it is
-		// taken only when a store needs it, or when an upload fails.
-		if size > u.chunkSize && o.Store != nil {
-			var err error
-			if fp, err = seekableFingerprint(u.src, u.chunkSize); err != nil {
-				return nil, err
-			}
-			if saved != nil && !saved.Fingerprint.equal(fp) {
-				u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: the source changed since the saved upload; starting over",
-					slog.String("video", saved.VideoID))
-				saved = nil
-				if u.chunkSize != o.ChunkSize {
-					u.chunkSize = o.ChunkSize
-					if size > u.chunkSize {
-						if fp, err = seekableFingerprint(u.src, u.chunkSize); err != nil {
-							return nil, err
-						}
-					}
-				}
-			}
+		if saved != nil && saved.Total != size {
+			u.startOver(ctx, saved, fmt.Errorf("%w: the file holds %d bytes, the saved upload was of %d",
+				ErrSourceChanged, size, saved.Total))
+			saved, u.chunkSize = nil, o.ChunkSize
 		}
-		if n := chunkCount(size, u.chunkSize); n > maxParts {
-			return nil, invalidInput("%d bytes in chunks of %d make %d chunks, above the API's limit of %d; use larger chunks",
-				size, u.chunkSize, n, maxParts)
+		if err := u.checkChunkCount(size); err != nil {
+			return nil, err
 		}
 		sk := newSeekChunker(ctx, u.src.at, size, u.chunkSize)
-		defer sk.stop()
-		k, first = sk, sk.chunkAt(0)
-		sk.i = 1
+		if saved != nil {
+			err := u.verify(ctx, sk, saved)
+			switch {
+			case errors.Is(err, ErrSourceChanged):
+				u.startOver(ctx, saved, err)
+				saved = nil
+				if u.chunkSize != o.ChunkSize {
+					sk.stop()
+					u.chunkSize = o.ChunkSize
+					if err := u.checkChunkCount(size); err != nil {
+						return nil, err
+					}
+					sk = newSeekChunker(ctx, u.src.at, size, u.chunkSize)
+				}
+			case err != nil:
+				sk.stop()
+				return nil, u.fail(ctx, err)
+			}
+		}
+		p.k, p.seek = sk, sk
 	} else {
 		if size > 0 && chunkCount(size, u.chunkSize) > maxParts {
 			return nil, invalidInput("%d bytes in chunks of %d make more than %d chunks; use larger chunks",
 				size, u.chunkSize, maxParts)
 		}
 		rk := newReadChunker(u.src.r, size, u.chunkSize, o.Concurrency+1)
-		ch, err := rk.read(ctx)
-		if err != nil {
-			return nil, u.fail(ctx, err)
+		if saved != nil {
+			rk.resume(saved.Acked)
 		}
-		fp = Fingerprint{Size: size, HeadSHA256: rk.head}
-		if saved != nil && !saved.Fingerprint.equal(fp) {
-			u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: the stream differs from the saved upload's; starting over",
-				slog.String("video", saved.VideoID))
-			saved = nil
-		}
-		k, first = rk, ch
+		p.k = rk
 	}
 
-	videoID := o.VideoID
-	var acked ackSet
-	var ackedBytes int64
 	if saved != nil {
-		u.fromStore = true
+		p.saved = saved
+		p.videoID = saved.VideoID
+		p.sums = make(map[int]string, len(saved.Acked))
+		for _, c := range saved.Acked {
+			p.acked.add(c.Index)
+			p.sums[c.Index] = c.SHA256
+		}
 		u.state = saved.Clone()
-		videoID = saved.VideoID
-		for _, i := range saved.Acked {
-			acked.add(i)
-		}
+		u.state.ModTime = u.src.modTime
 		u.resumed = len(saved.Acked)
-		ackedBytes = saved.AckedBytes()
-		u.log.LogAttrs(ctx, slog.LevelInfo, "avupload: resuming upload", slog.String("video", videoID),
+	}
+	if p.seek != nil {
+		p.seek.skip = slices.Clone(p.acked)
+	}
+	// For a stream, this reads and checks every acknowledged chunk.
+	first, err := p.k.next(ctx)
+	switch {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		p.k.stop()
+		return nil, u.fail(ctx, err)
+	default:
+		p.first = first
+		if p.videoID != "" && u.state == nil && !first.whole {
+			u.state = u.newState(p.videoID)
+		}
+	}
+	if saved != nil {
+		u.log.LogAttrs(ctx, slog.LevelInfo, "avupload: resuming upload", slog.String("video", saved.VideoID),
 			slog.Int("acked", u.resumed))
-	} else if videoID != "" && !first.whole {
-		u.state = u.newState(videoID, fp)
+		if o.OnState != nil {
+			o.OnState(StateEvent{Kind: StateResumed, VideoID: saved.VideoID, Acked: len(saved.Acked), ChunkSize: saved.ChunkSize})
+		}
 	}
-	switch sk := k.(type) {
-	case *seekChunker:
-		sk.skip = slices.Clone(acked)
-	case *readChunker:
-		sk.skip = slices.Clone(acked)
+	return p, nil
+}
+
+// checkChunkCount refuses a source that needs more chunks than the API takes.
+func (u *upload) checkChunkCount(size int64) error {
+	if n := chunkCount(size, u.chunkSize); n > maxParts {
+		return invalidInput("%d bytes in chunks of %d make %d chunks, above the API's limit of %d; use larger chunks",
+			size, u.chunkSize, n, maxParts)
 	}
+	return nil
+}
 
-	prog := u.prog
-	r := &runner{u: u, k: k, prog: prog, acked: acked, ackedBytes: ackedBytes, fp: fp}
-	prog.update(ackedBytes, k.total())
-
-	if acked.has(first.index) {
-		k.release(first)
-		first = nil
-	} else if videoID == "" {
-		v, err := u.send(ctx, first, "")
-		k.release(first)
+// verify reads again every chunk a saved state acknowledged and compares
+// it with the saved hash, before anything is sent. The chunker's hashing
+// pass does the reading, so a resume reads no byte twice; it waits for the
+// pass to get past the last acknowledged chunk.
+func (u *upload) verify(ctx context.Context, k *seekChunker, saved *UploadState) error {
+	for _, c := range saved.Acked {
+		sum, err := k.chunkSum(ctx, c.Index)
 		if err != nil {
-			return nil, u.fail(ctx, err)
+			return err
 		}
-		u.created = true
-		videoID = v.VideoID
-		if !first.whole {
-			u.state = u.newState(videoID, fp)
+		if sum != c.SHA256 {
+			from := int64(c.Index) * saved.ChunkSize
+			return fmt.Errorf("%w: chunk %d (bytes %d to %d) differs from the one video %s holds",
+				ErrSourceChanged, c.Index, from, from+c.Size-1, saved.VideoID)
 		}
-		r.ack(ctx, first, v)
-		first = nil
+	}
+	return nil
+}
+
+// startOver reports that a saved state's video is not continued.
+func (u *upload) startOver(ctx context.Context, saved *UploadState, why error) {
+	u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: not resuming the saved upload; starting over as a new video",
+		slog.String("video", saved.VideoID), slog.String("reason", why.Error()))
+	if u.opts.OnState != nil {
+		u.opts.OnState(StateEvent{Kind: StateStartedOver, VideoID: saved.VideoID, Acked: len(saved.Acked),
+			ChunkSize: saved.ChunkSize, Err: why})
+	}
+}
+
+// transfer runs the phases after plan: the first chunk, the pump, the finish.
+func (u *upload) transfer(ctx context.Context, p *plan) (*UploadResult, error) {
+	r := &runner{u: u, k: p.k, prog: u.prog, acked: p.acked, sums: p.sums}
+	if p.saved != nil {
+		r.ackedBytes = p.saved.AckedBytes()
+	}
+	if r.sums == nil {
+		r.sums = map[int]string{}
+	}
+	u.prog.update(r.ackedBytes, p.k.total())
+
+	first, videoID, err := r.sendFirst(ctx, p.first, p.videoID)
+	if err != nil {
+		return nil, u.fail(ctx, err)
 	}
 	if err := r.pump(ctx, first, videoID); err != nil {
 		return nil, u.fail(ctx, err)
 	}
+	return r.finish(ctx, p, videoID)
+}
 
-	total := k.total()
-	if n := int(chunkCount(total, u.chunkSize)); len(r.ackedIndexes()) != n {
+// sendFirst is the second phase: a chunk that makes the video goes alone,
+// since every other chunk needs its id. It returns what is left for the
+// pump: the first chunk when it was not sent here, and the video's id.
+func (r *runner) sendFirst(ctx context.Context, first *chunk, videoID string) (*chunk, string, error) {
+	u := r.u
+	if videoID != "" || first == nil {
+		return first, videoID, nil
+	}
+	first.flow = &r.prog.inflight
+	v, err := u.send(ctx, first, "")
+	if err != nil {
+		first.drop()
+		r.k.release(first)
+		return nil, "", err
+	}
+	u.created = true
+	if !first.whole {
+		u.state = u.newState(v.VideoID)
+	}
+	err = r.ack(ctx, first, v)
+	r.k.release(first)
+	return nil, v.VideoID, err
+}
+
+// finish is the last phase: it checks that every chunk was acknowledged
+// and that the bytes acknowledged are the source's, deletes the state and
+// reports the result.
+func (r *runner) finish(ctx context.Context, p *plan, videoID string) (*UploadResult, error) {
+	u := r.u
+	total := p.k.total()
+	n := int(chunkCount(total, u.chunkSize))
+	if len(r.ackedIndexes()) != n {
 		return nil, u.fail(ctx, errors.New("avupload: internal error: not every chunk was acknowledged"))
 	}
-	sum, err := k.sum(ctx)
+	sum, err := p.k.sum(ctx)
 	if err != nil {
 		return nil, u.fail(ctx, err)
 	}
-	if o.Store != nil && u.state != nil {
-		if err := o.Store.Delete(ctx, u.key); err != nil {
+	if p.seek != nil {
+		// The pass hashed the source in order; the chunks were hashed as
+		// they were sent. They agree unless the file changed meanwhile,
+		// and then sum is not the hash of what the API holds.
+		for i := range n {
+			got, err := p.seek.chunkSum(ctx, i)
+			if err != nil {
+				return nil, u.fail(ctx, err)
+			}
+			if got != r.sums[i] {
+				from := int64(i) * u.chunkSize
+				return nil, u.fail(ctx, fmt.Errorf("%w while it was being uploaded: chunk %d (bytes %d to %d) as sent differs from the file now; video %s holds the bytes sent",
+					ErrSourceChanged, i, from, min(from+u.chunkSize, total)-1, videoID))
+			}
+		}
+	}
+	if u.opts.Store != nil && u.stored {
+		if err := u.opts.Store.Delete(ctx, u.key); err != nil {
 			u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: deleting the upload state", slog.String("error", err.Error()))
 		}
 	}
-	prog.update(total, total)
+	u.prog.update(total, total)
 	video := Video{VideoID: videoID}
 	if r.final != nil {
 		video = *r.final
@@ -145,30 +325,10 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 		Video:         video,
 		Size:          total,
 		SHA256:        sum,
-		Chunks:        int(chunkCount(total, u.chunkSize)),
+		ChunkSize:     u.chunkSize,
+		Chunks:        n,
 		ResumedChunks: u.resumed,
 	}, nil
-}
-
-// restart forgets a saved state whose video the API no longer knows (an
-// expired sandbox video, say) and, when the source can be read again,
-// uploads it anew as a new video. A stream cannot be read again: its upload
-// fails with cause, but the next one starts afresh.
-func (u *upload) restart(ctx context.Context, cause error) (*UploadResult, error) {
-	u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: the saved upload's video is gone; starting over",
-		slog.String("video", u.state.VideoID), slog.String("error", cause.Error()))
-	if err := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); err != nil {
-		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: deleting the upload state", slog.String("error", err.Error()))
-	}
-	if u.src.at == nil {
-		var ue *UploadError
-		if errors.As(cause, &ue) {
-			return nil, &UploadError{Err: ue.Err}
-		}
-		return nil, cause
-	}
-	u.state, u.resumed, u.created, u.fromStore = nil, 0, false, false
-	return u.run(ctx)
 }
 
 // videoGone reports whether err is the API saying that the video chunks
@@ -179,56 +339,32 @@ func videoGone(err error) bool {
 		(e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusBadRequest && e.Name == "videoId")
 }
 
-// loadState returns the saved state this upload may go on from, or nil.
-func (u *upload) loadState(ctx context.Context) *UploadState {
-	if u.opts.Store == nil {
-		return nil
-	}
-	s, err := u.opts.Store.Load(ctx, u.key)
-	switch {
-	case err != nil:
-		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: ignoring an unreadable upload state", slog.String("error", err.Error()))
-		return nil
-	case s == nil:
-		return nil
-	case s.TokenHash != u.tokenHash, s.Total != u.src.size,
-		u.opts.VideoID != "" && u.opts.VideoID != s.VideoID:
-		u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: the saved upload is for another token, size or video; starting over",
-			slog.String("video", s.VideoID))
-		return nil
-	}
-	return s
-}
-
-func (u *upload) newState(videoID string, fp Fingerprint) *UploadState {
+func (u *upload) newState(videoID string) *UploadState {
 	return &UploadState{
-		Version:     stateVersion,
-		TokenHash:   u.tokenHash,
-		VideoID:     videoID,
-		ChunkSize:   u.chunkSize,
-		Total:       u.src.size,
-		Acked:       []int{},
-		Fingerprint: fp,
-		UpdatedAt:   time.Now().UTC(),
+		Version:   stateVersion,
+		BaseURL:   u.c.baseURL,
+		Source:    u.source,
+		VideoID:   videoID,
+		ChunkSize: u.chunkSize,
+		Total:     u.src.size,
+		ModTime:   u.src.modTime,
+		Acked:     []AckedChunk{},
+		UpdatedAt: time.Now().UTC(),
 	}
 }
 
 // fail wraps the cause of a failed upload with the state to resume from.
 func (u *upload) fail(ctx context.Context, err error) error {
+	var ue *UploadError
+	if errors.As(err, &ue) {
+		return err
+	}
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = errors.Join(interrupted(ctx), err)
 	} else if ctx.Err() != nil {
 		err = interrupted(ctx)
 	}
-	state := u.state.Clone()
-	if state != nil && state.Fingerprint.HeadSHA256 == "" && u.src.at != nil {
-		// Without a store the fingerprint was not taken; take it now so
-		// that the state can be saved and resumed by hand.
-		if fp, fpErr := seekableFingerprint(u.src, u.chunkSize); fpErr == nil {
-			state.Fingerprint = fp
-		}
-	}
-	return &UploadError{State: state, Err: err}
+	return &UploadError{State: u.state.Clone(), Err: err}
 }
 
 // runner is the concurrent part of an upload.
@@ -236,7 +372,6 @@ type runner struct {
 	u    *upload
 	k    chunker
 	prog *progress
-	fp   Fingerprint
 
 	// mu guards what ack changes (these fields and u.state) and orders
 	// the state saves, so that a newer state is never overwritten by an
@@ -244,6 +379,7 @@ type runner struct {
 	mu         sync.Mutex
 	acked      ackSet
 	ackedBytes int64
+	sums       map[int]string // the SHA-256 of each acknowledged chunk
 	final      *Video
 }
 
@@ -285,13 +421,19 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 					r.k.release(ch) // another chunk failed: send nothing more
 					continue
 				}
+				ch.flow = &r.prog.inflight
 				v, err := r.u.send(ctx, ch, videoID)
-				r.k.release(ch)
 				if err != nil {
+					ch.drop()
+					r.k.release(ch)
 					cancel(err)
 					continue
 				}
-				r.ack(ctx, ch, v)
+				err = r.ack(ctx, ch, v)
+				r.k.release(ch)
+				if err != nil {
+					cancel(err)
+				}
 			}
 		})
 	}
@@ -301,14 +443,20 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 	return context.Cause(ctx)
 }
 
-// ack records an acknowledged chunk, saves the state and reports progress.
-// It is safe to call from several workers.
-func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) {
+// ack records an acknowledged chunk with the hash of the bytes sent, saves
+// the state and reports progress. It fails when the state cannot be saved,
+// unless the options say to go on. It is safe to call from several workers.
+func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
+	sum, err := ch.settle()
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	u := r.u
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
+	r.sums[ch.index] = sum
 	// Chunks answer with little more than the video id, but for the one
 	// that completed the video, whose answer has the whole video. With
 	// concurrent chunks, that answer may come before another's.
@@ -316,18 +464,31 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) {
 		video := videoFrom(&v.Video, v.raw)
 		r.final = &video
 	}
-	if s := u.state; s != nil {
-		i, _ := slices.BinarySearch(s.Acked, ch.index)
-		s.Acked = slices.Insert(s.Acked, i, ch.index)
-		s.UpdatedAt = time.Now().UTC()
-		if u.opts.Store != nil {
-			// A cancelled upload still records what landed.
-			if err := u.opts.Store.Save(context.WithoutCancel(ctx), u.key, s); err != nil {
-				u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: saving the upload state", slog.String("error", err.Error()))
-			}
-		}
-	}
 	r.prog.update(r.ackedBytes, r.k.total())
+	s := u.state
+	if s == nil {
+		return nil
+	}
+	i, _ := slices.BinarySearchFunc(s.Acked, ch.index, func(c AckedChunk, i int) int { return c.Index - i })
+	s.Acked = slices.Insert(s.Acked, i, AckedChunk{Index: ch.index, Size: ch.n, SHA256: sum})
+	s.UpdatedAt = time.Now().UTC()
+	if u.opts.Store == nil {
+		return nil
+	}
+	// A cancelled upload still records what landed.
+	err = u.opts.Store.Save(context.WithoutCancel(ctx), u.key, s)
+	if err == nil {
+		u.stored = true
+		return nil
+	}
+	u.log.LogAttrs(ctx, slog.LevelWarn, "avupload: saving the upload state", slog.String("error", err.Error()))
+	if u.opts.OnState != nil {
+		u.opts.OnState(StateEvent{Kind: StateSaveFailed, VideoID: s.VideoID, Acked: len(s.Acked), ChunkSize: s.ChunkSize, Err: err})
+	}
+	if u.opts.IgnoreStoreErrors {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrStateNotSaved, err)
 }
 
 func (r *runner) ackedIndexes() []int {
@@ -341,17 +502,19 @@ func (r *runner) ackedIndexes() []int {
 }
 
 // progress delivers counts to a callback from its own goroutine, keeping
-// only the latest count when the callback is slower than the upload.
+// only the latest count when the callback is slower than the upload. It
+// samples the bytes in flight every ProgressInterval.
 type progress struct {
-	fn    func(acked, total int64)
-	kick  chan struct{}
-	done  chan struct{}
-	mu    sync.Mutex
-	acked int64
-	total int64
+	fn       func(UploadProgress)
+	inflight atomic.Int64 // bytes of chunks read into requests, not yet acknowledged
+	kick     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	acked    int64
+	total    int64
 }
 
-func newProgress(fn func(acked, total int64)) *progress {
+func newProgress(fn func(UploadProgress)) *progress {
 	p := &progress{fn: fn}
 	if fn == nil {
 		return p
@@ -375,16 +538,39 @@ func (p *progress) update(acked, total int64) {
 	}
 }
 
+// sample returns the counts now: Sent never below what was reported
+// before, nor above the total. An acknowledged chunk leaves inflight before
+// it joins acked, so a sample never counts it twice.
+func (p *progress) sample(last UploadProgress) UploadProgress {
+	p.mu.Lock()
+	acked, total := p.acked, p.total
+	p.mu.Unlock()
+	sent := max(last.Sent, acked+p.inflight.Load())
+	if total >= 0 {
+		sent = min(sent, total)
+	}
+	return UploadProgress{Acked: acked, Sent: max(sent, acked), Total: total}
+}
+
 func (p *progress) loop() {
 	defer close(p.done)
-	lastAcked, lastTotal := int64(-1), int64(-2)
-	for range p.kick {
-		p.mu.Lock()
-		acked, total := p.acked, p.total
-		p.mu.Unlock()
-		if acked != lastAcked || total != lastTotal {
-			p.fn(acked, total)
-			lastAcked, lastTotal = acked, total
+	tick := time.NewTicker(ProgressInterval)
+	defer tick.Stop()
+	last := UploadProgress{Acked: -1, Total: -2}
+	for {
+		select {
+		case _, ok := <-p.kick:
+			if !ok {
+				if now := p.sample(last); now != last {
+					p.fn(now)
+				}
+				return
+			}
+		case <-tick.C:
+		}
+		if now := p.sample(last); now != last {
+			p.fn(now)
+			last = now
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*vid
 	length := int64(len(head)) + ch.n + int64(len(tail))
 	newBody := func() io.ReadCloser {
 		return io.NopCloser(io.MultiReader(bytes.NewReader(head),
-			io.NewSectionReader(ch.data, ch.dataOff, ch.n), strings.NewReader(tail)))
+			ch.body(), strings.NewReader(tail)))
 	}
 
 	params := &gen.UploadWithUploadTokenParams{Token: u.token}

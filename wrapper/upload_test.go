@@ -141,13 +141,13 @@ func TestUploadSizesAndSources(t *testing.T) {
 					t.Parallel()
 					e := newUploadEnv(t)
 					var mu sync.Mutex
-					var calls [][2]int64
+					var calls []UploadProgress
 					res, err := e.client.Upload(t.Context(), e.token, kind.make(t, data), &UploadOptions{
 						ChunkSize:   testChunk,
 						Concurrency: conc,
-						Progress: func(a, total int64) {
+						Progress: func(p UploadProgress) {
 							mu.Lock()
-							calls = append(calls, [2]int64{a, total})
+							calls = append(calls, p)
 							mu.Unlock()
 						},
 					})
@@ -165,14 +165,22 @@ func TestUploadSizesAndSources(t *testing.T) {
 	}
 }
 
-// checkProgress asserts that progress never went back and ended at the total.
-func checkProgress(t *testing.T, calls [][2]int64, total int64) {
+// checkProgress asserts that progress never went back, never had more
+// acknowledged than sent nor more sent than the total, and ended at the total.
+func checkProgress(t *testing.T, calls []UploadProgress, total int64) {
 	t.Helper()
 	require.NotEmpty(t, calls)
-	for i := 1; i < len(calls); i++ {
-		assert.GreaterOrEqual(t, calls[i][0], calls[i-1][0], "progress went back: %v", calls)
+	for i, c := range calls {
+		assert.LessOrEqual(t, c.Acked, c.Sent, "call %d: %+v", i, c)
+		if c.Total >= 0 {
+			assert.LessOrEqual(t, c.Sent, c.Total, "call %d: %+v", i, c)
+		}
+		if i > 0 {
+			assert.GreaterOrEqual(t, c.Acked, calls[i-1].Acked, "acked went back: %v", calls)
+			assert.GreaterOrEqual(t, c.Sent, calls[i-1].Sent, "sent went back: %v", calls)
+		}
 	}
-	assert.Equal(t, [2]int64{total, total}, calls[len(calls)-1])
+	assert.Equal(t, UploadProgress{Acked: total, Sent: total, Total: total}, calls[len(calls)-1])
 }
 
 func TestUploadRefusesBeforeAnyRequest(t *testing.T) {

@@ -90,6 +90,7 @@ func TestScripts(t *testing.T) {
 			"waitstatus": cmdWaitStatus,
 			"sleep":      cmdSleep,
 			"eachonce":   cmdEachOnce,
+			"flipbyte":   cmdFlipByte,
 		},
 	})
 }
@@ -324,7 +325,7 @@ func cmdWaitAcked(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	waitFor(ts, fmt.Sprintf("%d acknowledged chunks in %s", want, args[0]), func() bool {
 		var state struct {
-			Acked []int `json:"acked"`
+			Acked []json.RawMessage `json:"acked"`
 		}
 		data, err := os.ReadFile(ts.MkAbs(args[0]))
 		return err == nil && json.Unmarshal(data, &state) == nil && len(state.Acked) >= want
@@ -340,4 +341,28 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdFlipByte inverts the byte at OFFSET of FILE in place and puts the
+// file's modification time back, as `touch -r` or `cp -p` would: flipbyte
+// FILE OFFSET.
+func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flipbyte FILE OFFSET")
+	}
+	off, err := parseSize(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	fi, err := os.Stat(path)
+	ts.Check(err)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	ts.Check(err)
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	ts.Check(err)
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, off)
+	ts.Check(err)
+	ts.Check(f.Close())
+	ts.Check(os.Chtimes(path, fi.ModTime(), fi.ModTime()))
 }

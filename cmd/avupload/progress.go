@@ -8,14 +8,18 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // progress shows how an upload advances: a bar with rate and ETA on a
-// terminal, a plain line now and then elsewhere, nothing when quiet. It
-// also remembers the last count, to say how far an interrupted upload got.
-// Its methods are called from one goroutine at a time.
+// terminal, a plain line now and then elsewhere, nothing when quiet. Both
+// count the bytes sent, acknowledged or in flight, so they move while a
+// large chunk goes. It also remembers the last count, to say how much an
+// interrupted upload got acknowledged. Its methods are called from one
+// goroutine at a time.
 type progress struct {
-	acked, total int64
+	acked, sent, total int64
 
 	term  io.Writer                // the terminal to draw a bar on; nil elsewhere
 	bar   *progressbar.ProgressBar // drawn from the first update on
@@ -71,23 +75,23 @@ func isTerminal(w io.Writer) bool {
 }
 
 // update is the upload's Progress function.
-func (p *progress) update(acked, total int64) {
+func (p *progress) update(u wrapper.UploadProgress) {
 	if p.start.IsZero() {
-		p.start, p.base = p.now(), acked
+		p.start, p.base = p.now(), u.Sent
 		if p.term != nil {
-			p.bar = p.newBar(total)
+			p.bar = p.newBar(u.Total)
 		}
 	}
-	if p.bar != nil && total != p.total {
-		p.bar.ChangeMax64(total)
+	if p.bar != nil && u.Total != p.total {
+		p.bar.ChangeMax64(u.Total)
 	}
-	p.acked, p.total = acked, total
+	p.acked, p.sent, p.total = u.Acked, u.Sent, u.Total
 	switch {
 	case p.bar != nil:
-		_ = p.bar.Set64(acked)
+		_ = p.bar.Set64(u.Sent)
 	case p.plain != nil:
 		now := p.now()
-		if now.Sub(p.last) < plainInterval && acked != total {
+		if now.Sub(p.last) < plainInterval && u.Sent != u.Total {
 			return
 		}
 		p.last = now
@@ -97,12 +101,12 @@ func (p *progress) update(acked, total int64) {
 
 // line is a plain progress line: "uploaded 150.0 MiB of 300.0 MiB (50%), 80.2 MiB/s".
 func (p *progress) line(now time.Time) string {
-	s := "uploaded " + formatSize(p.acked)
+	s := "uploaded " + formatSize(p.sent)
 	if p.total > 0 {
-		s += fmt.Sprintf(" of %s (%d%%)", formatSize(p.total), p.acked*100/p.total)
+		s += fmt.Sprintf(" of %s (%d%%)", formatSize(p.total), p.sent*100/p.total)
 	}
-	if elapsed := now.Sub(p.start).Seconds(); elapsed > 0 && p.acked > p.base {
-		s += fmt.Sprintf(", %s/s", formatSize(int64(float64(p.acked-p.base)/elapsed)))
+	if elapsed := now.Sub(p.start).Seconds(); elapsed > 0 && p.sent > p.base {
+		s += fmt.Sprintf(", %s/s", formatSize(int64(float64(p.sent-p.base)/elapsed)))
 	}
 	return s
 }
@@ -114,7 +118,7 @@ func (p *progress) stop() {
 	}
 }
 
-// done describes how far the upload got: "150.0 MiB of 300.0 MiB".
+// done describes how much the API acknowledged: "150.0 MiB of 300.0 MiB".
 func (p *progress) done() string {
 	if p.total > 0 {
 		return formatSize(p.acked) + " of " + formatSize(p.total)
