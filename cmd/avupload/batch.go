@@ -102,6 +102,8 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
 	case f.stateFile != "":
 		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
+	case f.restart || f.ignoreState:
+		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
 		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency:

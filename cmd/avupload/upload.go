@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,6 +31,8 @@ type uploadFlags struct {
 	stall       time.Duration
 	tokenHTTP   bool
 	batch       batchFlags
+	restart     bool
+	ignoreState bool
 }
 
 func newUploadCommand(a *app) *cobra.Command {
@@ -38,10 +44,17 @@ func newUploadCommand(a *app) *cobra.Command {
 key is not needed: the token is the credential. Use - to read the video from
 standard input, as a stream of unknown length.
 
-With --state-file, every acknowledged chunk is recorded in that file. If the
-upload stops (Ctrl-C, a lost connection, a killed process), run the same
-command again: it goes on with the chunks the server has not acknowledged.
-The file is deleted once the upload succeeds.
+With --state-file, every acknowledged chunk is recorded in that file, with
+the SHA-256 of its bytes. If the upload stops (Ctrl-C, a lost connection, a
+killed process), run the same command again, with a new token if the old one
+expired: it goes on with the chunks the server has not acknowledged. A file
+is read again first, and if an acknowledged chunk changed, the upload starts
+over as a new video; standard input must give the same bytes again, or the
+upload stops before sending anything. The saved chunk size is kept. The
+state file is deleted once the upload succeeds. A state file that cannot be
+read, or that is for another file or server, is left alone unless --restart
+is given. If the state cannot be saved, the upload stops unless
+--ignore-state-errors is given.
 
 Progress goes to standard error: a bar with rate and ETA on a terminal, a
 line every second elsewhere, nothing with --quiet. The result goes to
@@ -72,6 +85,8 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 		"abandon and retry a chunk when nothing moves for this `DURATION`, e.g. 30s")
 	fs.BoolVar(&f.tokenHTTP, "insecure-allow-token-over-http", false,
 		"send the upload token over plain http to a host other than this machine, where anyone on the way can read it")
+	fs.BoolVar(&f.restart, "restart", false, "with --state-file: ignore the saved upload and start a new video")
+	fs.BoolVar(&f.ignoreState, "ignore-state-errors", false, "with --state-file: go on when the state cannot be saved")
 	f.batch.register(fs)
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
@@ -102,6 +117,14 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if err := checkSource(path); err != nil {
 		return err
 	}
+	if f.stateFile == "" && (f.restart || f.ignoreState) {
+		return usagef("--restart and --ignore-state-errors need --state-file")
+	}
+	if f.stateFile != "" {
+		if err := checkStatePath(f.stateFile); err != nil {
+			return err
+		}
+	}
 
 	src := wrapper.File(path)
 	if path == "-" {
@@ -113,11 +136,14 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	}
 	prog := newProgress(stderr, f.output.quiet)
 	opts := &wrapper.UploadOptions{
-		ChunkSize:    f.chunkSize,
-		Concurrency:  f.concurrency,
-		VideoID:      f.videoID,
-		Progress:     prog.update,
-		StallTimeout: f.stall,
+		ChunkSize:         f.chunkSize,
+		Concurrency:       f.concurrency,
+		VideoID:           f.videoID,
+		Progress:          prog.update,
+		StallTimeout:      f.stall,
+		Restart:           f.restart,
+		IgnoreStoreErrors: f.ignoreState,
+		OnState:           func(e wrapper.StateEvent) { f.report(cmd, stderr, e) },
 	}
 	if f.stateFile != "" {
 		opts.Store = wrapper.NewStateFile(f.stateFile)
@@ -125,7 +151,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	res, err := c.Upload(cmd.Context(), token, src, opts)
 	prog.stop()
 	if err != nil {
-		return f.failure(cmd.Context(), err, prog)
+		return f.failure(cmd, err, prog, path)
 	}
 
 	w := cmd.OutOrStdout()
@@ -162,25 +188,140 @@ func (f *uploadFlags) clientOptions(stderr io.Writer) []wrapper.Option {
 	return opts
 }
 
-// failure turns an upload error into the error the command reports: an
-// interruption says how to resume.
-func (f *uploadFlags) failure(ctx context.Context, err error, prog *progress) error {
-	if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
-		return err
+// checkStatePath makes sure a --state-file can be written before anything
+// is sent: it must not be a directory, and its directory must take a new
+// file (which is how the state is saved, atomically).
+func checkStatePath(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return usagef("--state-file %s is a directory; give the path of a file", path)
+	case err == nil && !fi.Mode().IsRegular():
+		return usagef("--state-file %s is not a regular file", path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return usagef("--state-file %s: %s", path, osReason(err))
 	}
-	e := &interruptedError{done: prog.done(), stateFile: f.stateFile}
-	var upErr *wrapper.UploadError
-	if errors.As(err, &upErr) && upErr.State != nil {
-		e.videoID = upErr.State.VideoID
+	dir := filepath.Dir(path)
+	probe, err := os.CreateTemp(dir, ".avupload-check-*")
+	if err != nil {
+		return usagef("--state-file %s cannot be written: directory %s: %s", path, dir, osReason(err))
 	}
-	return e
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	return nil
 }
+
+// osReason says why a file operation failed, without the operation and path.
+func osReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, fs.ErrNotExist):
+		return "it does not exist"
+	}
+	return err.Error()
+}
+
+// report tells the user, on standard error, what the upload did with the
+// state file.
+func (f *uploadFlags) report(cmd *cobra.Command, w io.Writer, e wrapper.StateEvent) {
+	switch e.Kind {
+	case wrapper.StateResumed:
+		if f.output.quiet {
+			return
+		}
+		msg := fmt.Sprintf("avupload: resuming video %s from %s: %d chunks already acknowledged", e.VideoID, f.stateFile, e.Acked)
+		if e.ChunkSize != f.chunkSize {
+			msg += fmt.Sprintf("; its chunks are %s as saved, not the %s of --chunk-size (--restart starts over with those)",
+				formatSize(e.ChunkSize), formatSize(f.chunkSize))
+		}
+		fmt.Fprintln(w, msg)
+	case wrapper.StateStartedOver:
+		fmt.Fprintf(w, "avupload: not resuming video %s from %s: %s; starting over as a new video\n",
+			e.VideoID, f.stateFile, trimPeriod(describe(e.Err, cmd)))
+	case wrapper.StateSaveFailed:
+		msg := fmt.Sprintf("avupload: could not save the upload state in %s: %s", f.stateFile, trimPeriod(describe(e.Err, cmd)))
+		if f.ignoreState {
+			msg += "; going on without it (--ignore-state-errors)"
+		}
+		fmt.Fprintln(w, msg)
+	}
+}
+
+func trimPeriod(s string) string { return strings.TrimSuffix(s, ".") }
+
+// failure turns an upload error into the error the command reports: it
+// says whether and how the upload can be resumed.
+func (f *uploadFlags) failure(cmd *cobra.Command, err error, prog *progress, path string) error {
+	ctx := cmd.Context()
+	var upErr *wrapper.UploadError
+	var state *wrapper.UploadState
+	if errors.As(err, &upErr) {
+		state = upErr.State
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		e := &interruptedError{done: prog.done(), stateFile: f.stateFile}
+		if state != nil {
+			e.videoID = state.VideoID
+			e.saved = f.stateSaved(ctx, state)
+		}
+		return e
+	}
+	source := "the file " + path
+	if path == "-" {
+		source = "standard input"
+	}
+	switch {
+	case errors.Is(err, wrapper.ErrStateConflict):
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("the state file %s is not for this upload; it is left as it is. "+
+			"Give --restart to discard it and start a new video, or another --state-file", f.stateFile)}
+	case errors.Is(err, wrapper.ErrSourceChanged) && state != nil && state.VideoID != "" && f.stateFile != "" && path == "-":
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("%s is not the stream saved in %s, which is left as it is. "+
+			"Give the same bytes again to resume, or --restart to start a new video", source, f.stateFile)}
+	case state == nil:
+		return err
+	case f.stateFile == "":
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("video %s holds %d chunks, but without --state-file this upload cannot be resumed; "+
+			"with --state-file, running the same command again would have gone on from there", state.VideoID, len(state.Acked))}
+	case errors.Is(err, wrapper.ErrStateNotSaved):
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("the upload stopped so as not to send chunks it could not resume. "+
+			"Make %s writable and run the same command again, or add --ignore-state-errors to go on without it", f.stateFile)}
+	case f.stateSaved(ctx, state):
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("the state is saved in %s: run the same command again to resume", f.stateFile)}
+	default:
+		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("the state could not be saved in %s, so this upload cannot be resumed", f.stateFile)}
+	}
+}
+
+// stateSaved reports whether the state file holds the state the upload
+// stopped with.
+func (f *uploadFlags) stateSaved(ctx context.Context, state *wrapper.UploadState) bool {
+	if f.stateFile == "" {
+		return false
+	}
+	saved, err := wrapper.NewStateFile(f.stateFile).Load(context.WithoutCancel(ctx), "")
+	return err == nil && saved != nil && saved.VideoID == state.VideoID && len(saved.Acked) == len(state.Acked)
+}
+
+// hintedError is an upload failure with a word on how to go on.
+type hintedError struct {
+	err  error
+	cmd  *cobra.Command
+	hint string
+}
+
+func (e *hintedError) Error() string { return trimPeriod(describe(e.err, e.cmd)) + "; " + e.hint }
 
 // interruptedError is an upload stopped by a signal.
 type interruptedError struct {
 	done      string // how much was acknowledged, e.g. "150.0 MiB of 300.0 MiB"
 	videoID   string // the video the chunks went to, if any
-	stateFile string // where the state was saved, if anywhere
+	stateFile string // the --state-file, if any
+	saved     bool   // the state file holds the state the upload stopped with
 }
 
 func (e *interruptedError) Error() string {
@@ -188,8 +329,13 @@ func (e *interruptedError) Error() string {
 	if e.videoID != "" {
 		msg += " (video " + e.videoID + ")"
 	}
-	if e.stateFile == "" {
+	switch {
+	case e.stateFile == "":
 		return msg + "; it cannot be resumed without --state-file"
+	case e.videoID == "":
+		return msg + "; no chunk was acknowledged, so there is nothing to resume"
+	case !e.saved:
+		return msg + "; the state could not be saved in " + e.stateFile + ", so it cannot be resumed"
 	}
 	return msg + "; state saved in " + e.stateFile + ": run the same command again to resume"
 }
