@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,17 +38,27 @@ const (
 // afterBytes of upload bodies (mid-chunk), or right after it answered the
 // afterAnswer-th upload request (the window between a chunk's
 // acknowledgement and the state file's update).
+//
+// With edit set, one byte of an acknowledged chunk changes between the kill
+// and the resume, the file's modification time put back: the resume must
+// see it and start over as a new video.
 type crashPlan struct {
 	concurrency int
 	afterBytes  int64
 	afterAnswer int
+	edit        bool
+	editAt      float64 // where in the acknowledged chunks, 0 to 1
 }
 
 func (p crashPlan) String() string {
+	s := fmt.Sprintf("after %d bytes", p.afterBytes)
 	if p.afterAnswer > 0 {
-		return fmt.Sprintf("after answer %d", p.afterAnswer)
+		s = fmt.Sprintf("after answer %d", p.afterAnswer)
 	}
-	return fmt.Sprintf("after %d bytes", p.afterBytes)
+	if p.edit {
+		s += ", then an edit"
+	}
+	return s
 }
 
 // crashResult is what one run showed.
@@ -57,13 +70,18 @@ type crashResult struct {
 	served    int   // chunks the sandbox had acknowledged when the kill was sent
 	dup       int64 // body bytes read beyond one clean upload's
 	orphans   int
+	edited    bool // an acknowledged chunk was edited before the resume
 	ok        bool
 }
 
 // TestCrashResume kills the avupload binary with SIGKILL at a random point
 // of an upload, crashRuns times (8; 20 with the tag long), and resumes each
-// upload from its state file. Every video must complete with the source's
-// SHA-256, and each crash may cost at most one chunk sent twice.
+// upload from its state file with a new token. Every video must complete
+// with the source's SHA-256, which must be the one the run printed, and each
+// crash may cost at most one chunk sent twice. In about one run in three, an
+// acknowledged chunk of the file is edited before the resume with its
+// modification time put back: the resume must start over as a new video
+// holding the edited bytes.
 // E2E_CRASH_SEED replays a run.
 func TestCrashResume(t *testing.T) {
 	seed, err := crashSeed(os.Getenv, uint64(time.Now().UnixNano()))
@@ -83,7 +101,7 @@ func TestCrashResume(t *testing.T) {
 	results := make([]crashResult, crashRuns)
 	var mu sync.Mutex
 	for i := range crashRuns {
-		plan := crashPlan{concurrency: 1}
+		plan := crashPlan{concurrency: 1, edit: rng.IntN(3) == 0, editAt: rng.Float64()}
 		if rng.IntN(3) == 0 {
 			plan.afterAnswer = 1 + rng.IntN(chunks)
 		} else {
@@ -97,7 +115,7 @@ func TestCrashResume(t *testing.T) {
 				results[i] = res
 				mu.Unlock()
 			}()
-			crashAndResume(t, &res, file, src, clean)
+			crashAndResume(t, &res, copyFile(t, file), src, clean)
 		})
 	}
 
@@ -107,7 +125,7 @@ func TestCrashResume(t *testing.T) {
 	fmt.Fprintf(&b, "A clean upload makes the sandbox read %d body bytes; dup is what a crashed and resumed upload read beyond that.\n\n", clean)
 	b.WriteString("| run | SIGKILL | killed | acked by the sandbox at the kill | state file after the kill | dup bytes | dup / chunk | orphans | result |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	var killed, ok int
+	var killed, ok, edited int
 	var dupTotal, dupMax int64
 	for i, r := range results {
 		state := "none"
@@ -119,6 +137,13 @@ func TestCrashResume(t *testing.T) {
 			verdict = "ok"
 			ok++
 		}
+		if r.edited {
+			edited++
+			state += ", edited"
+			fmt.Fprintf(&b, "| %d | %s | %t | %d | %s | started over | - | %d | %s |\n", i, r.plan, r.killed, r.served, state,
+				r.orphans, verdict)
+			continue
+		}
 		if r.killed {
 			killed++
 		}
@@ -127,8 +152,10 @@ func TestCrashResume(t *testing.T) {
 		fmt.Fprintf(&b, "| %d | %s | %t | %d | %s | %d | %.2f | %d | %s |\n", i, r.plan, r.killed, r.served, state,
 			r.dup, float64(r.dup)/crashChunk, r.orphans, verdict)
 	}
-	fmt.Fprintf(&b, "\n%d of %d runs complete with the right SHA-256; %d killed mid-upload; bytes sent twice: %d in all, %.2f chunks per crash on average, %.2f at most (bound: 1 chunk + %d bytes of framing).\n",
-		ok, len(results), killed, dupTotal, float64(dupTotal)/float64(max(killed, 1))/crashChunk, float64(dupMax)/crashChunk, crashSlack)
+	fmt.Fprintf(&b, "\n%d of %d runs complete with the right SHA-256, printed and stored alike; every resume used a new token; %d resumed after an edit of an acknowledged chunk (time kept) and started over as a new video.\n",
+		ok, len(results), edited)
+	fmt.Fprintf(&b, "Of the %d other runs killed mid-upload, bytes sent twice: %d in all, %.2f chunks per crash on average, %.2f at most (bound: 1 chunk + %d bytes of framing).\n",
+		killed, dupTotal, float64(dupTotal)/float64(max(killed, 1))/crashChunk, float64(dupMax)/crashChunk, crashSlack)
 	t.Log("\n" + b.String())
 	writeResult(t, "crash-resume.md", "# Crash-resume runs\n\n"+b.String())
 }
@@ -160,13 +187,58 @@ func cleanCLIUpload(t *testing.T, file string, src source) int64 {
 	g := newRig(t)
 	run := runCLI(t, cliEnv("AVUPLOAD_TOKEN="+g.token(t)), crashArgs(g, 1, filepath.Join(t.TempDir(), "state.json"), file)...)
 	require.Equal(t, 0, run.code, "clean upload: %s", run.stderr)
-	requireOneComplete(t, g, src)
+	requireOneComplete(t, g, src.sum, int64(len(src.data)))
+	requirePrintedIsStored(t, g, run)
 	return g.tap.BodyBytes()
 }
 
 func crashArgs(g *rig, concurrency int, stateFile, file string) []string {
 	return []string{"upload", "--base-url", g.URL, "--chunk-size", "5MiB", "--concurrency", strconv.Itoa(concurrency),
-		"--state-file", stateFile, "--json", file}
+		"--state-file", stateFile, file}
+}
+
+// copyFile copies file into a fresh temporary directory, so that a run
+// may edit its copy.
+func copyFile(t *testing.T, file string) string {
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), filepath.Base(file))
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	return p
+}
+
+// requirePrintedIsStored checks that the video and SHA-256 a run printed
+// are a complete video of the sandbox and the hash the sandbox computed
+// over the bytes it holds.
+func requirePrintedIsStored(t *testing.T, g *rig, run cliRun) {
+	t.Helper()
+	field := func(name string) string {
+		m := regexp.MustCompile(`(?m)^` + name + ` +(\S+)$`).FindStringSubmatch(run.stdout)
+		require.NotNil(t, m, "no %s in stdout: %s", name, run.stdout)
+		return m[1]
+	}
+	id, sum := field("video id"), field("sha256")
+	info, ok := g.SB.Video(id)
+	require.True(t, ok, "the video %s the run reports is unknown", id)
+	assert.True(t, info.Complete)
+	assert.Equal(t, info.SHA256, sum, "the SHA-256 printed is the one the sandbox stores")
+}
+
+// editKeepingTime inverts one byte of file at off and puts its
+// modification time back.
+func editKeepingTime(t *testing.T, file string, off int64) {
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	require.NoError(t, err)
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	require.NoError(t, err)
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, os.Chtimes(file, fi.ModTime(), fi.ModTime()))
 }
 
 // crashAndResume runs the binary until the plan kills it, then runs it
@@ -218,53 +290,83 @@ func crashAndResume(t *testing.T, res *crashResult, file string, src source, cle
 	}
 
 	data, err := os.ReadFile(state)
+	var acked []int
 	if err == nil {
 		res.stateSeen = true
 		var s struct {
-			Acked []int `json:"acked"`
+			Acked []struct {
+				Index int `json:"index"`
+			} `json:"acked"`
 		}
 		require.NoError(t, json.Unmarshal(data, &s), "state file: %s", data)
-		res.acked = len(s.Acked)
+		for _, c := range s.Acked {
+			acked = append(acked, c.Index)
+		}
+		res.acked = len(acked)
 		assert.NotContains(t, string(data), token, "the state file holds the token")
 	} else {
 		require.ErrorIs(t, err, fs.ErrNotExist)
 	}
 
+	want := src
+	if plan.edit && len(acked) > 0 {
+		// One byte inside an acknowledged chunk, the time put back.
+		chunk := acked[int(plan.editAt*float64(len(acked)))]
+		off := int64(chunk)*crashChunk + min(crashChunk, crashSize-int64(chunk)*crashChunk)/2
+		editKeepingTime(t, file, off)
+		edited, err := os.ReadFile(file)
+		require.NoError(t, err)
+		want = source{data: edited, sum: sha256Hex(edited)}
+		res.edited = true
+	}
+
 	if res.killed || res.stateSeen {
-		run := runCLI(t, env, args...)
+		// Tokens are short-lived: the resume comes with a new one.
+		fresh := g.token(t)
+		require.NotEqual(t, token, fresh)
+		run := runCLI(t, cliEnv("AVUPLOAD_TOKEN="+fresh), args...)
 		require.Equal(t, 0, run.code, "resumed upload failed: %s", run.stderr)
-		var v struct {
-			VideoID string `json:"videoId"`
+		requirePrintedIsStored(t, g, run)
+		if res.edited {
+			assert.Contains(t, run.stderr, "starting over as a new video", "the resume says it starts over")
+		} else if res.acked > 0 {
+			assert.Contains(t, run.stderr, "resuming video", "the resume goes on with the saved video")
 		}
-		require.NoError(t, json.Unmarshal([]byte(run.stdout), &v), "stdout: %s", run.stdout)
-		info, ok := g.SB.Video(v.VideoID)
-		require.True(t, ok, "the video %s the resumed run reports is unknown", v.VideoID)
-		assert.True(t, info.Complete)
-		assert.Equal(t, src.sum, info.SHA256)
 	}
 	_, err = os.Stat(state)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the state file outlived the upload")
 
-	res.orphans = requireOneComplete(t, g, src)
+	res.orphans = requireOneComplete(t, g, want.sum, int64(len(want.data)))
 	maxOrphans := 0
-	if !res.stateSeen && res.killed {
+	switch {
+	case res.edited:
+		maxOrphans = 1 // the video of the bytes before the edit, left incomplete
+	case !res.stateSeen && res.killed:
 		maxOrphans = 1 // the first chunk landed, its answer did not
 	}
 	assert.LessOrEqual(t, res.orphans, maxOrphans, "incomplete videos: %+v", g.SB.Videos())
 
 	res.dup = g.tap.BodyBytes() - clean
-	if res.killed {
+	switch {
+	case res.edited:
+		// The whole file went again, as a new video.
+	case res.killed:
 		assert.LessOrEqual(t, res.dup, int64(crashChunk+crashSlack),
 			"bytes sent twice for one crash: the sandbox had acknowledged %d chunks when the kill was sent, the state file held %d",
 			res.served, res.acked)
-	} else {
+	default:
 		assert.LessOrEqual(t, res.dup, int64(crashSlack))
 	}
 }
 
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
 // requireOneComplete checks that the sandbox holds exactly one complete
-// video, with src's bytes, and returns how many incomplete ones it holds.
-func requireOneComplete(t *testing.T, g *rig, src source) (orphans int) {
+// video, with the wanted bytes, and returns how many incomplete ones it holds.
+func requireOneComplete(t *testing.T, g *rig, sum string, size int64) (orphans int) {
 	t.Helper()
 	var complete []sandbox.VideoInfo
 	for _, v := range g.SB.Videos() {
@@ -275,8 +377,8 @@ func requireOneComplete(t *testing.T, g *rig, src source) (orphans int) {
 		}
 	}
 	require.Len(t, complete, 1, "complete videos: %+v", g.SB.Videos())
-	assert.Equal(t, src.sum, complete[0].SHA256)
-	assert.Equal(t, int64(len(src.data)), complete[0].Size)
+	assert.Equal(t, sum, complete[0].SHA256)
+	assert.Equal(t, size, complete[0].Size)
 	return orphans
 }
 
