@@ -70,7 +70,8 @@ upload=(avupload upload --base-url "$url" --chunk-size "$CHUNK" --state-file "$w
 # acked counts the chunks the state file records as acknowledged.
 acked() {
 	[ -e "$work/upload.state" ] || { echo 0; return; }
-	tr -d ' \n' <"$work/upload.state" | sed -n 's/.*"acked":\[\([0-9,]*\)\].*/\1/p' | tr ',' '\n' | grep -c . || true
+	# one {"index":N,"size":...,"sha256":...} entry per acknowledged chunk
+	tr -d ' \n' <"$work/upload.state" | grep -o '"index":' | grep -c . || true
 }
 
 step "Uploading in $CHUNK chunks with the token alone; interrupting after 3 chunks"

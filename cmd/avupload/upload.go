@@ -282,8 +282,8 @@ func (f *uploadFlags) failure(cmd *cobra.Command, err error, prog *progress, pat
 	case errors.Is(err, wrapper.ErrSourceChanged) && state != nil && state.VideoID != "" && f.stateFile != "" && path == "-":
 		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("%s is not the stream saved in %s, which is left as it is. "+
 			"Give the same bytes again to resume, or --restart to start a new video", source, f.stateFile)}
-	case state == nil:
-		return err
+	case state == nil || len(state.Acked) == 0:
+		return err // nothing acknowledged: nothing to resume
 	case f.stateFile == "":
 		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("video %s holds %d chunks, but without --state-file this upload cannot be resumed; "+
 			"with --state-file, running the same command again would have gone on from there", state.VideoID, len(state.Acked))}
