@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,9 +124,9 @@ func TestResumeOfAStreamWithOtherBytes(t *testing.T) {
 func TestResumeOfAStreamHoldsBackChunksUntilChecked(t *testing.T) {
 	const size = 4 * testChunk
 	data := testData(size, 43)
-	var requests int
+	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests++
+		requests.Add(1)
 		http.Error(w, "no request expected", http.StatusTeapot)
 	}))
 	t.Cleanup(srv.Close)
@@ -144,7 +145,7 @@ func TestResumeOfAStreamHoldsBackChunksUntilChecked(t *testing.T) {
 		&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
 	require.ErrorIs(t, err, ErrSourceChanged)
 	assert.Contains(t, err.Error(), "chunk 2 ")
-	assert.Zero(t, requests, "chunk 1 was held back until chunk 2 was checked")
+	assert.Zero(t, requests.Load(), "chunk 1 was held back until chunk 2 was checked")
 }
 
 // TestResumeWithANewToken stops an upload, then resumes it with another
