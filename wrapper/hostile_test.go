@@ -118,7 +118,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 				assert.Empty(t, waits.all(), "a redirect is not retried")
 				var upErr *UploadError
 				if errors.As(err, &upErr) && upErr.State != nil {
-					assert.NotContains(t, upErr.State.Acked, 1, "the redirected chunk is not acknowledged")
+					assert.NotContains(t, ackedIndexes(upErr.State), 1, "the redirected chunk is not acknowledged")
 				}
 			})
 		}
