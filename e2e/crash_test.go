@@ -210,7 +210,7 @@ func copyFile(t *testing.T, file string) string {
 // requirePrintedIsStored checks that the video and SHA-256 a run printed
 // are a complete video of the sandbox and the hash the sandbox computed
 // over the bytes it holds.
-func requirePrintedIsStored(t *testing.T, g *rig, run cliRun) {
+func requirePrintedIsStored(t *testing.T, g *rig, run cliRun) (sum string) {
 	t.Helper()
 	field := func(name string) string {
 		m := regexp.MustCompile(`(?m)^` + name + ` +(\S+)$`).FindStringSubmatch(run.stdout)
@@ -222,6 +222,7 @@ func requirePrintedIsStored(t *testing.T, g *rig, run cliRun) {
 	require.True(t, ok, "the video %s the run reports is unknown", id)
 	assert.True(t, info.Complete)
 	assert.Equal(t, info.SHA256, sum, "the SHA-256 printed is the one the sandbox stores")
+	return sum
 }
 
 // editKeepingTime inverts one byte of file at off and puts its
@@ -326,7 +327,7 @@ func crashAndResume(t *testing.T, res *crashResult, file string, src source, cle
 		require.NotEqual(t, token, fresh)
 		run := runCLI(t, cliEnv("AVUPLOAD_TOKEN="+fresh), args...)
 		require.Equal(t, 0, run.code, "resumed upload failed: %s", run.stderr)
-		requirePrintedIsStored(t, g, run)
+		assert.Equal(t, want.sum, requirePrintedIsStored(t, g, run), "the SHA-256 printed is the file's")
 		if res.edited {
 			assert.Contains(t, run.stderr, "starting over as a new video", "the resume says it starts over")
 		} else if res.acked > 0 {
@@ -336,15 +337,28 @@ func crashAndResume(t *testing.T, res *crashResult, file string, src source, cle
 	_, err = os.Stat(state)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the state file outlived the upload")
 
-	res.orphans = requireOneComplete(t, g, want.sum, int64(len(want.data)))
-	maxOrphans := 0
-	switch {
-	case res.edited:
-		maxOrphans = 1 // the video of the bytes before the edit, left incomplete
-	case !res.stateSeen && res.killed:
-		maxOrphans = 1 // the first chunk landed, its answer did not
+	if res.edited {
+		// The video of the bytes before the edit is abandoned; it is
+		// complete when the kill came after its last chunk landed.
+		videos := g.SB.Videos()
+		assert.Len(t, videos, 2, "the abandoned video and the new one: %+v", videos)
+		var edited int
+		for _, v := range videos {
+			if v.Complete && v.SHA256 == want.sum {
+				edited++
+			} else if !v.Complete {
+				res.orphans++
+			}
+		}
+		assert.Equal(t, 1, edited, "one complete video of the edited file: %+v", videos)
+	} else {
+		res.orphans = requireOneComplete(t, g, want.sum, int64(len(want.data)))
+		maxOrphans := 0
+		if !res.stateSeen && res.killed {
+			maxOrphans = 1 // the first chunk landed, its answer did not
+		}
+		assert.LessOrEqual(t, res.orphans, maxOrphans, "incomplete videos: %+v", g.SB.Videos())
 	}
-	assert.LessOrEqual(t, res.orphans, maxOrphans, "incomplete videos: %+v", g.SB.Videos())
 
 	res.dup = g.tap.BodyBytes() - clean
 	switch {
