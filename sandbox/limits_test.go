@@ -1,10 +1,7 @@
 package sandbox_test
 
 import (
-	"io"
-	"mime/multipart"
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,38 +10,6 @@ import (
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
-
-// countingReader counts the bytes read from it.
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// streamedUpload returns a multipart body whose file part holds size zero
-// bytes, produced as it is read, and the count of body bytes read so far.
-func streamedUpload(t testing.TB, size int64) (io.Reader, string, *countingReader) {
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { _ = pr.Close() }) // ends the writer if the sandbox stopped reading
-	mw := multipart.NewWriter(pw)
-	go func() {
-		w, err := mw.CreateFormFile("file", "big.mp4")
-		if err == nil {
-			_, err = io.CopyN(w, zeroReader{}, size)
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	c := &countingReader{r: pr}
-	return c, mw.FormDataContentType(), c
-}
 
 // TestMemoryBudget fills a small budget and checks the refusal, that a
 // refused upload frees what it held, and that directory storage has no budget.

@@ -182,7 +182,7 @@ func run() error {
 		return err
 	}
 	if out, err := exec.Command("split", "-b", strconv.FormatInt(chunk, 10), "-d", "-a", "4", file, filepath.Join(chunks, "c")).CombinedOutput(); err != nil {
-		return fmt.Errorf("split: %v: %s", err, out)
+		return fmt.Errorf("split: %w: %s", err, out)
 	}
 
 	parts, err := filepath.Glob(filepath.Join(chunks, "c*"))
@@ -242,7 +242,7 @@ func run() error {
 				secs := time.Since(start).Seconds()
 				if err != nil {
 					px.Close()
-					return fmt.Errorf("%s over %s: %v: %s", s.name, l.name, err, stderr.String())
+					return fmt.Errorf("%s over %s: %w: %s", s.name, l.name, err, stderr.String())
 				}
 				if err := checkLast(api, direct, sum, data); err != nil {
 					px.Close()
@@ -337,7 +337,7 @@ func mintToken(api *http.Client, base string) (string, error) {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.Token == "" {
-		return "", fmt.Errorf("minting a token: status %d, %v", resp.StatusCode, err)
+		return "", fmt.Errorf("minting a token: status %d, %w", resp.StatusCode, err)
 	}
 	return t.Token, nil
 }
