@@ -95,10 +95,10 @@ func FuzzProblemDocument(f *testing.F) {
 }
 
 // validState is a state file StateFile must accept.
-var validState = `{"version":2,"baseUrl":"https://sandbox.api.video","source":"/videos/talk.mp4","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz",` +
+var validState = `{"version":3,"baseUrl":"https://sandbox.api.video","source":"/videos/talk.mp4","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz",` +
 	`"chunkSize":5242880,"total":10485761,"modTime":"2026-01-02T03:04:05.123456789Z","acked":[` +
-	`{"index":0,"size":5242880,"sha256":"` + strings.Repeat("b", 64) + `"},` +
-	`{"index":2,"size":1,"sha256":"` + strings.Repeat("c", 64) + `"}],"updatedAt":"2026-01-02T03:04:05Z"}`
+	`{"index":0,"size":5242880,"prefixSha256":"` + strings.Repeat("b", 64) + `"},` +
+	`{"index":2,"size":1,"prefixSha256":"` + strings.Repeat("c", 64) + `"}],"updatedAt":"2026-01-02T03:04:05Z"}`
 
 // TestStateFileSeed makes sure FuzzStateFile's first seed is accepted, so
 // that its save-and-load-back path runs from the seeds on.
@@ -123,11 +123,12 @@ func FuzzStateFile(f *testing.F) {
 		strings.Replace(strings.Replace(valid, `"total":10485761`, `"total":-1`, 1), `"size":1,`, `"size":5242880,`, 1),
 		strings.Replace(valid, `"index":2`, `"index":0`, 1),
 		strings.Replace(valid, `"index":2`, `"index":3`, 1),
-		strings.Replace(valid, `"version":2`, `"version":1`, 1),
-		strings.Replace(valid, `"version":2`, `"version":3`, 1),
+		strings.Replace(valid, `"version":3`, `"version":2`, 1),
+		strings.Replace(valid, `"version":3`, `"version":4`, 1),
+		strings.Replace(valid, `"prefixSha256"`, `"sha256"`, 1),
 		strings.Replace(valid, `}`, `,"token":"x"}`, 1),
 		valid + valid,
-		``, `{}`, `null`, `[]`, `{"version":1}`, `{"version":2}`,
+		``, `{}`, `null`, `[]`, `{"version":1}`, `{"version":2}`, `{"version":3}`,
 	} {
 		f.Add([]byte(s))
 	}

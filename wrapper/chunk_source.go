@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -30,10 +31,12 @@ type chunk struct {
 	dataOff int64
 	// buf is the pooled buffer behind data, nil for a seekable source.
 	buf []byte
-	// sum is the hex SHA-256 of a buffered chunk's bytes, taken when it was
-	// read; empty for a chunk read from a seekable source, whose bytes are
-	// hashed as each request reads them.
-	sum string
+	// sum is, for a buffered chunk, the hex SHA-256 of the source from its
+	// start through this chunk, taken as the chunk was read. It is empty
+	// for a chunk of a seekable source, which is read again by every
+	// request: seed then fingerprints the bytes each request sends.
+	sum  string
+	seed *maphash.Seed
 	// flow counts the bytes of the chunk's requests in flight; may be nil.
 	flow *atomic.Int64
 
@@ -41,13 +44,14 @@ type chunk struct {
 	cur *sentBody // the body of the latest request, nil before the first
 }
 
-// body returns the chunk's bytes for one request: a reader that hashes
-// them and counts them in flow as they go. A new body (a retry) takes the
-// previous one's bytes out of flow.
+// body returns the chunk's bytes for one request: a reader that
+// fingerprints them and counts them in flow as they go. A new body (a
+// retry) takes the previous one's bytes out of flow.
 func (ch *chunk) body() io.Reader {
 	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), flow: ch.flow}
-	if ch.sum == "" {
-		b.h = sha256.New()
+	if ch.seed != nil {
+		b.fp = new(maphash.Hash)
+		b.fp.SetSeed(*ch.seed)
 	}
 	ch.mu.Lock()
 	old := ch.cur
@@ -57,23 +61,16 @@ func (ch *chunk) body() io.Reader {
 	return b
 }
 
-// settle ends the chunk's last request: its bytes leave flow, and what it
-// read no longer counts. It returns the hex SHA-256 of the bytes the
-// request sent, or, when the request did not read them all (a hostile
-// server answered early; the chunk was found already on the server), of
-// the chunk's bytes read again.
-func (ch *chunk) settle() (string, error) {
+// sent ends the chunk's last request and returns the fingerprint of the
+// bytes it sent; ok is false when it did not read them all (a hostile
+// server answered early; the chunk was found already on the server) or
+// was not fingerprinted.
+func (ch *chunk) sent() (fp uint64, ok bool) {
 	ch.mu.Lock()
 	b := ch.cur
 	ch.mu.Unlock()
-	n, sum := b.finish()
-	if ch.sum != "" {
-		return ch.sum, nil
-	}
-	if n == ch.n && sum != "" {
-		return sum, nil
-	}
-	return hashRange(ch.data, ch.dataOff, ch.n, make([]byte, hashBufferSize))
+	n, fp, ok := b.finish()
+	return fp, ok && n == ch.n
 }
 
 // drop ends the chunk's last request, which was not acknowledged: its
@@ -90,7 +87,7 @@ type sentBody struct {
 	r    io.Reader
 	flow *atomic.Int64
 	mu   sync.Mutex
-	h    hash.Hash // nil when the chunk's hash is already known
+	fp   *maphash.Hash // nil when the chunk's bytes are held in memory
 	n    int64
 	done bool
 }
@@ -100,8 +97,8 @@ func (b *sentBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.mu.Lock()
 		if !b.done {
-			if b.h != nil {
-				b.h.Write(p[:n])
+			if b.fp != nil {
+				_, _ = b.fp.Write(p[:n])
 			}
 			b.n += int64(n)
 			if b.flow != nil {
@@ -114,11 +111,12 @@ func (b *sentBody) Read(p []byte) (int, error) {
 }
 
 // finish stops counting: later reads (a transport still writing after the
-// answer came) are neither hashed nor counted. It returns the bytes read
-// and their hash. A nil body finishes with nothing.
-func (b *sentBody) finish() (int64, string) {
+// answer came) are neither fingerprinted nor counted. It returns the bytes
+// read and their fingerprint, if they were fingerprinted. A nil body
+// finishes with nothing.
+func (b *sentBody) finish() (int64, uint64, bool) {
 	if b == nil {
-		return 0, ""
+		return 0, 0, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -128,17 +126,23 @@ func (b *sentBody) finish() (int64, string) {
 			b.flow.Add(-b.n)
 		}
 	}
-	if b.h == nil {
-		return b.n, ""
+	if b.fp == nil {
+		return b.n, 0, false
 	}
-	return b.n, hex.EncodeToString(b.h.Sum(nil))
+	return b.n, b.fp.Sum64(), true
 }
 
 // chunker cuts a source into chunks, in order. next is called from one
-// goroutine at a time; release and total from any.
+// goroutine at a time; release, confirm and total from any.
 type chunker interface {
 	// next returns the next chunk not in skip, or io.EOF after the last.
 	next(ctx context.Context) (*chunk, error)
+	// confirm ends the last request of a chunk the API acknowledged and
+	// returns the hex SHA-256 of the source from its start through the
+	// chunk, as its saved state records it. It fails with
+	// ErrSourceChanged when the bytes the request sent are not those
+	// hashed for the source's SHA-256: the source changed meanwhile.
+	confirm(ctx context.Context, ch *chunk) (string, error)
 	// release gives back what a chunk holds once it was sent or dropped.
 	release(ch *chunk)
 	// total is the source's size, or -1 while it is unknown.
@@ -153,42 +157,51 @@ type chunker interface {
 // hashBufferSize is the size of the buffer a hashing pass reads through.
 const hashBufferSize = 64 << 10
 
-// hashRange is the hex SHA-256 of n bytes of r from off, read through buf.
-func hashRange(r io.ReaderAt, off, n int64, buf []byte) (string, error) {
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, off, n), buf); err != nil {
-		return "", fmt.Errorf("avupload: reading the source: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // chunkCount is the number of chunks of size bytes.
 func chunkCount(size, chunkSize int64) int64 { return (size + chunkSize - 1) / chunkSize }
 
+// passAhead is how many chunks the hashing pass may read beyond the last
+// one handed out: enough to keep ahead of the requests, few enough that
+// the bytes it reads are still in the page cache when a request reads
+// them, so that a file is read from the disk once, however large.
+const passAhead = 2
+
 // seekChunker cuts a source read with ReadAt, without copying: a chunk is a
 // window on the source. A background pass reads the source once, in order,
-// through the same page cache the chunks are read from, to hash it whole
-// and chunk by chunk.
+// just ahead of the requests and through the same page cache, and takes
+// the source's SHA-256 (the only SHA-256 each byte goes through), its value
+// at the end of every chunk, and a fingerprint of every chunk. A request
+// fingerprints the bytes it sends with the same seed: an acknowledged
+// chunk whose fingerprint differs was changed between the two reads, and
+// the source's SHA-256 would not be that of the bytes the API holds.
 type seekChunker struct {
 	at        io.ReaderAt
 	size, cs  int64
 	n         int
 	i         int
 	skip      ackSet
+	seed      maphash.Seed
 	hashDone  chan struct{}
 	hashSum   string
 	hashErr   error
 	hashAbort context.CancelFunc
 
-	mu    sync.Mutex
-	sums  []string      // the pass's hex SHA-256 of each chunk so far
-	moved chan struct{} // closed, and replaced, when sums grows or the pass ends
+	mu      sync.Mutex
+	sums    []passSum     // what the pass took of each chunk so far
+	limit   int           // the last chunk the pass may read before it waits
+	changed chan struct{} // closed, and replaced, when sums or limit grow or the pass ends
+}
+
+// passSum is what the hashing pass took of one chunk.
+type passSum struct {
+	prefix string // the hex SHA-256 of the source through the chunk
+	fp     uint64 // the chunk's fingerprint
 }
 
 // newSeekChunker starts the hashing pass; stop or sum must be called.
 func newSeekChunker(ctx context.Context, at io.ReaderAt, size, cs int64) *seekChunker {
 	k := &seekChunker{at: at, size: size, cs: cs, n: int(chunkCount(size, cs)), hashDone: make(chan struct{}),
-		moved: make(chan struct{})}
+		seed: maphash.MakeSeed(), limit: passAhead, changed: make(chan struct{})}
 	hctx, cancel := context.WithCancel(ctx)
 	k.hashAbort = cancel
 	go func() {
@@ -196,26 +209,49 @@ func newSeekChunker(ctx context.Context, at io.ReaderAt, size, cs int64) *seekCh
 		sum, err := k.hashPass(hctx)
 		k.mu.Lock()
 		k.hashSum, k.hashErr = sum, err
-		close(k.moved)
+		k.signal()
 		k.mu.Unlock()
 	}()
 	return k
 }
 
-// hashPass hashes the source in order, whole and chunk by chunk, stopping
-// early when ctx ends.
+// signal wakes whoever waits on changed; k.mu is held.
+func (k *seekChunker) signal() {
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+// allow lets the pass read up to chunk i.
+func (k *seekChunker) allow(i int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if i > k.limit {
+		k.limit = i
+		k.signal()
+	}
+}
+
+// hashPass hashes the source in order, stopping early when ctx ends.
 func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
-	whole, part := sha256.New(), sha256.New()
+	whole := sha256.New()
+	var fp maphash.Hash
+	fp.SetSeed(k.seed)
 	buf := make([]byte, hashBufferSize)
 	for off := int64(0); off < k.size; {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		end := min((off/k.cs+1)*k.cs, k.size)
+		i := int(off / k.cs)
+		if off == int64(i)*k.cs {
+			if err := k.await(ctx, i); err != nil {
+				return "", err
+			}
+		}
+		end := min(int64(i+1)*k.cs, k.size)
 		n := int(min(int64(len(buf)), end-off))
 		m, err := k.at.ReadAt(buf[:n], off)
 		whole.Write(buf[:m])
-		part.Write(buf[:m])
+		_, _ = fp.Write(buf[:m])
 		off += int64(m)
 		if m < n {
 			if err == nil || errors.Is(err, io.EOF) {
@@ -224,27 +260,48 @@ func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("avupload: hashing the source at offset %d: %w", off, err)
 		}
 		if off == end {
-			sum := hex.EncodeToString(part.Sum(nil))
-			part.Reset()
+			s := passSum{prefix: hex.EncodeToString(whole.Sum(nil)), fp: fp.Sum64()}
+			fp.Reset()
 			k.mu.Lock()
-			k.sums = append(k.sums, sum)
-			close(k.moved)
-			k.moved = make(chan struct{})
+			k.sums = append(k.sums, s)
+			k.signal()
 			k.mu.Unlock()
 		}
 	}
 	return hex.EncodeToString(whole.Sum(nil)), nil
 }
 
-// chunkSum waits for the pass to hash chunk i and returns its hex SHA-256.
-func (k *seekChunker) chunkSum(ctx context.Context, i int) (string, error) {
+// await waits until the pass may read chunk i.
+func (k *seekChunker) await(ctx context.Context, i int) error {
 	for {
 		k.mu.Lock()
-		if i < len(k.sums) {
+		ok, changed := i <= k.limit, k.changed
+		k.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// chunkSum waits for the pass to read chunk i and returns what it took.
+func (k *seekChunker) chunkSum(ctx context.Context, i int) (passSum, error) {
+	k.allow(i)
+	for {
+		k.mu.Lock()
+		changed := k.changed
+		switch {
+		case i < len(k.sums):
 			defer k.mu.Unlock()
 			return k.sums[i], nil
+		case k.hashErr != nil:
+			defer k.mu.Unlock()
+			return passSum{}, k.hashErr
 		}
-		moved := k.moved
 		k.mu.Unlock()
 		select {
 		case <-k.hashDone:
@@ -254,15 +311,12 @@ func (k *seekChunker) chunkSum(ctx context.Context, i int) (string, error) {
 			case i < len(k.sums):
 				return k.sums[i], nil
 			case k.hashErr != nil:
-				return "", k.hashErr
+				return passSum{}, k.hashErr
 			}
-			return "", fmt.Errorf("avupload: internal error: chunk %d was not hashed", i)
-		default:
-		}
-		select {
-		case <-moved:
+			return passSum{}, fmt.Errorf("avupload: internal error: chunk %d was not hashed", i)
+		case <-changed:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return passSum{}, ctx.Err()
 		}
 	}
 }
@@ -270,7 +324,7 @@ func (k *seekChunker) chunkSum(ctx context.Context, i int) (string, error) {
 func (k *seekChunker) chunkAt(i int) *chunk {
 	off := int64(i) * k.cs
 	n := min(k.cs, k.size-off)
-	ch := &chunk{index: i, off: off, n: n, last: i == k.n-1, data: k.at, dataOff: off}
+	ch := &chunk{index: i, off: off, n: n, last: i == k.n-1, data: k.at, dataOff: off, seed: &k.seed}
 	if k.n == 1 {
 		ch.whole = true
 	} else {
@@ -284,10 +338,41 @@ func (k *seekChunker) next(ctx context.Context) (*chunk, error) {
 		i := k.i
 		k.i++
 		if !k.skip.has(i) {
+			k.allow(i + passAhead)
 			return k.chunkAt(i), nil
 		}
 	}
+	k.allow(k.n)
 	return nil, io.EOF
+}
+
+func (k *seekChunker) confirm(ctx context.Context, ch *chunk) (string, error) {
+	fp, ok := ch.sent()
+	if !ok {
+		var err error
+		if fp, err = fingerprint(k.seed, ch.data, ch.dataOff, ch.n); err != nil {
+			return "", err
+		}
+	}
+	s, err := k.chunkSum(ctx, ch.index)
+	if err != nil {
+		return "", err
+	}
+	if s.fp != fp {
+		return "", fmt.Errorf("%w while it was being uploaded: chunk %d (bytes %d to %d) as sent differs from the file as hashed",
+			ErrSourceChanged, ch.index, ch.off, ch.off+ch.n-1)
+	}
+	return s.prefix, nil
+}
+
+// fingerprint is the fingerprint of n bytes of r from off.
+func fingerprint(seed maphash.Seed, r io.ReaderAt, off, n int64) (uint64, error) {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	if _, err := io.CopyBuffer(&h, io.NewSectionReader(r, off, n), make([]byte, hashBufferSize)); err != nil {
+		return 0, fmt.Errorf("avupload: reading the source: %w", err)
+	}
+	return h.Sum64(), nil
 }
 
 func (k *seekChunker) release(*chunk) {}
@@ -316,7 +401,8 @@ func (k *seekChunker) stop() {
 // last and never sends an empty one.
 //
 // When resuming, the chunks a saved state acknowledged are read, checked
-// against their saved hashes and skipped; the others before the last of
+// against their saved hashes (the stream's SHA-256 through each) and
+// skipped; the others before the last of
 // them are held back until that one is checked, so that nothing is sent
 // from a stream that turns out to differ.
 type readChunker struct {
@@ -334,6 +420,7 @@ type readChunker struct {
 
 	saved    map[int]AckedChunk // acknowledged chunks to check and skip
 	lastSkip int                // the highest index in saved, -1 when none
+	checked  int64              // the bytes found the same as the saved upload's
 	held     []*chunk           // chunks read while checking, to send next
 }
 
@@ -417,9 +504,8 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 	}
 	data := buf[:n]
 	k.hash.Write(data)
-	sum := sha256.Sum256(data)
 	ch := &chunk{index: k.i, off: k.off, n: int64(n), last: last, data: bytes.NewReader(data), buf: buf,
-		sum: hex.EncodeToString(sum[:])}
+		sum: hex.EncodeToString(k.hash.Sum(nil))}
 	switch {
 	case last && k.i == 0:
 		ch.whole = true
@@ -457,11 +543,12 @@ func (k *readChunker) next(ctx context.Context) (*chunk, error) {
 			continue
 		}
 		k.release(ch)
-		if ch.n != want.Size || ch.sum != want.SHA256 {
+		if ch.n != want.Size || ch.sum != want.PrefixSHA256 {
 			k.dropHeld()
-			return nil, fmt.Errorf("%w: chunk %d of the stream (bytes %d to %d) differs from the one the saved upload sent: this is not the same stream",
-				ErrSourceChanged, ch.index, ch.off, ch.off+ch.n-1)
+			return nil, fmt.Errorf("%w: %s, through chunk %d, differ from those of the saved upload: this is not the same stream",
+				ErrSourceChanged, byteSpan("the stream's", k.checked, ch.off+ch.n), ch.index)
 		}
+		k.checked = ch.off + ch.n
 	}
 	if len(k.held) > 0 {
 		ch := k.held[0]
@@ -477,6 +564,11 @@ func (k *readChunker) dropHeld() {
 		k.release(ch)
 	}
 	k.held = nil
+}
+
+func (k *readChunker) confirm(_ context.Context, ch *chunk) (string, error) {
+	ch.drop()
+	return ch.sum, nil
 }
 
 func (k *readChunker) release(ch *chunk) {

@@ -68,10 +68,13 @@
 //
 // Each chunk is retried on its own, with the same bytes and range; a chunk
 // that stalls for [UploadOptions.StallTimeout] is abandoned and sent again.
-// A state holds each acknowledged chunk's SHA-256, which a resume checks
-// before going on (see [UploadOptions].Store), but neither the token nor
-// the API key: a new token goes on with the saved video. The result carries
-// the SHA-256 of the bytes the API acknowledged.
+// A state holds, for each acknowledged chunk, the source's SHA-256 through
+// it, which a resume checks before going on (see [UploadOptions].Store),
+// but neither the token nor the API key: a new token goes on with the saved
+// video. The result carries the SHA-256 of the bytes the API acknowledged.
+// Each byte goes through SHA-256 once: a file is hashed by one pass just
+// ahead of the requests, each request's bytes checked against it by a
+// cheap fingerprint; a stream as it is read.
 //
 // # Many files
 //

@@ -13,9 +13,9 @@ import (
 
 // BenchmarkResumeCheck measures what a resume of a 1 GiB file costs before
 // it sends anything: reading every acknowledged chunk (here all but the
-// last, 50 MiB each) and hashing it, whole and chunk by chunk, as the
-// chunker's pass does before the first chunk goes. The file is in the page
-// cache after the first iteration; a cold read adds the disk's time.
+// last, 50 MiB each) and hashing it once, as the chunker's pass does before
+// the first chunk goes. The file is in the page cache after the first
+// iteration; a cold read adds the disk's time.
 //
 //	go test -run '^$' -bench BenchmarkResumeCheck -benchtime 5x ./wrapper/
 func BenchmarkResumeCheck(b *testing.B) {

@@ -123,7 +123,7 @@ func (s readerAtSource) open() (*openSource, error) {
 //
 // To resume an upload from a Reader, the same bytes must be read again: the
 // chunks already acknowledged are read, hashed, checked against the saved
-// state and skipped. At the first that differs the upload fails with
+// state and skipped. At the first difference the upload fails with
 // ErrSourceChanged, before any chunk it read is sent.
 func Reader(r io.Reader, size int64) Source { return readerSource{r: r, size: max(size, -1)} }
 

@@ -18,17 +18,18 @@ import (
 
 // stateVersion is the version of the UploadState format this package
 // writes and reads. Version 1 keyed a state by the upload token and held no
-// per-chunk hashes; its files are refused with ErrStateConflict.
-const stateVersion = 2
+// per-chunk hashes; version 2 held the SHA-256 of each chunk alone. Their
+// files are refused with ErrStateConflict.
+const stateVersion = 3
 
 // UploadState is what a resumable upload remembers between runs: which
 // server and video the chunks go to, which source they come from, and each
-// acknowledged chunk with the SHA-256 of the bytes the API acknowledged. It
+// acknowledged chunk with the source's SHA-256 through it. It
 // is plain JSON. It holds neither the API key nor the upload token: a new
 // token goes on with the same video, and a state file left on disk grants
 // nothing.
 type UploadState struct {
-	// Version is the format version, 2.
+	// Version is the format version, 3.
 	Version int `json:"version"`
 	// BaseURL is the API base URL the video lives on.
 	BaseURL string `json:"baseUrl"`
@@ -58,8 +59,12 @@ type AckedChunk struct {
 	Index int `json:"index"`
 	// Size is the chunk's length in bytes.
 	Size int64 `json:"size"`
-	// SHA256 is the hex SHA-256 of the bytes the API acknowledged.
-	SHA256 string `json:"sha256"`
+	// PrefixSHA256 is the hex SHA-256 of the source from its first byte
+	// through this chunk's last, as the API acknowledged them: the source's
+	// SHA-256 as far as the chunk, taken by the one hashing pass an upload
+	// makes, so that recording it costs no hashing of its own. A resume
+	// checks every byte before the chunk with it, not only the chunk's.
+	PrefixSHA256 string `json:"prefixSha256"`
 }
 
 // Clone returns a deep copy of s.
@@ -177,8 +182,8 @@ func (s *UploadState) validate() error {
 		if c.Index < 0 || c.Index >= chunks || k > 0 && c.Index <= s.Acked[k-1].Index {
 			return bad("acked chunks must be distinct ascending indexes below %d", chunks)
 		}
-		if !hexSHA256.MatchString(c.SHA256) {
-			return bad("chunk %d: sha256 is not a hex SHA-256", c.Index)
+		if !hexSHA256.MatchString(c.PrefixSHA256) {
+			return bad("chunk %d: prefixSha256 is not a hex SHA-256", c.Index)
 		}
 		want := s.ChunkSize
 		if s.Total > 0 {

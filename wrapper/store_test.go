@@ -1,8 +1,10 @@
 package wrapper
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,8 @@ func validState() *UploadState {
 		Total:     3*MinChunkSize + 1,
 		ModTime:   time.Unix(1700000000, 0).UTC(),
 		Acked: []AckedChunk{
-			{Index: 0, Size: MinChunkSize, SHA256: strings.Repeat("a", 64)},
-			{Index: 3, Size: 1, SHA256: strings.Repeat("b", 64)},
+			{Index: 0, Size: MinChunkSize, PrefixSHA256: strings.Repeat("a", 64)},
+			{Index: 3, Size: 1, PrefixSHA256: strings.Repeat("b", 64)},
 		},
 		UpdatedAt: time.Unix(1700000100, 0).UTC(),
 	}
@@ -76,7 +78,7 @@ func TestDecodeStateRefuses(t *testing.T) {
 		"video":          func(s *UploadState) { s.VideoID = "" },
 		"chunk size":     func(s *UploadState) { s.ChunkSize = 1 },
 		"total":          func(s *UploadState) { s.Total = 0 },
-		"chunk hash":     func(s *UploadState) { s.Acked[0].SHA256 = "to1tcmSFHeYY5KzyhOqVKMKb" },
+		"chunk hash":     func(s *UploadState) { s.Acked[0].PrefixSHA256 = "to1tcmSFHeYY5KzyhOqVKMKb" },
 		"chunk size 0":   func(s *UploadState) { s.Acked[0].Size = 0 },
 		"short middle":   func(s *UploadState) { s.Acked[0].Size = 5 },
 		"last too long":  func(s *UploadState) { s.Acked[1].Size = 2 },
@@ -84,7 +86,7 @@ func TestDecodeStateRefuses(t *testing.T) {
 		"acked too far":  func(s *UploadState) { s.Acked[1].Index = 4 },
 		"stream short middle": func(s *UploadState) {
 			s.Total = -1
-			s.Acked = []AckedChunk{{Index: 0, Size: 7, SHA256: s.Acked[0].SHA256}, {Index: 1, Size: MinChunkSize, SHA256: s.Acked[1].SHA256}}
+			s.Acked = []AckedChunk{{Index: 0, Size: 7, PrefixSHA256: s.Acked[0].PrefixSHA256}, {Index: 1, Size: MinChunkSize, PrefixSHA256: s.Acked[1].PrefixSHA256}}
 		},
 	}
 	for name, mutate := range cases {
@@ -99,13 +101,13 @@ func TestDecodeStateRefuses(t *testing.T) {
 		})
 	}
 	t.Run("unknown field", func(t *testing.T) {
-		_, err := decodeState([]byte(`{"version":2,"token":"secret"}`))
+		_, err := decodeState([]byte(`{"version":3,"token":"secret"}`))
 		assert.ErrorIs(t, err, errBadState)
 	})
 	t.Run("stream with a short last chunk", func(t *testing.T) {
 		s := validState()
 		s.Total = -1
-		s.Acked = []AckedChunk{{Index: 0, Size: MinChunkSize, SHA256: s.Acked[0].SHA256}, {Index: 1, Size: 7, SHA256: s.Acked[1].SHA256}}
+		s.Acked = []AckedChunk{{Index: 0, Size: MinChunkSize, PrefixSHA256: s.Acked[0].PrefixSHA256}, {Index: 1, Size: 7, PrefixSHA256: s.Acked[1].PrefixSHA256}}
 		data, err := encodeState(s)
 		require.NoError(t, err)
 		_, err = decodeState(data)
@@ -113,19 +115,28 @@ func TestDecodeStateRefuses(t *testing.T) {
 	})
 }
 
-// TestDecodeStateOldVersion checks that a state of format version 1, keyed
-// by the token and without per-chunk hashes, is refused with a message
-// about its version, not its fields.
+// TestDecodeStateOldVersion checks that a state of an older format
+// (version 1, keyed by the token and without per-chunk hashes; version 2,
+// with each chunk's own SHA-256) is refused with a message about its
+// version, not its fields.
 func TestDecodeStateOldVersion(t *testing.T) {
-	v1 := `{"version":1,"tokenHash":"` + strings.Repeat("c", 64) + `","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz","chunkSize":5242880,` +
-		`"total":15728641,"acked":[0,1],"fingerprint":{"size":15728641,"headSha256":"` + strings.Repeat("a", 64) + `"},"updatedAt":"2026-11-01T00:00:00Z"}`
-	p := filepath.Join(t.TempDir(), "old.state")
-	require.NoError(t, os.WriteFile(p, []byte(v1), 0o600))
-	_, err := NewStateFile(p).Load(t.Context(), "")
-	require.ErrorIs(t, err, ErrStateConflict)
-	assert.Contains(t, err.Error(), "format version 1")
-	assert.Contains(t, err.Error(), "version 2")
-	assert.Contains(t, err.Error(), p, "the message names the file")
+	old := map[int]string{
+		1: `{"version":1,"tokenHash":"` + strings.Repeat("c", 64) + `","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz","chunkSize":5242880,` +
+			`"total":15728641,"acked":[0,1],"fingerprint":{"size":15728641,"headSha256":"` + strings.Repeat("a", 64) + `"},"updatedAt":"2026-11-01T00:00:00Z"}`,
+		2: `{"version":2,"baseUrl":"https://sandbox.api.video","source":"/videos/talk.mp4","videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz",` +
+			`"chunkSize":5242880,"total":15728641,"acked":[{"index":0,"size":5242880,"sha256":"` + strings.Repeat("b", 64) + `"}],"updatedAt":"2026-11-01T00:00:00Z"}`,
+	}
+	for version, text := range old {
+		t.Run(strconv.Itoa(version), func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "old.state")
+			require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+			_, err := NewStateFile(p).Load(t.Context(), "")
+			require.ErrorIs(t, err, ErrStateConflict)
+			assert.Contains(t, err.Error(), fmt.Sprintf("format version %d,", version))
+			assert.Contains(t, err.Error(), fmt.Sprintf("reads version %d only", stateVersion))
+			assert.Contains(t, err.Error(), p, "the message names the file")
+		})
+	}
 }
 
 // TestStateFileDeleteKeepsDirectories checks that a StateFile whose path

@@ -54,13 +54,15 @@ type UploadOptions struct {
 	// transfer. Upload returns only after the last call returned.
 	Progress func(UploadProgress)
 	// Store, when set, remembers the acknowledged chunks, each with the
-	// SHA-256 of its bytes, so that a later Upload of the same source to the
+	// source's SHA-256 from its start through the chunk, so that a later Upload of the same source to the
 	// same API base URL, with the same store and any token, goes on where
-	// this one stopped. Before going on, a seekable source's acknowledged
-	// chunks are read again and checked: if one differs the upload starts
-	// over as a new video (see OnState); a stream's are checked as they are
-	// read, and the first that differs fails the upload with
-	// ErrSourceChanged before anything else is sent. If the API refuses the
+	// this one stopped. Before going on, a seekable source is read again up
+	// to its last acknowledged chunk and checked: if it differs the upload
+	// starts over as a new video (see OnState); a stream's acknowledged
+	// chunks are checked as they are read, and the first difference fails
+	// the upload with ErrSourceChanged before anything else is sent. A
+	// seekable source found changed while it was being sent fails the
+	// upload with ErrSourceChanged and its state is deleted. If the API refuses the
 	// saved video (it expired, or the new token may not add to it), a
 	// seekable source starts over as a new video. A state that cannot be
 	// read, or that belongs to another source or video, fails the upload
@@ -99,10 +101,10 @@ type UploadResult struct {
 	// Size is the number of bytes uploaded, resumed chunks included.
 	Size int64
 	// SHA256 is the hex SHA-256 of the bytes the API acknowledged, in
-	// order: the chunks this run sent, hashed as they were sent, and those
-	// an earlier run sent, checked against their saved hashes. Upload fails
-	// with ErrSourceChanged rather than report the hash of a file that
-	// changed while it was being sent.
+	// order: the source as hashed in order, every chunk this run sent
+	// checked to be what was hashed, and those an earlier run sent checked
+	// against their saved hashes. Upload fails with ErrSourceChanged rather
+	// than report the hash of a file that changed while it was being sent.
 	SHA256 string
 	// ChunkSize is the chunk size used: a resumed upload keeps the saved one.
 	ChunkSize int64

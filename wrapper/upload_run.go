@@ -53,12 +53,11 @@ func (u *upload) run(ctx context.Context) (*UploadResult, error) {
 // plan is what one pass through the phases works from.
 type plan struct {
 	k       chunker
-	seek    *seekChunker   // k, for a seekable source; nil for a stream
-	first   *chunk         // the first chunk to send; nil when none is left
-	videoID string         // the video to add to; empty to make one
-	saved   *UploadState   // the state resumed from; nil for a new video
-	acked   ackSet         // chunks acknowledged by an earlier run
-	sums    map[int]string // their SHA-256s
+	seek    *seekChunker // k, for a seekable source; nil for a stream
+	first   *chunk       // the first chunk to send; nil when none is left
+	videoID string       // the video to add to; empty to make one
+	saved   *UploadState // the state resumed from; nil for a new video
+	acked   ackSet       // chunks acknowledged by an earlier run
 }
 
 // loadState returns the saved state this upload goes on from, nil when
@@ -163,10 +162,8 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 	if saved != nil {
 		p.saved = saved
 		p.videoID = saved.VideoID
-		p.sums = make(map[int]string, len(saved.Acked))
 		for _, c := range saved.Acked {
 			p.acked.add(c.Index)
-			p.sums[c.Index] = c.SHA256
 		}
 		u.state = saved.Clone()
 		u.state.ModTime = u.src.modTime
@@ -207,23 +204,31 @@ func (u *upload) checkChunkCount(size int64) error {
 	return nil
 }
 
-// verify reads again every chunk a saved state acknowledged and compares
-// it with the saved hash, before anything is sent. The chunker's hashing
-// pass does the reading, so a resume reads no byte twice; it waits for the
-// pass to get past the last acknowledged chunk.
+// verify reads the source again up to the last chunk a saved state
+// acknowledged and compares the source's SHA-256 at the end of each
+// acknowledged chunk with the saved one, before anything is sent. The
+// chunker's hashing pass does the reading, so a resume reads no byte twice;
+// it waits for the pass to get past the last acknowledged chunk.
 func (u *upload) verify(ctx context.Context, k *seekChunker, saved *UploadState) error {
+	var from int64 // the first byte not yet found the same
 	for _, c := range saved.Acked {
-		sum, err := k.chunkSum(ctx, c.Index)
+		s, err := k.chunkSum(ctx, c.Index)
 		if err != nil {
 			return err
 		}
-		if sum != c.SHA256 {
-			from := int64(c.Index) * saved.ChunkSize
-			return fmt.Errorf("%w: chunk %d (bytes %d to %d) differs from the one video %s holds",
-				ErrSourceChanged, c.Index, from, from+c.Size-1, saved.VideoID)
+		end := int64(c.Index)*saved.ChunkSize + c.Size
+		if s.prefix != c.PrefixSHA256 {
+			return fmt.Errorf("%w: %s, through chunk %d, differ from those of the saved upload of video %s",
+				ErrSourceChanged, byteSpan("the file's", from, end), c.Index, saved.VideoID)
 		}
+		from = end
 	}
 	return nil
+}
+
+// byteSpan names the bytes from from to end (excluded) of whose.
+func byteSpan(whose string, from, end int64) string {
+	return fmt.Sprintf("%s bytes %d to %d", whose, from, end-1)
 }
 
 // startOver reports that a saved state's video is not continued.
@@ -238,12 +243,9 @@ func (u *upload) startOver(ctx context.Context, saved *UploadState, why error) {
 
 // transfer runs the phases after plan: the first chunk, the pump, the finish.
 func (u *upload) transfer(ctx context.Context, p *plan) (*UploadResult, error) {
-	r := &runner{u: u, k: p.k, prog: u.prog, acked: p.acked, sums: p.sums}
+	r := &runner{u: u, k: p.k, prog: u.prog, acked: p.acked}
 	if p.saved != nil {
 		r.ackedBytes = p.saved.AckedBytes()
-	}
-	if r.sums == nil {
-		r.sums = map[int]string{}
 	}
 	u.prog.update(r.ackedBytes, p.k.total())
 
@@ -291,25 +293,12 @@ func (r *runner) finish(ctx context.Context, p *plan, videoID string) (*UploadRe
 	if len(r.ackedIndexes()) != n {
 		return nil, u.fail(ctx, errors.New("avupload: internal error: not every chunk was acknowledged"))
 	}
+	// Every chunk's bytes as sent were checked against the hashing when
+	// it was acknowledged (see chunker.confirm), and those of an earlier
+	// run when it was resumed: sum is the hash of what the API holds.
 	sum, err := p.k.sum(ctx)
 	if err != nil {
 		return nil, u.fail(ctx, err)
-	}
-	if p.seek != nil {
-		// The pass hashed the source in order; the chunks were hashed as
-		// they were sent. They agree unless the file changed meanwhile,
-		// and then sum is not the hash of what the API holds.
-		for i := range n {
-			got, err := p.seek.chunkSum(ctx, i)
-			if err != nil {
-				return nil, u.fail(ctx, err)
-			}
-			if got != r.sums[i] {
-				from := int64(i) * u.chunkSize
-				return nil, u.fail(ctx, fmt.Errorf("%w while it was being uploaded: chunk %d (bytes %d to %d) as sent differs from the file now; video %s holds the bytes sent",
-					ErrSourceChanged, i, from, min(from+u.chunkSize, total)-1, videoID))
-			}
-		}
 	}
 	if u.opts.Store != nil && u.stored {
 		if err := u.opts.Store.Delete(ctx, u.key); err != nil {
@@ -379,7 +368,6 @@ type runner struct {
 	mu         sync.Mutex
 	acked      ackSet
 	ackedBytes int64
-	sums       map[int]string // the SHA-256 of each acknowledged chunk
 	final      *Video
 }
 
@@ -443,20 +431,33 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 	return context.Cause(ctx)
 }
 
-// ack records an acknowledged chunk with the hash of the bytes sent, saves
-// the state and reports progress. It fails when the state cannot be saved,
-// unless the options say to go on. It is safe to call from several workers.
+// ack records an acknowledged chunk with the source's hash through it,
+// saves the state and reports progress. It fails when the state cannot be
+// saved, unless the options say to go on, and when the chunk's bytes as
+// sent are not those hashed: the video then holds a mix no later run
+// should go on with, so the state is discarded. It is safe to call from
+// several workers.
 func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
-	sum, err := ch.settle()
-	if err != nil {
-		return err
-	}
+	sum, err := r.k.confirm(ctx, ch)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	u := r.u
+	if err != nil {
+		if !errors.Is(err, ErrSourceChanged) || u.state == nil {
+			return err
+		}
+		video := u.state.VideoID
+		u.state = nil // no later ack saves it again
+		if u.opts.Store != nil && u.stored {
+			if derr := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); derr != nil {
+				return errors.Join(err, fmt.Errorf("%w: discarding the state of video %s: %w", ErrStateNotSaved, video, derr))
+			}
+			u.stored = false
+		}
+		return fmt.Errorf("%w; video %s holds the bytes sent, and the upload state is discarded: the next upload of this file starts a new video", err, video)
+	}
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
-	r.sums[ch.index] = sum
 	// Chunks answer with little more than the video id, but for the one
 	// that completed the video, whose answer has the whole video. With
 	// concurrent chunks, that answer may come before another's.
@@ -470,7 +471,7 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		return nil
 	}
 	i, _ := slices.BinarySearchFunc(s.Acked, ch.index, func(c AckedChunk, i int) int { return c.Index - i })
-	s.Acked = slices.Insert(s.Acked, i, AckedChunk{Index: ch.index, Size: ch.n, SHA256: sum})
+	s.Acked = slices.Insert(s.Acked, i, AckedChunk{Index: ch.index, Size: ch.n, PrefixSHA256: sum})
 	s.UpdatedAt = time.Now().UTC()
 	if u.opts.Store == nil {
 		return nil

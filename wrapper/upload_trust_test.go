@@ -3,6 +3,7 @@ package wrapper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +82,8 @@ func TestResumeOfAFileEditedWithItsTimeKept(t *testing.T) {
 	require.Len(t, events, 1, "%+v", events)
 	assert.Equal(t, StateStartedOver, events[0].Kind)
 	assert.ErrorIs(t, events[0].Err, ErrSourceChanged)
-	assert.Contains(t, events[0].Err.Error(), "chunk 1 ")
+	assert.Contains(t, events[0].Err.Error(), fmt.Sprintf("the file's bytes %d to %d, through chunk 1,", testChunk, 2*testChunk-1),
+		"chunk 0 was found the same, chunk 1 not")
 	assert.NoFileExists(t, store.Path())
 }
 
@@ -103,7 +105,7 @@ func TestResumeOfAStreamWithOtherBytes(t *testing.T) {
 	other[testChunk+7] ^= 1
 	_, err = e.client.Upload(t.Context(), e.token, stream(other), opts)
 	require.ErrorIs(t, err, ErrSourceChanged)
-	assert.Contains(t, err.Error(), "chunk 1 ")
+	assert.Contains(t, err.Error(), fmt.Sprintf("the stream's bytes %d to %d, through chunk 1,", testChunk, 2*testChunk-1))
 	assert.Equal(t, 3, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken), "nothing more was sent")
 	after, err := os.ReadFile(store.Path())
 	require.NoError(t, err)
@@ -132,19 +134,20 @@ func TestResumeOfAStreamHoldsBackChunksUntilChecked(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
 	require.NoError(t, err)
-	chunkSum := func(b []byte, i int64) string { return sha256Hex(b[i*testChunk : (i+1)*testChunk]) }
+	through := func(b []byte, i int64) string { return sha256Hex(b[:(i+1)*testChunk]) }
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
 	require.NoError(t, store.Save(t.Context(), "", &UploadState{
 		Version: stateVersion, BaseURL: c.BaseURL(), Source: "stream:video", VideoID: "vi4k0jvEUuaTdRAEjQ4Jfrgz",
 		ChunkSize: testChunk, Total: -1, UpdatedAt: time.Now().UTC(),
-		Acked: []AckedChunk{{Index: 0, Size: testChunk, SHA256: chunkSum(data, 0)}, {Index: 2, Size: testChunk, SHA256: chunkSum(data, 2)}},
+		Acked: []AckedChunk{{Index: 0, Size: testChunk, PrefixSHA256: through(data, 0)}, {Index: 2, Size: testChunk, PrefixSHA256: through(data, 2)}},
 	}))
 	other := append([]byte(nil), data...)
 	other[2*testChunk] ^= 1
 	_, err = c.Upload(t.Context(), "to1tcmSFHeYY5KzyhOqVKMKb", Reader(onlyReader{strings.NewReader(string(other))}, -1),
 		&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
 	require.ErrorIs(t, err, ErrSourceChanged)
-	assert.Contains(t, err.Error(), "chunk 2 ")
+	assert.Contains(t, err.Error(), fmt.Sprintf("the stream's bytes %d to %d, through chunk 2,", testChunk, 3*testChunk-1),
+		"the difference is placed after chunk 0, found the same, and by the end of chunk 2")
 	assert.Zero(t, requests.Load(), "chunk 1 was held back until chunk 2 was checked")
 }
 
@@ -241,7 +244,7 @@ func TestForeignOrCorruptStateIsKept(t *testing.T) {
 	good := func(c *Client, path string) *UploadState {
 		s := validState()
 		s.BaseURL, s.Source, s.Total = c.BaseURL(), path, size
-		s.Acked = []AckedChunk{{Index: 0, Size: testChunk, SHA256: sha256Hex(data[:testChunk])}}
+		s.Acked = []AckedChunk{{Index: 0, Size: testChunk, PrefixSHA256: sha256Hex(data[:testChunk])}}
 		return s
 	}
 	cases := []struct {

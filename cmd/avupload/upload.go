@@ -45,7 +45,7 @@ key is not needed: the token is the credential. Use - to read the video from
 standard input, as a stream of unknown length.
 
 With --state-file, every acknowledged chunk is recorded in that file, with
-the SHA-256 of its bytes. If the upload stops (Ctrl-C, a lost connection, a
+the SHA-256 of the file up to its end. If the upload stops (Ctrl-C, a lost connection, a
 killed process), run the same command again, with a new token if the old one
 expired: it goes on with the chunks the server has not acknowledged. A file
 is read again first, and if an acknowledged chunk changed, the upload starts
