@@ -88,6 +88,7 @@ func (g *rig) client(t testing.TB, withKey bool, opts ...wrapper.Option) *wrappe
 	}
 	c, err := wrapper.New(append(all, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections) // the pool of upload chunks, the client's own
 	return c
 }
 

@@ -114,7 +114,8 @@ type BatchResult struct {
 // either Token must be set, or the client must hold the API key.
 type BatchOptions struct {
 	// Upload holds the options every file is uploaded with: ChunkSize,
-	// Concurrency (chunks in flight per file), Retry and StallTimeout.
+	// Concurrency (chunks in flight per file, DefaultConcurrency when 0),
+	// HTTP2, Retry and StallTimeout.
 	// VideoID must be empty; Store, Progress and FileName are the batch's.
 	Upload UploadOptions
 	// Jobs is how many files are uploaded at once: DefaultJobs when 0, at

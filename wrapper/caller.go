@@ -59,10 +59,11 @@ type Event struct {
 // caller makes every request of a Client: the generated client's (so token
 // calls and Raw()) through Do, and upload chunks through do. It is the one
 // retry loop: one classifier, one policy, one stall rule for every attempt.
-// Redirects are never followed: its http.Client hands a 3xx back as an
+// Redirects are never followed: its http.Clients hand a 3xx back as an
 // answer, which is not retried.
 type caller struct {
-	hc            *http.Client
+	hc            *http.Client // every call's, unless the call names another
+	chunks        *http.Client // upload chunks' over HTTP/1.1; hc when there is none of its own
 	policy        RetryPolicy
 	stall         time.Duration // for every call but upload chunks
 	basePath      string
@@ -76,6 +77,7 @@ type caller struct {
 
 // call is what one logical call asks of the loop.
 type call struct {
+	hc      *http.Client // nil: the caller's own
 	op      string
 	policy  RetryPolicy
 	stall   time.Duration // 0: none
@@ -174,7 +176,11 @@ func (c *caller) attempt(req *http.Request, n int, cl call) (*http.Response, err
 		return err
 	}
 
-	resp, err := c.hc.Do(out)
+	hc := c.hc
+	if cl.hc != nil {
+		hc = cl.hc
+	}
+	resp, err := hc.Do(out)
 	if err != nil {
 		return nil, stalled(err)
 	}

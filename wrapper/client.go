@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ const Version = "0.1.0"
 
 // Client talks to the delegated-upload API. Build one with New; the zero
 // value is not usable. A Client is safe for concurrent use by many goroutines
-// and should be reused: it holds the HTTP connection pool.
+// and should be reused: it holds the HTTP connections of upload chunks (see
+// UploadOptions.HTTP2 and CloseIdleConnections).
 type Client struct {
 	baseURL    string
 	apiKey     string
@@ -28,6 +30,9 @@ type Client struct {
 	retry      RetryPolicy
 	logger     *slog.Logger
 	caller     *caller
+	// chunkPool is the transport of upload chunks over HTTP/1.1, when the
+	// Client made one (see http1Transport).
+	chunkPool *http.Transport
 }
 
 // Option configures a Client. Options validate their arguments and New
@@ -92,7 +97,11 @@ func WithProduction() Option { return WithBaseURL(gen.ServerURLProduction) }
 // WithHTTPClient makes the client send its requests through hc. The client
 // is not modified: it is copied, its Transport (or http.DefaultTransport) is
 // wrapped, and the copy never follows a redirect, whatever hc's
-// CheckRedirect says (see ErrRedirected).
+// CheckRedirect says (see ErrRedirected). When that Transport is an
+// *http.Transport, upload chunks go through a copy of it that speaks
+// HTTP/1.1 only and keeps up to MaxConcurrency connections alive, unless
+// UploadOptions.HTTP2; any other RoundTripper carries every request, chunks
+// included, as it is: the protocol is then its own choice.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
@@ -254,20 +263,31 @@ func New(opts ...Option) (*Client, error) {
 			base = s.httpClient.Transport
 		}
 	}
-	hc.Transport = &transport{
-		base:     base,
-		apiKey:   s.apiKey,
-		scheme:   u.Scheme,
-		host:     u.Host,
-		basePath: strings.TrimSuffix(u.Path, "/"),
-		headers:  headers,
+	wrap := func(rt http.RoundTripper) *transport {
+		return &transport{
+			base:     rt,
+			apiKey:   s.apiKey,
+			scheme:   u.Scheme,
+			host:     u.Host,
+			basePath: strings.TrimSuffix(u.Path, "/"),
+			headers:  headers,
+		}
 	}
+	hc.Transport = wrap(base)
 	// A redirect is handed back as the answer, never followed: following
 	// it would turn an upload into a body-less GET that another host may
 	// answer 2xx, or send the chunk and its token elsewhere.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	chunks := hc
+	h1 := http1Transport(base)
+	if h1 != nil {
+		copied := *hc
+		copied.Transport = wrap(h1)
+		chunks = &copied
+	}
 	cl := &caller{
 		hc:            hc,
+		chunks:        chunks,
 		policy:        s.retry,
 		stall:         s.stall,
 		basePath:      strings.TrimSuffix(u.Path, "/"),
@@ -295,7 +315,52 @@ func New(opts ...Option) (*Client, error) {
 		retry:      s.retry,
 		logger:     s.logger,
 		caller:     cl,
+		chunkPool:  h1,
 	}, nil
+}
+
+// http1Transport returns the transport upload chunks go through unless
+// UploadOptions.HTTP2: a copy of base that speaks HTTP/1.1 only, so that
+// each chunk in flight has a connection of its own, and that keeps up to
+// MaxConcurrency of them alive between chunks (http.Transport keeps 2 by
+// default, and would close the others and open new ones, TLS handshakes
+// and all, for the next chunks). It returns nil when base is not an
+// *http.Transport, or is one told to speak no HTTP/1 (prior-knowledge
+// HTTP/2 only): the caller chose it, and chunks go through it as it is.
+func http1Transport(base http.RoundTripper) *http.Transport {
+	t, ok := base.(*http.Transport)
+	if !ok || t.Protocols != nil && !t.Protocols.HTTP1() {
+		return nil
+	}
+	h1 := t.Clone()
+	h1.Protocols = new(http.Protocols)
+	h1.Protocols.SetHTTP1(true)
+	// A transport that has made an HTTPS request, or was set up for
+	// HTTP/2 by hand, may offer h2 in its TLS configuration: a server that
+	// took it would answer in a protocol this copy does not speak.
+	delete(h1.TLSNextProto, "h2")
+	if h1.TLSClientConfig != nil {
+		h1.TLSClientConfig.NextProtos = slices.DeleteFunc(slices.Clone(h1.TLSClientConfig.NextProtos), func(p string) bool { return p == "h2" })
+	}
+	h1.MaxIdleConnsPerHost = max(h1.MaxIdleConnsPerHost, MaxConcurrency)
+	if h1.MaxIdleConns != 0 {
+		h1.MaxIdleConns = max(h1.MaxIdleConns, MaxConcurrency)
+	}
+	return h1
+}
+
+// CloseIdleConnections closes the idle connections of the pool the Client
+// keeps for upload chunks over HTTP/1.1 (see UploadOptions.HTTP2); it does
+// not interrupt uploads under way, and the pool opens new connections for
+// later ones. The connections of the other calls, and of chunks over
+// HTTP/2, belong to the transport given with WithHTTPClient (or
+// http.DefaultTransport) and are left alone. Call it when a Client is no
+// longer needed; otherwise the idle connections close after the transport's
+// IdleConnTimeout.
+func (c *Client) CloseIdleConnections() {
+	if c.chunkPool != nil {
+		c.chunkPool.CloseIdleConnections()
+	}
 }
 
 // BaseURL returns the URL of the server the client talks to.

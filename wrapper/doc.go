@@ -53,7 +53,7 @@
 //
 //	res, err := client.Upload(ctx, token, wrapper.File("talk.mp4"), &wrapper.UploadOptions{
 //		ChunkSize:   100 << 20,                             // 5 MiB to 128 MiB; 50 MiB by default
-//		Concurrency: 2,                                     // chunks in flight after the first
+//		Concurrency: 8,                                     // chunks in flight after the first; 4 by default
 //		Store:       wrapper.NewStateFile("talk.mp4.state"), // or NewFileStore(dir), or your own
 //		Progress:    func(p wrapper.UploadProgress) { log.Printf("%d/%d", p.Sent, p.Total) },
 //	})
@@ -65,6 +65,17 @@
 //		return err
 //	}
 //	fmt.Println(res.Video.VideoID, res.SHA256)
+//
+// Chunks go [DefaultConcurrency] at a time after the first from a file
+// ([DefaultStreamConcurrency] from a [Reader], each of whose chunks in flight
+// is a buffer), each on an HTTP/1.1 connection of its own that the next
+// chunks reuse; [UploadOptions].HTTP2 multiplexes them over one HTTP/2
+// connection instead. These defaults come from measurements
+// (docs/PERFORMANCE.md in the repository): on loopback, a few chunks at once
+// beat one request holding the whole file; across a link with latency,
+// parallel HTTP/1.1 connections went far faster than HTTP/2, whose single
+// flow-control window, shared by every chunk of the connection, capped it
+// whatever the concurrency.
 //
 // Each chunk is retried on its own, with the same bytes and range; a chunk
 // that stalls for [UploadOptions.StallTimeout] is abandoned and sent again.
@@ -128,7 +139,9 @@
 //   - [WithSandbox], [WithProduction], [WithBaseURL]: where the API is; a
 //     base URL may carry a path prefix.
 //   - [WithHTTPClient]: your *http.Client (timeouts, proxies, TLS). Its
-//     transport is wrapped, not modified.
+//     transport is wrapped, not modified; upload chunks go through an
+//     HTTP/1.1 copy of it when it is an *http.Transport, and through it as
+//     it is otherwise.
 //   - [WithRetryPolicy], [WithoutRetries], [WithStallTimeout], [WithEvents]:
 //     see below.
 //   - [WithLogger]: a *slog.Logger for retries and resumed uploads; silent
@@ -194,7 +207,8 @@
 // # Concurrency
 //
 // A [Client] is safe for concurrent use by many goroutines; build one and
-// share it, as it holds the connection pool.
+// share it, as it holds the connections of upload chunks
+// ([Client.CloseIdleConnections] closes the idle ones).
 //
 // # Secrets
 //

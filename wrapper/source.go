@@ -92,9 +92,10 @@ func statFile(f *os.File) (*openSource, error) {
 }
 
 // ReaderAt is size bytes read from r with ReadAt, from offset 0. Chunks are
-// read straight from r into the request, concurrently when
-// UploadOptions.Concurrency is above 1, so r must allow concurrent ReadAt
-// calls (as *os.File, *bytes.Reader and io.SectionReader do).
+// read straight from r into the request, concurrently unless
+// UploadOptions.Concurrency is 1 (DefaultConcurrency at once by default),
+// so r must allow concurrent ReadAt calls (as *os.File, *bytes.Reader and
+// io.SectionReader do).
 func ReaderAt(r io.ReaderAt, size int64) Source { return readerAtSource{r: r, size: size} }
 
 type readerAtSource struct {

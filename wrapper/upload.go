@@ -27,8 +27,27 @@ const (
 	maxTotalSize = 52428800000 // the most bytes one video takes
 )
 
+// The default number of chunks in flight after the first, when
+// UploadOptions.Concurrency is 0. They come from the measurements in
+// docs/PERFORMANCE.md: on loopback, 2 and 4 chunks at once go faster than one
+// request holding the whole file, where 1 stays below it; across a link
+// with latency, each chunk's round trips are hidden by the others in
+// flight, on connections of their own (see UploadOptions.HTTP2). A stream
+// holds each chunk in flight in a buffer, so its default is lower.
+const (
+	// DefaultConcurrency is the default for a seekable source (File,
+	// OSFile, ReaderAt), read straight into each request: memory does not
+	// grow with it.
+	DefaultConcurrency = 4
+	// DefaultStreamConcurrency is the default for a Reader, which holds
+	// Concurrency+1 chunk-sized buffers: 150 MiB with 50 MiB chunks.
+	DefaultStreamConcurrency = 2
+)
+
 // UploadOptions tunes Upload. The zero value (or a nil pointer) uploads
-// with 50 MiB chunks, one at a time, with the client's retry policy and no
+// with 50 MiB chunks, DefaultConcurrency of them in flight at once from a
+// seekable source and DefaultStreamConcurrency from a Reader, each on an
+// HTTP/1.1 connection of its own, with the client's retry policy and no
 // resume store.
 type UploadOptions struct {
 	// ChunkSize is the size of every chunk but the last: DefaultChunkSize
@@ -36,8 +55,22 @@ type UploadOptions struct {
 	// ChunkSize bytes goes whole, in one request.
 	ChunkSize int64
 	// Concurrency is how many chunks are in flight at once after the
-	// first, which always goes alone: 1 when 0, at most MaxConcurrency.
+	// first, which always goes alone: at most MaxConcurrency. When 0, it is
+	// DefaultConcurrency for a seekable source (File, OSFile, ReaderAt) and
+	// DefaultStreamConcurrency for a Reader, each of whose chunks in flight
+	// is a chunk-sized buffer.
 	Concurrency int
+	// HTTP2 multiplexes the chunks over one HTTP/2 connection when the
+	// server offers HTTP/2. By default each chunk in flight has an HTTP/1.1
+	// connection of its own, kept alive for the next chunks: across a link
+	// with latency, HTTP/2 shares one flow-control window among all the
+	// chunks of its connection, and a server's window (1 MiB per round trip
+	// for Go's) caps the upload far below what parallel connections reach,
+	// whatever the concurrency (see docs/PERFORMANCE.md). Token calls use
+	// HTTP/2 whenever the server offers it. With a transport given through
+	// WithHTTPClient that is not an *http.Transport, chunks go as that
+	// transport sends them, and HTTP2 changes nothing.
+	HTTP2 bool
 	// VideoID continues an existing video instead of creating one: every
 	// chunk carries it. A chunk the server says it already holds, for exactly
 	// the same range, counts as acknowledged.
@@ -141,10 +174,9 @@ func (o *UploadOptions) normalize() error {
 	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize:
 		return invalidInput("chunk size %d is outside [%d, %d] (5 MiB to 128 MiB)", o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
-	switch {
-	case o.Concurrency == 0:
-		o.Concurrency = 1
-	case o.Concurrency < 0 || o.Concurrency > MaxConcurrency:
+	// A Concurrency of 0 stays 0 until the source is known (see
+	// defaultConcurrency).
+	if o.Concurrency < 0 || o.Concurrency > MaxConcurrency {
 		return invalidInput("concurrency %d is outside [1, %d]", o.Concurrency, MaxConcurrency)
 	}
 	switch {
@@ -163,11 +195,14 @@ func (o *UploadOptions) normalize() error {
 
 // Upload sends src to the API with the upload token and returns the video
 // it made. A source of at most ChunkSize bytes goes in one request; a larger
-// one in chunks, the first alone and the rest Concurrency at a time, each
-// carrying the video id the first one got. Seekable sources (File, OSFile,
-// ReaderAt) are streamed from the source into each request without
-// chunk-sized copies; a Reader goes through at most Concurrency+1
-// chunk-sized buffers. The source's SHA-256 is computed along the way.
+// one in chunks, the first alone and the rest Concurrency at a time
+// (DefaultConcurrency from a seekable source, DefaultStreamConcurrency from
+// a Reader, unless told otherwise), each carrying the video id the first one
+// got, each on an HTTP/1.1 connection of its own unless
+// UploadOptions.HTTP2. Seekable sources (File, OSFile, ReaderAt) are
+// streamed from the source into each request without chunk-sized copies; a
+// Reader goes through at most Concurrency+1 chunk-sized buffers. The
+// source's SHA-256 is computed along the way.
 //
 // Each chunk is retried on its own (see UploadOptions.Retry). With a Store,
 // every acknowledged chunk is remembered with its SHA-256, and a later call
@@ -213,6 +248,9 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	if s.size > maxTotalSize {
 		return nil, invalidInput("the source holds %d bytes, above the API's limit of %d", s.size, int64(maxTotalSize))
 	}
+	if o.Concurrency == 0 {
+		o.Concurrency = defaultConcurrency(s)
+	}
 	name := o.FileName
 	if name == "" {
 		name = s.name
@@ -245,6 +283,14 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	u.prog = newProgress(o.Progress)
 	defer u.prog.close()
 	return u.run(ctx)
+}
+
+// defaultConcurrency is UploadOptions.Concurrency's default for s.
+func defaultConcurrency(s *openSource) int {
+	if s.at != nil {
+		return DefaultConcurrency
+	}
+	return DefaultStreamConcurrency
 }
 
 // upload is one call of Upload.

@@ -83,7 +83,8 @@ func TestUploadFailsAtOnceOnRefusal(t *testing.T) {
 	data := testData(size, 8)
 	e := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 3,
 		Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
-	_, err := e.client.Upload(t.Context(), e.token, ReaderAt(bytesReader(data), size), &UploadOptions{ChunkSize: testChunk})
+	_, err := e.client.Upload(t.Context(), e.token, ReaderAt(bytesReader(data), size),
+		&UploadOptions{ChunkSize: testChunk, Concurrency: 1}) // one at a time: the third request is chunk 2
 	require.ErrorIs(t, err, ErrForbidden)
 	var upErr *UploadError
 	require.ErrorAs(t, err, &upErr)

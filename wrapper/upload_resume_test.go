@@ -29,7 +29,8 @@ func TestUploadResumes(t *testing.T) {
 			store, err := NewFileStore(t.TempDir())
 			require.NoError(t, err)
 			src := kind.make(t, data)
-			opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+			// One at a time: the third request is chunk 2.
+			opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store}
 			_, err = e.client.Upload(t.Context(), e.token, src, opts)
 			var upErr *UploadError
 			require.ErrorAs(t, err, &upErr)
@@ -67,7 +68,8 @@ func TestUploadStartsOverOnFingerprintMismatch(t *testing.T) {
 		Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
 	path := writeTestFile(t, data)
-	opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+	// One at a time: the failed run sends chunk 0, then chunk 1 is refused.
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store}
 	_, err := e.client.Upload(t.Context(), e.token, File(path), opts)
 	var upErr *UploadError
 	require.ErrorAs(t, err, &upErr)

@@ -101,8 +101,12 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*vid
 	req.ContentLength = length
 	req.GetBody = func() (io.ReadCloser, error) { return newBody(), nil }
 
+	hc := u.c.caller.chunks
+	if u.opts.HTTP2 {
+		hc = u.c.caller.hc
+	}
 	resp, attempts, err := u.c.caller.do(req, call{
-		op: opUpload, policy: u.policy, stall: u.opts.StallTimeout,
+		hc: hc, op: opUpload, policy: u.policy, stall: u.opts.StallTimeout,
 		attrs: []slog.Attr{slog.Int("chunk", ch.index)}, secrets: []string{u.token},
 	})
 	var v videoAnswer

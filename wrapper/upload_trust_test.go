@@ -29,7 +29,8 @@ func refusedAt(n int) sandbox.Option {
 }
 
 // stoppedAfterTwo uploads src until the sandbox refuses the third chunk and
-// returns the state saved in store.
+// returns the state saved in store. opts must send one chunk at a time
+// (Concurrency 1), so that the third request is the third chunk.
 func stoppedAfterTwo(t *testing.T, e *uploadEnv, src Source, opts *UploadOptions) *UploadState {
 	t.Helper()
 	_, err := e.client.Upload(t.Context(), e.token, src, opts)
@@ -63,7 +64,7 @@ func TestResumeOfAFileEditedWithItsTimeKept(t *testing.T) {
 	path := writeTestFile(t, data)
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
 	var events []StateEvent
-	opts := &UploadOptions{ChunkSize: testChunk, Store: store, OnState: func(ev StateEvent) { events = append(events, ev) }}
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store, OnState: func(ev StateEvent) { events = append(events, ev) }}
 	saved := stoppedAfterTwo(t, e, File(path), opts)
 
 	fi, err := os.Stat(path)
@@ -95,7 +96,7 @@ func TestResumeOfAStreamWithOtherBytes(t *testing.T) {
 	data := testData(size, 42)
 	e := newUploadEnv(t, refusedAt(3))
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
-	opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store}
 	stream := func(b []byte) Source { return Reader(onlyReader{strings.NewReader(string(b))}, -1) }
 	stoppedAfterTwo(t, e, stream(data), opts)
 	before, err := os.ReadFile(store.Path())
@@ -162,7 +163,8 @@ func TestResumeWithANewToken(t *testing.T) {
 			e := newUploadEnv(t, refusedAt(3))
 			store, err := NewFileStore(t.TempDir())
 			require.NoError(t, err)
-			opts := &UploadOptions{ChunkSize: testChunk, Store: store}
+			// One at a time: the third request is chunk 2.
+			opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store}
 			path := writeTestFile(t, data)
 			src := func() Source {
 				if kind == 0 {
@@ -308,7 +310,7 @@ func TestResumeKeepsTheSavedChunkSize(t *testing.T) {
 	e := newUploadEnv(t, refusedAt(3))
 	path := writeTestFile(t, data)
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
-	stoppedAfterTwo(t, e, File(path), &UploadOptions{ChunkSize: testChunk, Store: store})
+	stoppedAfterTwo(t, e, File(path), &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
 
 	var events []StateEvent
 	res, err := e.client.Upload(t.Context(), e.token, File(path), &UploadOptions{ChunkSize: 2 * testChunk, Store: store,
@@ -331,7 +333,8 @@ func TestResultHashIsWhatWasSent(t *testing.T) {
 	path := writeTestFile(t, data)
 	e := newUploadEnv(t)
 	var once sync.Once
-	opts := &UploadOptions{ChunkSize: testChunk, Progress: func(p UploadProgress) {
+	// One at a time, so that chunk 2 is read after chunk 1 is answered.
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Progress: func(p UploadProgress) {
 		if p.Acked >= testChunk {
 			// Chunk 0 is acknowledged; rewrite chunk 2 in place before it goes.
 			once.Do(func() {

@@ -70,8 +70,8 @@ func client(args []string) error {
 	file := fs.String("file", "", "file to upload")
 	cacert := fs.String("cacert", "", "PEM certificate to trust")
 	chunk := fs.Int64("chunk", wrapper.DefaultChunkSize, "chunk size in bytes")
-	conc := fs.Int("conc", 1, "concurrency")
-	proto := fs.String("proto", "h2", "h2 (one multiplexed connection) or h1 (parallel HTTP/1.1 connections)")
+	conc := fs.Int("conc", 1, "concurrency; 0 for the library's default")
+	proto := fs.String("proto", "h2", "h2 (one multiplexed connection), h1 (parallel HTTP/1.1 connections) or default (the library's choice)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,14 +92,16 @@ func client(args []string) error {
 		tr.ForceAttemptHTTP2 = false
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		tr.MaxIdleConnsPerHost = *conc + 1
+	case "default":
 	default:
-		return fmt.Errorf("-proto %q: want h1 or h2", *proto)
+		return fmt.Errorf("-proto %q: want h1, h2 or default", *proto)
 	}
 	c, err := wrapper.New(wrapper.WithBaseURL(*url), wrapper.WithHTTPClient(&http.Client{Transport: tr}))
 	if err != nil {
 		return err
 	}
-	_, err = c.Upload(context.Background(), *token, wrapper.File(*file), &wrapper.UploadOptions{ChunkSize: *chunk, Concurrency: *conc})
+	_, err = c.Upload(context.Background(), *token, wrapper.File(*file),
+		&wrapper.UploadOptions{ChunkSize: *chunk, Concurrency: *conc, HTTP2: *proto == "h2"})
 	return err
 }
 
@@ -190,7 +192,8 @@ func run() error {
 		return err
 	}
 	var settings []setting
-	settings = append(settings, setting{name: "avupload defaults (50 MiB chunks, c1, h2)", args: []string{"-chunk", strconv.FormatInt(wrapper.DefaultChunkSize, 10), "-conc", "1", "-proto", "h2"}})
+	settings = append(settings, setting{name: fmt.Sprintf("avupload defaults (50 MiB chunks, c%d, h1)", wrapper.DefaultConcurrency),
+		args: []string{"-chunk", strconv.FormatInt(wrapper.DefaultChunkSize, 10), "-conc", "0", "-proto", "default"}})
 	for _, proto := range []string{"h2", "h1"} {
 		for _, c := range strings.Split(*concs, ",") {
 			settings = append(settings, setting{name: fmt.Sprintf("avupload c%s %s", c, proto), args: []string{"-chunk", strconv.FormatInt(chunk, 10), "-conc", c, "-proto", proto}})
