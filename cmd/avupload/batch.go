@@ -33,8 +33,8 @@ type batchFlags struct {
 const batchHelp = `
 
 Several files, or directories (walked recursively, regular files only), make a
-batch: --jobs files are uploaded at once, each with --chunk-size and
---concurrency. A file that fails never stops the others; the exit status is 1
+batch: --jobs files are uploaded at once, each with --chunk-size,
+--concurrency and --http2. A file that fails never stops the others; the exit status is 1
 when any failed. With --journal DIR, every completed file is recorded with its
 video id and SHA-256, and every file under way keeps its resume state there:
 run the same command again after Ctrl-C, a crash or failures, and it skips the
@@ -106,8 +106,6 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
 		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
-	case f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency:
-		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
 	case f.stall <= 0:
 		return f.checkStall()
 	case b.jobs < 1 || b.jobs > wrapper.MaxJobs:
@@ -124,7 +122,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		plan.Shard, plan.Shards = k, n
 	}
 	opts := &wrapper.BatchOptions{
-		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, StallTimeout: f.stall},
+		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall},
 		Jobs:     b.jobs,
 		TokenTTL: b.tokenTTL,
 	}
@@ -147,6 +145,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	if err != nil {
 		return err
 	}
+	defer c.CloseIdleConnections()
 	files, err := wrapper.PlanBatch(args, plan)
 	if err != nil {
 		return usageError{err}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -257,6 +258,61 @@ func TestTTLFlag(t *testing.T) {
 	assert.Equal(t, "0", f.String())
 }
 
+func TestConcurrencyFlag(t *testing.T) {
+	n := 7
+	f := newConcurrencyFlag(&n)
+	assert.Zero(t, n, "auto by default: the library chooses")
+	assert.Equal(t, "auto", f.String())
+	assert.Equal(t, "concurrency", f.Type())
+	tests := []struct {
+		in   string
+		want int
+		err  string
+	}{
+		{"auto", 0, ""},
+		{" AUTO ", 0, ""},
+		{"1", 1, ""},
+		{"3", 3, ""},
+		{strconv.Itoa(wrapper.MaxConcurrency), wrapper.MaxConcurrency, ""},
+		{"0", 0, "want 1 to 64, or auto"},
+		{"-1", 0, "want 1 to 64, or auto"},
+		{strconv.Itoa(wrapper.MaxConcurrency + 1), 0, "want 1 to 64, or auto"},
+		{"two", 0, "want a whole number from 1 to 64, or auto"},
+		{"", 0, "want a whole number from 1 to 64, or auto"},
+		{"99999999999999999999", 0, strconv.ErrRange.Error()},
+	}
+	for _, tt := range tests {
+		n = 5
+		err := f.Set(tt.in)
+		if tt.err != "" {
+			require.Error(t, err, tt.in)
+			assert.Contains(t, err.Error(), tt.err, tt.in)
+			assert.Equal(t, 5, n, "a refused value leaves the flag alone")
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, n, tt.in)
+		assert.Equal(t, map[bool]string{true: "auto", false: strconv.Itoa(tt.want)}[tt.want == 0], f.String())
+	}
+}
+
+// TestUploadHelpSaysTheDefaults checks that the help of upload names the
+// library's default concurrency for a file and for standard input, and
+// the --http2 flag.
+func TestUploadHelpSaysTheDefaults(t *testing.T) {
+	var stdout bytes.Buffer
+	code := run(context.Background(), []string{"upload", "--help"}, stdio{strings.NewReader(""), &stdout, io.Discard}, func(string) string { return "" })
+	require.Equal(t, exitOK, code)
+	help := stdout.String()
+	assert.Contains(t, help, "--concurrency N ")
+	assert.Contains(t, help, fmt.Sprintf("1 to %d, or auto (default auto: %d from a file, %d from standard input)\n",
+		wrapper.MaxConcurrency, wrapper.DefaultConcurrency, wrapper.DefaultStreamConcurrency))
+	assert.NotContains(t, help, "(default auto)", "the default is said once")
+	assert.Contains(t, help, fmt.Sprintf("by default %d from a file\nand %d from standard input",
+		wrapper.DefaultConcurrency, wrapper.DefaultStreamConcurrency))
+	assert.Regexp(t, `--http2 +multiplex chunks over one HTTP/2 connection when the server offers it; by default each chunk in flight has its own HTTP/1.1 connection\n`, help)
+}
+
 func TestTokenPrefix(t *testing.T) {
 	assert.Equal(t, "to1tcm...", tokenPrefix("to1tcmSFHeYY5KzyhOqVKMKb"))
 	assert.Equal(t, `"a/b"`, tokenPrefix("a/b"))
@@ -285,7 +341,11 @@ func TestFlagErrorWords(t *testing.T) {
 		{[]string{"token", "list", "--page", "-99999999999999999999"}, "--page -99999999999999999999: too small"},
 		{[]string{"token", "list", "--json=maybe"}, "--json maybe: want true or false"},
 		{[]string{"token", "list", "--page-size", ""}, `--page-size "": want a whole number`},
-		{[]string{"upload", "--concurrency", "two", "f"}, "--concurrency two: want a whole number"},
+		{[]string{"upload", "--concurrency", "two", "f"}, "--concurrency two: want a whole number from 1 to 64, or auto"},
+		{[]string{"upload", "--concurrency", "0", "f"}, "--concurrency 0: want 1 to 64, or auto"},
+		{[]string{"upload", "--concurrency", "-1", "f"}, "--concurrency -1: want 1 to 64, or auto"},
+		{[]string{"upload", "--concurrency", "65", "f"}, "--concurrency 65: want 1 to 64, or auto"},
+		{[]string{"upload", "--concurrency", "-99999999999999999999", "f"}, "--concurrency -99999999999999999999: too small"},
 		{[]string{"token", "create", "--ttl", "soon"}, "--ttl soon: want a duration such as 90s, 30m or 2h, or 0 for a token that never expires"},
 	}
 	for _, tt := range tests {

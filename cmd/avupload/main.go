@@ -7,7 +7,7 @@
 //	avupload token list [--sort-by createdAt|ttl] [--order asc|desc] [--page N --page-size N | --all]
 //	avupload token get TOKEN
 //	avupload token delete TOKEN
-//	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency N] [--state-file PATH] FILE|-
+//	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency auto|N] [--http2] [--state-file PATH] FILE|-
 //	avupload upload [--token TOKEN] [--jobs J] [--journal DIR] [--shard K/N] [--include GLOB]... PATH...
 //	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]... [--tls | --tls-cert FILE --tls-key FILE] [--cors-origin ORIGIN]... [--memory-budget SIZE] [--body-idle-timeout DUR] [--max-connections N]
 //

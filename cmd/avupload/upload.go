@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,7 +26,8 @@ type uploadFlags struct {
 	output      outputFlags
 	token       string
 	chunkSize   int64
-	concurrency int
+	concurrency int // 0: the library's default (--concurrency auto)
+	http2       bool
 	videoID     string
 	stateFile   string
 	stall       time.Duration
@@ -56,6 +58,14 @@ read, or that is for another file or server, is left alone unless --restart
 is given. If the state cannot be saved, the upload stops unless
 --ignore-state-errors is given.
 
+Chunks go --concurrency at a time after the first: by default ` + strconv.Itoa(wrapper.DefaultConcurrency) + ` from a file
+and ` + strconv.Itoa(wrapper.DefaultStreamConcurrency) + ` from standard input, where each chunk in flight is held in memory.
+Each has an HTTP/1.1 connection of its own, kept alive for the next chunks:
+across a link with latency, parallel connections go faster than chunks
+sharing one HTTP/2 connection, whose flow-control window caps them all
+together. --http2 multiplexes the chunks over one HTTP/2 connection instead,
+when the server offers it.
+
 Progress goes to standard error: a bar with rate and ETA on a terminal, a
 line every second elsewhere, nothing with --quiet. The result goes to
 standard output: the video id, size and SHA-256 of what was sent, or the
@@ -78,7 +88,11 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
 		"size of every chunk but the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
-	fs.IntVar(&f.concurrency, "concurrency", 1, fmt.Sprintf("`N` chunks in flight at once after the first, 1 to %d", wrapper.MaxConcurrency))
+	fs.Var(newConcurrencyFlag(&f.concurrency), "concurrency", concurrencyUsage)
+	// The usage says the default, for a file and for standard input.
+	fs.Lookup("concurrency").DefValue = ""
+	fs.BoolVar(&f.http2, "http2", false,
+		"multiplex chunks over one HTTP/2 connection when the server offers it; by default each chunk in flight has its own HTTP/1.1 connection")
 	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
 	fs.DurationVar(&f.stall, "stall-timeout", wrapper.DefaultStallTimeout,
@@ -98,9 +112,6 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if err := checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize); err != nil {
 		return err
 	}
-	if f.concurrency < 1 || f.concurrency > wrapper.MaxConcurrency {
-		return usagef("--concurrency %d: want 1 to %d", f.concurrency, wrapper.MaxConcurrency)
-	}
 	if err := f.checkStall(); err != nil {
 		return err
 	}
@@ -114,6 +125,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	if err != nil {
 		return err
 	}
+	defer c.CloseIdleConnections()
 	if err := checkSource(path); err != nil {
 		return err
 	}
@@ -138,6 +150,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 	opts := &wrapper.UploadOptions{
 		ChunkSize:         f.chunkSize,
 		Concurrency:       f.concurrency,
+		HTTP2:             f.http2,
 		VideoID:           f.videoID,
 		Progress:          prog.update,
 		StallTimeout:      f.stall,
