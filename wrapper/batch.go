@@ -172,8 +172,8 @@ func (o *BatchOptions) normalize(c *Client) error {
 	return nil
 }
 
-// UploadBatch uploads files, Jobs at a time, with the client's one
-// connection pool. Each file goes as Upload sends it, with opts.Upload; a
+// UploadBatch uploads files, Jobs at a time, sharing the client's
+// connections (idle ones are reused from file to file). Each file goes as Upload sends it, with opts.Upload; a
 // file that fails (refused by the API, unreadable, out of retries) is
 // reported through OnFile and counted, and never stops the others.
 //

@@ -91,8 +91,8 @@
 //
 // [PlanBatch] lists the files of directories and paths (include and exclude
 // patterns on the base name, a deterministic K/N shard by path) and
-// [Client.UploadBatch] uploads them a few at a time over the client's one
-// connection pool. A [Journal] directory records each completed file and
+// [Client.UploadBatch] uploads them a few at a time, sharing the client's
+// connections. A [Journal] directory records each completed file and
 // keeps the resume state of each file under way, so a batch run again with
 // the same journal skips what is done, resumes what is partial and retries
 // what failed:
