@@ -3,8 +3,9 @@
 # loopback, against one `avupload sandbox` storing uploads on disk.
 #
 # What runs (each pair alternately, BENCH_REPS times, medians reported):
-#   1. avupload upload FILE (1 GiB, 50 MiB chunks)  vs  a curl loop sending the
-#      same bytes in the same 50 MiB chunks with the same Content-Range
+#   1. avupload upload FILE (1 GiB, 50 MiB chunks, default options)  vs  a curl
+#      loop sending the same bytes in the same 50 MiB chunks with the same
+#      Content-Range
 #   2. cat FILE | avupload upload -  (a stream of unknown length)  vs  the curl loop
 #   3. avupload upload of a 200 MiB file  vs  one single-request curl POST of it:
 #      the loopback ceiling (the API takes at most 200 MiB without Content-Range)
@@ -13,7 +14,9 @@
 #   6. the Go benchmarks of the chunk path (go test -bench . -benchmem)
 # Every upload is checked: the sandbox must hold it complete with the file's
 # SHA-256. Peak RSS is /usr/bin/time's maximum resident set size of the
-# process tree (for curl loops, the largest curl or shell).
+# process tree (for curl loops, the largest curl or shell); CPU is its user +
+# system time, every process of the run included (the shell and every curl
+# of a curl loop; cat for the stdin run), per GiB sent.
 #
 # The table is printed and written to bench/results/<UTC date>.md (ignored by
 # git). Environment: GO (default go), BENCH_REPS (default 5), BENCH_SIZE_MIB
@@ -126,15 +129,15 @@ run() {
 	local name=$1 bytes=$2 sum=$3 cmd=$4 tok out
 	tok=$(token)
 	out=$work/time.out
-	if ! TOKEN=$tok /usr/bin/time -f '%e %M' -o "$out" bash -c "$cmd" >"$work/cmd.out" 2>"$work/cmd.err"; then
+	if ! TOKEN=$tok /usr/bin/time -f '%e %M %U %S' -o "$out" bash -c "$cmd" >"$work/cmd.out" 2>"$work/cmd.err"; then
 		echo "bench: $name failed:" >&2
 		cat "$work/cmd.err" >&2
 		exit 1
 	fi
 	check_last "$sum"
-	read -r secs rss <"$out"
-	printf '%s\t%s\t%s\t%s\n' "$name" "$bytes" "$secs" "$rss" >>"$results"
-	log "$name: ${secs}s, peak RSS ${rss} KiB"
+	read -r secs rss user sys <"$out"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$bytes" "$secs" "$rss" "$(python3 -c "print($user + $sys)")" >>"$results"
+	log "$name: ${secs}s, peak RSS ${rss} KiB, CPU ${user}s user ${sys}s system"
 }
 export bin
 
@@ -182,7 +185,7 @@ for rep in $(seq "$REPS"); do
 	after=$(list_count)
 	listed=$(wc -l <"$work/tokens.out")
 	read -r secs rss <"$work/time.out"
-	printf 'token list\t%s\t%s\t%s\t%s\n' "$listed" "$secs" "$rss" "$((after - before))" >>"$results"
+	printf 'token list\t%s\t%s\t%s\t0\t%s\n' "$listed" "$secs" "$rss" "$((after - before))" >>"$results"
 	log "token list: $listed tokens, $((after - before)) requests, ${secs}s"
 done
 
@@ -199,9 +202,12 @@ fi
 
 mkdir -p bench/results
 report=bench/results/$(date -u +%Y-%m-%d).md
-python3 - "$results" "$REPS" "$SIZE_MIB" "$CEILING_MIB" "$CHUNK_MIB" "$TOKENS" >"$report" <<'EOF'
+# The stream's memory bound follows the library's default stream concurrency.
+stream_concurrency=$("$GO" doc ./wrapper DefaultStreamConcurrency | sed -n 's/.*DefaultStreamConcurrency *= *\([0-9][0-9]*\).*/\1/p')
+[[ -n $stream_concurrency ]] || { echo "bench: cannot read wrapper.DefaultStreamConcurrency" >&2; exit 1; }
+python3 - "$results" "$REPS" "$SIZE_MIB" "$CEILING_MIB" "$CHUNK_MIB" "$TOKENS" "$stream_concurrency" >"$report" <<'EOF'
 import statistics, sys, collections, platform, subprocess, datetime
-path, reps, size, ceiling, chunk, tokens = sys.argv[1], *map(int, sys.argv[2:])
+path, reps, size, ceiling, chunk, tokens, stream_concurrency = sys.argv[1], *map(int, sys.argv[2:])
 rows = collections.defaultdict(list)
 for line in open(path):
     f = line.rstrip("\n").split("\t")
@@ -212,18 +218,21 @@ def mibs(name):
     return statistics.median(int(r[0]) / float(r[1]) / 2**20 for r in rows[name])
 def rss(name):
     return max(int(r[2]) for r in rows[name]) / 1024
+def cpu_gib(name):
+    return statistics.median(float(r[3]) / (int(r[0]) / 2**30) for r in rows[name])
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
 print(f"# avupload benchmarks, {now}\n")
 print(f"Machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, {platform.system()} {platform.release()}.")
 print(f"Loopback, one `avupload sandbox --data-dir` (disk storage); {chunk} MiB chunks; median of {reps} alternated runs;")
-print("peak RSS is the largest of the runs (KiB from /usr/bin/time, shown in MiB). Every upload was checked by the sandbox's SHA-256.\n")
-print("| run | bytes | median s | median MiB/s | peak RSS MiB |")
-print("|---|---|---|---|---|")
+print("peak RSS is the largest of the runs (KiB from /usr/bin/time, shown in MiB); client CPU is user + system seconds of")
+print("the run's processes per GiB sent, median. Every upload was checked by the sandbox's SHA-256.\n")
+print("| run | bytes | median s | median MiB/s | client CPU s/GiB | peak RSS MiB |")
+print("|---|---|---|---|---|---|")
 for name in rows:
     if name == "token list":
         continue
-    print(f"| {name} | {rows[name][0][0]} | {med(name, 1):.2f} | {mibs(name):.0f} | {rss(name):.1f} |")
+    print(f"| {name} | {rows[name][0][0]} | {med(name, 1):.2f} | {mibs(name):.0f} | {cpu_gib(name):.2f} | {rss(name):.1f} |")
 print("\n| comparison | ratio | target |")
 print("|---|---|---|")
 def ratio(a, b, target, note=""):
@@ -232,6 +241,10 @@ def ratio(a, b, target, note=""):
         verdict = "met" if r >= target else f"MISSED by {target - r:.2f}"
         print(f"| {a} / {b} (throughput){note} | {r:.2f} | >= {target} ({verdict}) |")
 ratio("avupload file", "curl loop", 0.9)
+if "avupload file" in rows and "curl loop" in rows:
+    a, b = cpu_gib("avupload file"), cpu_gib("curl loop")
+    print(f"| avupload file / curl loop (client CPU per GiB, SHA-256 included) | {a / b:.2f} | <= 1.0 "
+          f"({'met' if a <= b else f'MISSED by {a / b - 1:.2f}'}) |")
 ratio("avupload stdin", "curl loop (2)", 0.9)
 ratio("avupload file", "curl single POST 200 MiB", 0.8, f", {size} MiB vs the {ceiling} MiB ceiling")
 ratio("avupload 200 MiB", "curl single POST 200 MiB", 0.8, ", same 200 MiB file")
@@ -242,8 +255,10 @@ for name in ("avupload file", "avupload 200 MiB", "avupload c1", "avupload c2", 
         r = rss(name)
         print(f"| peak RSS of {name} | {r:.1f} MiB | < 48 MiB from a file ({'met' if r < 48 else f'MISSED by {r - 48:.1f} MiB'}) |")
 if "avupload stdin" in rows:
-    r, limit = rss("avupload stdin"), 2 * chunk + 32
-    print(f"| peak RSS of avupload stdin | {r:.1f} MiB | < 2 chunks + 32 MiB = {limit} MiB from a stream "
+    # A stream holds Concurrency+1 chunk buffers, at the default stream concurrency.
+    buffers = stream_concurrency + 1
+    r, limit = rss("avupload stdin"), buffers * chunk + 32
+    print(f"| peak RSS of avupload stdin | {r:.1f} MiB | < {buffers} chunks + 32 MiB = {limit} MiB from a stream "
           f"({'met' if r < limit else f'MISSED by {r - limit:.1f} MiB'}) |")
 if "token list" in rows:
     t = rows["token list"]

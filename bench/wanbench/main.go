@@ -40,6 +40,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/avupload/avupload/sandbox"
@@ -69,9 +70,9 @@ func client(args []string) error {
 	token := fs.String("token", "", "upload token")
 	file := fs.String("file", "", "file to upload")
 	cacert := fs.String("cacert", "", "PEM certificate to trust")
-	chunk := fs.Int64("chunk", wrapper.DefaultChunkSize, "chunk size in bytes")
-	conc := fs.Int("conc", 1, "concurrency; 0 for the library's default")
-	proto := fs.String("proto", "h2", "h2 (one multiplexed connection), h1 (parallel HTTP/1.1 connections) or default (the library's choice)")
+	chunk := fs.Int64("chunk", 0, "chunk size in bytes; 0: the library's default")
+	conc := fs.Int("conc", 0, "concurrency; 0: the library's default")
+	proto := fs.String("proto", "h1", "h1 (the library's default: an HTTP/1.1 connection per chunk in flight) or h2 (UploadOptions.HTTP2: one multiplexed connection)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,19 +84,12 @@ func client(args []string) error {
 	if !roots.AppendCertsFromPEM(pem) {
 		return errors.New("no certificate in " + *cacert)
 	}
+	if *proto != "h1" && *proto != "h2" {
+		return fmt.Errorf("-proto %q: want h1 or h2", *proto)
+	}
+	// Only the trust changes: the protocol is the library's to choose.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	switch *proto {
-	case "h2":
-		tr.ForceAttemptHTTP2 = true
-	case "h1":
-		tr.ForceAttemptHTTP2 = false
-		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		tr.MaxIdleConnsPerHost = *conc + 1
-	case "default":
-	default:
-		return fmt.Errorf("-proto %q: want h1, h2 or default", *proto)
-	}
 	c, err := wrapper.New(wrapper.WithBaseURL(*url), wrapper.WithHTTPClient(&http.Client{Transport: tr}))
 	if err != nil {
 		return err
@@ -112,6 +106,9 @@ type link struct {
 
 type setting struct {
 	name string
+	// proto is the HTTP version every upload request must arrive over: 1
+	// or 2; 0 when not checked.
+	proto int
 	// args are the -client arguments after the common ones; nil for curl
 	// and the Node client.
 	args []string
@@ -165,7 +162,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	seen := &protoCount{next: sb}
+	srv := &http.Server{Handler: seen, ReadHeaderTimeout: 30 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	defer srv.Close()
 	direct := "https://" + ln.Addr().String()
@@ -192,11 +190,14 @@ func run() error {
 		return err
 	}
 	var settings []setting
-	settings = append(settings, setting{name: fmt.Sprintf("avupload defaults (50 MiB chunks, c%d, h1)", wrapper.DefaultConcurrency),
-		args: []string{"-chunk", strconv.FormatInt(wrapper.DefaultChunkSize, 10), "-conc", "0", "-proto", "default"}})
+	settings = append(settings, setting{
+		name:  fmt.Sprintf("avupload defaults (%d MiB chunks, c%d, HTTP/1.1)", wrapper.DefaultChunkSize>>20, wrapper.DefaultConcurrency),
+		proto: 1, args: []string{},
+	})
 	for _, proto := range []string{"h2", "h1"} {
 		for _, c := range strings.Split(*concs, ",") {
-			settings = append(settings, setting{name: fmt.Sprintf("avupload c%s %s", c, proto), args: []string{"-chunk", strconv.FormatInt(chunk, 10), "-conc", c, "-proto", proto}})
+			settings = append(settings, setting{name: fmt.Sprintf("avupload c%s %s", c, proto), proto: int(proto[1] - '0'),
+				args: []string{"-chunk", strconv.FormatInt(chunk, 10), "-conc", c, "-proto", proto}})
 		}
 	}
 	settings = append(settings, setting{name: "curl loop"})
@@ -240,12 +241,17 @@ func run() error {
 				}
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
+				seen.reset()
 				start := time.Now()
 				err = cmd.Run()
 				secs := time.Since(start).Seconds()
 				if err != nil {
 					px.Close()
 					return fmt.Errorf("%s over %s: %w: %s", s.name, l.name, err, stderr.String())
+				}
+				if h1, h2 := seen.counts(); s.proto == 1 && h2 > 0 || s.proto == 2 && h1 > 0 {
+					px.Close()
+					return fmt.Errorf("%s over %s: want every upload over HTTP/%d, got %d over HTTP/1.1 and %d over HTTP/2", s.name, l.name, s.proto, h1, h2)
 				}
 				if err := checkLast(api, direct, sum, data); err != nil {
 					px.Close()
@@ -275,6 +281,27 @@ func run() error {
 	}
 	return nil
 }
+
+// protoCount counts the upload requests by HTTP version.
+type protoCount struct {
+	next   http.Handler
+	h1, h2 atomic.Int64
+}
+
+func (p *protoCount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/upload" {
+		if r.ProtoMajor == 2 {
+			p.h2.Add(1)
+		} else {
+			p.h1.Add(1)
+		}
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+func (p *protoCount) reset() { p.h1.Store(0); p.h2.Store(0) }
+
+func (p *protoCount) counts() (h1, h2 int64) { return p.h1.Load(), p.h2.Load() }
 
 // curlLoop sends the pre-cut chunks in order, one curl each, with
 // Content-Range; the first without videoId, the rest with it. Arguments:
