@@ -75,9 +75,9 @@ demo:
 bench:
 	GO="$(GO)" bash bench/run.sh
 
-## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 10 minutes)
-WAN_SIZE_MIB  ?= 64
-WAN_CHUNK_MIB ?= 8
+## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 25 minutes)
+WAN_SIZE_MIB  ?= 200
+WAN_CHUNK_MIB ?= 10
 WAN_ROUNDS    ?= 3
 bench-wan:
 	cd bench/wanbench/node && npm ci --ignore-scripts --no-audit --no-fund
