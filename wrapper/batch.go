@@ -374,10 +374,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 	if err != nil {
 		return fail(err)
 	}
-	sent := res.Size
-	if res.ResumedChunks > 0 {
-		sent = max(0, res.Size-int64(res.ResumedChunks)*res.ChunkSize)
-	}
+	sent := res.Size - res.ResumedBytes
 	r := FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, ResumedChunks: res.ResumedChunks}
 	if j != nil {
 		e := JournalEntry{Path: abs, Size: res.Size, ModTime: fi.ModTime().UTC(), SHA256: res.SHA256,

@@ -157,8 +157,63 @@ type chunker interface {
 // hashBufferSize is the size of the buffer a hashing pass reads through.
 const hashBufferSize = 64 << 10
 
-// chunkCount is the number of chunks of size bytes.
-func chunkCount(size, chunkSize int64) int64 { return (size + chunkSize - 1) / chunkSize }
+// layout is how a source is cut into chunks: the first of first bytes,
+// every other but the last of cs bytes. The first chunk goes alone, since
+// its answer names the video the others add to: when others are to go at
+// once after it, it is made as small as the API allows (MinChunkSize), so
+// that they start sooner.
+type layout struct{ first, cs int64 }
+
+// newLayout is the layout of a source of size bytes (-1 when unknown) in
+// chunks of cs, concurrency of them in flight after the first. A source of
+// at most cs bytes is one chunk.
+func newLayout(cs int64, concurrency int, size int64) layout {
+	l := layout{first: cs, cs: cs}
+	if concurrency > 1 && (size < 0 || size > cs) {
+		l.first = min(MinChunkSize, cs)
+	}
+	return l
+}
+
+// savedLayout is the layout a saved state's chunks were cut by.
+func savedLayout(s *UploadState) layout { return layout{first: s.FirstChunkSize, cs: s.ChunkSize} }
+
+// start is the offset of chunk i.
+func (l layout) start(i int) int64 {
+	if i == 0 {
+		return 0
+	}
+	return l.first + int64(i-1)*l.cs
+}
+
+// length is the length of chunk i of a source of size bytes, or its most
+// when size is -1 (unknown).
+func (l layout) length(i int, size int64) int64 {
+	n := l.cs
+	if i == 0 {
+		n = l.first
+	}
+	if size >= 0 {
+		n = min(n, size-l.start(i))
+	}
+	return n
+}
+
+// count is the number of chunks of a source of size bytes.
+func (l layout) count(size int64) int64 {
+	if size <= l.first {
+		return 1
+	}
+	return 1 + (size-l.first+l.cs-1)/l.cs
+}
+
+// index is the chunk holding offset off.
+func (l layout) index(off int64) int {
+	if off < l.first {
+		return 0
+	}
+	return 1 + int((off-l.first)/l.cs)
+}
 
 // passAhead is how many chunks the hashing pass may read beyond the last
 // one handed out: enough to keep ahead of the requests, few enough that
@@ -176,7 +231,8 @@ const passAhead = 2
 // the source's SHA-256 would not be that of the bytes the API holds.
 type seekChunker struct {
 	at        io.ReaderAt
-	size, cs  int64
+	size      int64
+	lay       layout
 	n         int
 	i         int
 	skip      ackSet
@@ -198,8 +254,8 @@ type passSum struct {
 }
 
 // newSeekChunker starts the hashing pass; stop or sum must be called.
-func newSeekChunker(ctx context.Context, at io.ReaderAt, size, cs int64) *seekChunker {
-	k := &seekChunker{at: at, size: size, cs: cs, n: int(chunkCount(size, cs)), hashDone: make(chan struct{}),
+func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout) *seekChunker {
+	k := &seekChunker{at: at, size: size, lay: lay, n: int(lay.count(size)), hashDone: make(chan struct{}),
 		limit: passAhead, changed: make(chan struct{})}
 	hctx, cancel := context.WithCancel(ctx)
 	k.hashAbort = cancel
@@ -239,13 +295,13 @@ func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		i := int(off / k.cs)
-		if off == int64(i)*k.cs {
+		i := k.lay.index(off)
+		if off == k.lay.start(i) {
 			if err := k.await(ctx, i); err != nil {
 				return "", err
 			}
 		}
-		end := min(int64(i+1)*k.cs, k.size)
+		end := k.lay.start(i) + k.lay.length(i, k.size)
 		n := int(min(int64(len(buf)), end-off))
 		m, err := k.at.ReadAt(buf[:n], off)
 		whole.Write(buf[:m])
@@ -320,8 +376,7 @@ func (k *seekChunker) chunkSum(ctx context.Context, i int) (passSum, error) {
 }
 
 func (k *seekChunker) chunkAt(i int) *chunk {
-	off := int64(i) * k.cs
-	n := min(k.cs, k.size-off)
+	off, n := k.lay.start(i), k.lay.length(i, k.size)
 	ch := &chunk{index: i, off: off, n: n, last: i == k.n-1, data: k.at, dataOff: off, check: true}
 	if k.n == 1 {
 		ch.whole = true
@@ -426,7 +481,7 @@ func (k *seekChunker) stop() {
 type readChunker struct {
 	r        io.Reader
 	size     int64 // -1 when unknown
-	cs       int64
+	lay      layout
 	pool     *bufPool
 	hash     hash.Hash
 	i        int
@@ -442,12 +497,12 @@ type readChunker struct {
 	held     []*chunk           // chunks read while checking, to send next
 }
 
-func newReadChunker(r io.Reader, size, cs int64, buffers int) *readChunker {
-	bufSize := cs
+func newReadChunker(r io.Reader, size int64, lay layout, buffers int) *readChunker {
+	bufSize := lay.cs
 	if size > 0 {
-		bufSize = min(cs, size)
+		bufSize = min(lay.cs, size)
 	}
-	k := &readChunker{r: r, size: size, cs: cs, pool: newBufPool(int(bufSize), buffers), hash: sha256.New(), lastSkip: -1}
+	k := &readChunker{r: r, size: size, lay: lay, pool: newBufPool(int(bufSize), buffers), hash: sha256.New(), lastSkip: -1}
 	k.known.Store(size)
 	return k
 }
@@ -468,10 +523,7 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 	if k.done {
 		return nil, io.EOF
 	}
-	want := k.cs
-	if k.size >= 0 {
-		want = min(k.cs, k.size-k.off)
-	}
+	want := k.lay.length(k.i, k.size)
 	buf, err := k.pool.get(ctx)
 	if err != nil {
 		return nil, err
@@ -507,7 +559,7 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 			// Known before this part is sent: the stream needs more parts
 			// than the API takes.
 			k.pool.put(buf)
-			return nil, invalidInput("the stream is longer than %d chunks of %d bytes; use larger chunks", maxParts, k.cs)
+			return nil, invalidInput("the stream is longer than %d chunks of %d bytes; use larger chunks", maxParts, k.lay.cs)
 		default:
 			k.havePeek = true
 		}

@@ -27,12 +27,13 @@ func BenchmarkResumeCheck(b *testing.B) {
 	require.NoError(b, err)
 	require.NoError(b, f.Sync())
 	defer func() { _ = f.Close() }()
-	last := int(chunkCount(size, DefaultChunkSize)) - 2
+	lay := layout{DefaultChunkSize, DefaultChunkSize}
+	last := int(lay.count(size)) - 2
 	ctx := context.Background()
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
-		k := newSeekChunker(ctx, f, size, DefaultChunkSize)
+		k := newSeekChunker(ctx, f, size, lay)
 		_, err := k.chunkSum(ctx, last)
 		k.stop()
 		require.NoError(b, err)

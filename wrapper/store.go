@@ -39,8 +39,12 @@ type UploadState struct {
 	Source string `json:"source"`
 	// VideoID is the video the chunks go to.
 	VideoID string `json:"videoId"`
-	// ChunkSize is the size of every chunk but the last.
+	// ChunkSize is the size of every chunk but the first and the last.
 	ChunkSize int64 `json:"chunkSize"`
+	// FirstChunkSize is the size of the first chunk (unless it is the
+	// last): MinChunkSize when chunks went several at once after it, so that
+	// they could start sooner, else ChunkSize.
+	FirstChunkSize int64 `json:"firstChunkSize"`
 	// Total is the source's size in bytes, or -1 for a stream of unknown length.
 	Total int64 `json:"total"`
 	// ModTime is a file's modification time when the upload started, zero
@@ -55,7 +59,9 @@ type UploadState struct {
 
 // AckedChunk is one chunk the API acknowledged.
 type AckedChunk struct {
-	// Index is the chunk's 0-based number: it starts at Index*ChunkSize.
+	// Index is the chunk's 0-based number: chunk 0 is FirstChunkSize bytes
+	// long, the others ChunkSize, so chunk I > 0 starts at
+	// FirstChunkSize + (I-1)*ChunkSize.
 	Index int `json:"index"`
 	// Size is the chunk's length in bytes.
 	Size int64 `json:"size"`
@@ -169,6 +175,8 @@ func (s *UploadState) validate() error {
 		return bad("videoId is empty or too long")
 	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
 		return bad("chunkSize %d is outside [%d, %d]", s.ChunkSize, int64(MinChunkSize), int64(MaxChunkSize))
+	case s.FirstChunkSize < MinChunkSize || s.FirstChunkSize > s.ChunkSize:
+		return bad("firstChunkSize %d is outside [%d, chunkSize]", s.FirstChunkSize, int64(MinChunkSize))
 	case s.Total < -1 || s.Total == 0 || s.Total > maxTotalSize:
 		return bad("total %d is out of range", s.Total)
 	case len(s.Acked) > maxParts:
@@ -176,7 +184,7 @@ func (s *UploadState) validate() error {
 	}
 	chunks := maxParts
 	if s.Total > 0 {
-		chunks = int(chunkCount(s.Total, s.ChunkSize))
+		chunks = int(savedLayout(s).count(s.Total))
 	}
 	for k, c := range s.Acked {
 		if c.Index < 0 || c.Index >= chunks || k > 0 && c.Index <= s.Acked[k-1].Index {
@@ -185,10 +193,8 @@ func (s *UploadState) validate() error {
 		if !hexSHA256.MatchString(c.PrefixSHA256) {
 			return bad("chunk %d: prefixSha256 is not a hex SHA-256", c.Index)
 		}
-		want := s.ChunkSize
-		if s.Total > 0 {
-			want = min(s.ChunkSize, s.Total-int64(c.Index)*s.ChunkSize)
-		} else if k == len(s.Acked)-1 && c.Size > 0 && c.Size < s.ChunkSize {
+		want := savedLayout(s).length(c.Index, s.Total)
+		if s.Total < 0 && k == len(s.Acked)-1 && c.Size > 0 && c.Size < want {
 			want = c.Size // a stream's last chunk may be short
 		}
 		if c.Size != want {

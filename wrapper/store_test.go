@@ -15,13 +15,14 @@ import (
 
 func validState() *UploadState {
 	return &UploadState{
-		Version:   stateVersion,
-		BaseURL:   "https://sandbox.api.video",
-		Source:    "/videos/talk.mp4",
-		VideoID:   "vi4k0jvEUuaTdRAEjQ4Jfrgz",
-		ChunkSize: MinChunkSize,
-		Total:     3*MinChunkSize + 1,
-		ModTime:   time.Unix(1700000000, 0).UTC(),
+		Version:        stateVersion,
+		BaseURL:        "https://sandbox.api.video",
+		Source:         "/videos/talk.mp4",
+		VideoID:        "vi4k0jvEUuaTdRAEjQ4Jfrgz",
+		ChunkSize:      MinChunkSize,
+		FirstChunkSize: MinChunkSize,
+		Total:          3*MinChunkSize + 1,
+		ModTime:        time.Unix(1700000000, 0).UTC(),
 		Acked: []AckedChunk{
 			{Index: 0, Size: MinChunkSize, PrefixSHA256: strings.Repeat("a", 64)},
 			{Index: 3, Size: 1, PrefixSHA256: strings.Repeat("b", 64)},
@@ -73,17 +74,23 @@ func TestStoresRoundTrip(t *testing.T) {
 
 func TestDecodeStateRefuses(t *testing.T) {
 	cases := map[string]func(s *UploadState){
-		"base URL":       func(s *UploadState) { s.BaseURL = "" },
-		"source":         func(s *UploadState) { s.Source = "" },
-		"video":          func(s *UploadState) { s.VideoID = "" },
-		"chunk size":     func(s *UploadState) { s.ChunkSize = 1 },
-		"total":          func(s *UploadState) { s.Total = 0 },
-		"chunk hash":     func(s *UploadState) { s.Acked[0].PrefixSHA256 = "to1tcmSFHeYY5KzyhOqVKMKb" },
-		"chunk size 0":   func(s *UploadState) { s.Acked[0].Size = 0 },
-		"short middle":   func(s *UploadState) { s.Acked[0].Size = 5 },
-		"last too long":  func(s *UploadState) { s.Acked[1].Size = 2 },
-		"unsorted acked": func(s *UploadState) { s.Acked[0], s.Acked[1] = s.Acked[1], s.Acked[0] },
-		"acked too far":  func(s *UploadState) { s.Acked[1].Index = 4 },
+		"base URL":                      func(s *UploadState) { s.BaseURL = "" },
+		"source":                        func(s *UploadState) { s.Source = "" },
+		"video":                         func(s *UploadState) { s.VideoID = "" },
+		"chunk size":                    func(s *UploadState) { s.ChunkSize = 1 },
+		"total":                         func(s *UploadState) { s.Total = 0 },
+		"chunk hash":                    func(s *UploadState) { s.Acked[0].PrefixSHA256 = "to1tcmSFHeYY5KzyhOqVKMKb" },
+		"chunk size 0":                  func(s *UploadState) { s.Acked[0].Size = 0 },
+		"short middle":                  func(s *UploadState) { s.Acked[0].Size = 5 },
+		"last too long":                 func(s *UploadState) { s.Acked[1].Size = 2 },
+		"unsorted acked":                func(s *UploadState) { s.Acked[0], s.Acked[1] = s.Acked[1], s.Acked[0] },
+		"acked too far":                 func(s *UploadState) { s.Acked[1].Index = 4 },
+		"first chunk below the minimum": func(s *UploadState) { s.FirstChunkSize = MinChunkSize - 1 },
+		"first chunk above the others":  func(s *UploadState) { s.FirstChunkSize = 2 * MinChunkSize },
+		"first chunk not as laid out": func(s *UploadState) {
+			s.ChunkSize, s.Total = 2*MinChunkSize, 5*MinChunkSize
+			s.Acked = []AckedChunk{{Index: 0, Size: 2 * MinChunkSize, PrefixSHA256: s.Acked[0].PrefixSHA256}}
+		},
 		"stream short middle": func(s *UploadState) {
 			s.Total = -1
 			s.Acked = []AckedChunk{{Index: 0, Size: 7, PrefixSHA256: s.Acked[0].PrefixSHA256}, {Index: 1, Size: MinChunkSize, PrefixSHA256: s.Acked[1].PrefixSHA256}}
@@ -103,6 +110,16 @@ func TestDecodeStateRefuses(t *testing.T) {
 	t.Run("unknown field", func(t *testing.T) {
 		_, err := decodeState([]byte(`{"version":3,"token":"secret"}`))
 		assert.ErrorIs(t, err, errBadState)
+	})
+	t.Run("a small first chunk", func(t *testing.T) {
+		s := validState()
+		s.ChunkSize, s.Total = 2*MinChunkSize, 5*MinChunkSize
+		s.Acked = []AckedChunk{{Index: 0, Size: MinChunkSize, PrefixSHA256: s.Acked[0].PrefixSHA256},
+			{Index: 2, Size: 2 * MinChunkSize, PrefixSHA256: s.Acked[1].PrefixSHA256}}
+		data, err := encodeState(s)
+		require.NoError(t, err)
+		_, err = decodeState(data)
+		assert.NoError(t, err)
 	})
 	t.Run("stream with a short last chunk", func(t *testing.T) {
 		s := validState()

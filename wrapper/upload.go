@@ -50,9 +50,12 @@ const (
 // HTTP/1.1 connection of its own, with the client's retry policy and no
 // resume store.
 type UploadOptions struct {
-	// ChunkSize is the size of every chunk but the last: DefaultChunkSize
-	// when 0, else between MinChunkSize and MaxChunkSize. A source of at most
-	// ChunkSize bytes goes whole, in one request.
+	// ChunkSize is the size of every chunk but the first and the last:
+	// DefaultChunkSize when 0, else between MinChunkSize and MaxChunkSize.
+	// A source of at most ChunkSize bytes goes whole, in one request. The
+	// first chunk goes alone, as its answer names the video the others add
+	// to: when Concurrency is above 1 it is MinChunkSize, so that the
+	// others start sooner, else ChunkSize too.
 	ChunkSize int64
 	// Concurrency is how many chunks are in flight at once after the
 	// first, which always goes alone: at most MaxConcurrency. When 0, it is
@@ -143,8 +146,10 @@ type UploadResult struct {
 	ChunkSize int64
 	// Chunks is the number of chunks the video was sent in (1 for a whole upload).
 	Chunks int
-	// ResumedChunks is how many of them an earlier run had sent.
+	// ResumedChunks is how many of them an earlier run had sent, and
+	// ResumedBytes their bytes.
 	ResumedChunks int
+	ResumedBytes  int64
 }
 
 // ProgressInterval is the longest time between two calls of
@@ -195,7 +200,8 @@ func (o *UploadOptions) normalize() error {
 
 // Upload sends src to the API with the upload token and returns the video
 // it made. A source of at most ChunkSize bytes goes in one request; a larger
-// one in chunks, the first alone and the rest Concurrency at a time
+// one in chunks, the first alone (MinChunkSize bytes when others go at once
+// after it) and the rest Concurrency at a time
 // (DefaultConcurrency from a seekable source, DefaultStreamConcurrency from
 // a Reader, unless told otherwise), each carrying the video id the first one
 // got, each on an HTTP/1.1 connection of its own unless
@@ -309,7 +315,7 @@ type upload struct {
 	prog        *progress // shared by a run that starts over, so it never goes back
 
 	// What one attempt works with; plan resets them.
-	chunkSize int64
+	lay layout // how the source is cut
 	// created is set when this attempt made the video; chunks of a video
 	// made elsewhere (an earlier run, UploadOptions.VideoID) may already
 	// be on the server.

@@ -60,6 +60,14 @@ type plan struct {
 	acked   ackSet       // chunks acknowledged by an earlier run
 }
 
+// resumedBytes is the bytes an earlier run sent.
+func (p *plan) resumedBytes() int64 {
+	if p.saved == nil {
+		return 0
+	}
+	return p.saved.AckedBytes()
+}
+
 // loadState returns the saved state this upload goes on from, nil when
 // there is none or Restart is set, or an error when the store holds a state
 // this upload may neither use nor replace.
@@ -111,35 +119,36 @@ func sizeWords(n int64) string {
 func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 	o := &u.opts
 	u.created, u.state, u.resumed = false, nil, 0
-	u.chunkSize = o.ChunkSize
-	if saved != nil {
-		u.chunkSize = saved.ChunkSize
-	}
 	size := u.src.size
+	fresh := newLayout(o.ChunkSize, o.Concurrency, size)
+	u.lay = fresh
+	if saved != nil {
+		u.lay = savedLayout(saved)
+	}
 	p := &plan{videoID: o.VideoID}
 	if u.src.at != nil {
 		if saved != nil && saved.Total != size {
 			u.startOver(ctx, saved, fmt.Errorf("%w: the file holds %d bytes, the saved upload was of %d",
 				ErrSourceChanged, size, saved.Total))
-			saved, u.chunkSize = nil, o.ChunkSize
+			saved, u.lay = nil, fresh
 		}
 		if err := u.checkChunkCount(size); err != nil {
 			return nil, err
 		}
-		sk := newSeekChunker(ctx, u.src.at, size, u.chunkSize)
+		sk := newSeekChunker(ctx, u.src.at, size, u.lay)
 		if saved != nil {
 			err := u.verify(ctx, sk, saved)
 			switch {
 			case errors.Is(err, ErrSourceChanged):
 				u.startOver(ctx, saved, err)
 				saved = nil
-				if u.chunkSize != o.ChunkSize {
+				if u.lay != fresh {
 					sk.stop()
-					u.chunkSize = o.ChunkSize
+					u.lay = fresh
 					if err := u.checkChunkCount(size); err != nil {
 						return nil, err
 					}
-					sk = newSeekChunker(ctx, u.src.at, size, u.chunkSize)
+					sk = newSeekChunker(ctx, u.src.at, size, u.lay)
 				}
 			case err != nil:
 				sk.stop()
@@ -148,11 +157,11 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 		}
 		p.k, p.seek = sk, sk
 	} else {
-		if size > 0 && chunkCount(size, u.chunkSize) > maxParts {
+		if size > 0 && u.lay.count(size) > maxParts {
 			return nil, invalidInput("%d bytes in chunks of %d make more than %d chunks; use larger chunks",
-				size, u.chunkSize, maxParts)
+				size, u.lay.cs, maxParts)
 		}
-		rk := newReadChunker(u.src.r, size, u.chunkSize, o.Concurrency+1)
+		rk := newReadChunker(u.src.r, size, u.lay, o.Concurrency+1)
 		if saved != nil {
 			rk.resume(saved.Acked)
 		}
@@ -197,9 +206,9 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 
 // checkChunkCount refuses a source that needs more chunks than the API takes.
 func (u *upload) checkChunkCount(size int64) error {
-	if n := chunkCount(size, u.chunkSize); n > maxParts {
+	if n := u.lay.count(size); n > maxParts {
 		return invalidInput("%d bytes in chunks of %d make %d chunks, above the API's limit of %d; use larger chunks",
-			size, u.chunkSize, n, maxParts)
+			size, u.lay.cs, n, maxParts)
 	}
 	return nil
 }
@@ -216,7 +225,7 @@ func (u *upload) verify(ctx context.Context, k *seekChunker, saved *UploadState)
 		if err != nil {
 			return err
 		}
-		end := int64(c.Index)*saved.ChunkSize + c.Size
+		end := savedLayout(saved).start(c.Index) + c.Size
 		if s.prefix != c.PrefixSHA256 {
 			return fmt.Errorf("%w: %s, through chunk %d, differ from those of the saved upload of video %s",
 				ErrSourceChanged, byteSpan("the file's", from, end), c.Index, saved.VideoID)
@@ -244,9 +253,7 @@ func (u *upload) startOver(ctx context.Context, saved *UploadState, why error) {
 // transfer runs the phases after plan: the first chunk, the pump, the finish.
 func (u *upload) transfer(ctx context.Context, p *plan) (*UploadResult, error) {
 	r := &runner{u: u, k: p.k, prog: u.prog, acked: p.acked}
-	if p.saved != nil {
-		r.ackedBytes = p.saved.AckedBytes()
-	}
+	r.ackedBytes = p.resumedBytes()
 	u.prog.update(r.ackedBytes, p.k.total())
 
 	first, videoID, err := r.sendFirst(ctx, p.first, p.videoID)
@@ -289,7 +296,7 @@ func (r *runner) sendFirst(ctx context.Context, first *chunk, videoID string) (*
 func (r *runner) finish(ctx context.Context, p *plan, videoID string) (*UploadResult, error) {
 	u := r.u
 	total := p.k.total()
-	n := int(chunkCount(total, u.chunkSize))
+	n := int(u.lay.count(total))
 	if len(r.ackedIndexes()) != n {
 		return nil, u.fail(ctx, errors.New("avupload: internal error: not every chunk was acknowledged"))
 	}
@@ -314,9 +321,10 @@ func (r *runner) finish(ctx context.Context, p *plan, videoID string) (*UploadRe
 		Video:         video,
 		Size:          total,
 		SHA256:        sum,
-		ChunkSize:     u.chunkSize,
+		ChunkSize:     u.lay.cs,
 		Chunks:        n,
 		ResumedChunks: u.resumed,
+		ResumedBytes:  p.resumedBytes(),
 	}, nil
 }
 
@@ -330,15 +338,16 @@ func videoGone(err error) bool {
 
 func (u *upload) newState(videoID string) *UploadState {
 	return &UploadState{
-		Version:   stateVersion,
-		BaseURL:   u.c.baseURL,
-		Source:    u.source,
-		VideoID:   videoID,
-		ChunkSize: u.chunkSize,
-		Total:     u.src.size,
-		ModTime:   u.src.modTime,
-		Acked:     []AckedChunk{},
-		UpdatedAt: time.Now().UTC(),
+		Version:        stateVersion,
+		BaseURL:        u.c.baseURL,
+		Source:         u.source,
+		VideoID:        videoID,
+		ChunkSize:      u.lay.cs,
+		FirstChunkSize: u.lay.first,
+		Total:          u.src.size,
+		ModTime:        u.src.modTime,
+		Acked:          []AckedChunk{},
+		UpdatedAt:      time.Now().UTC(),
 	}
 }
 

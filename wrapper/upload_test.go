@@ -155,7 +155,7 @@ func TestUploadSizesAndSources(t *testing.T) {
 					e.checkVideo(t, res, sum, sz.size)
 					assert.Contains(t, string(res.Video.RawJSON()), `"assets":{"iframe":"<iframe src=\"`,
 						"RawJSON is the whole video, as the last chunk's answer gave it")
-					wantChunks := int(chunkCount(sz.size, testChunk))
+					wantChunks := int(layout{testChunk, testChunk}.count(sz.size))
 					assert.Equal(t, wantChunks, res.Chunks)
 					assert.Equal(t, wantChunks, e.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
 					checkProgress(t, calls, sz.size)

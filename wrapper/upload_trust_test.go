@@ -139,7 +139,7 @@ func TestResumeOfAStreamHoldsBackChunksUntilChecked(t *testing.T) {
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
 	require.NoError(t, store.Save(t.Context(), "", &UploadState{
 		Version: stateVersion, BaseURL: c.BaseURL(), Source: "stream:video", VideoID: "vi4k0jvEUuaTdRAEjQ4Jfrgz",
-		ChunkSize: testChunk, Total: -1, UpdatedAt: time.Now().UTC(),
+		ChunkSize: testChunk, FirstChunkSize: testChunk, Total: -1, UpdatedAt: time.Now().UTC(),
 		Acked: []AckedChunk{{Index: 0, Size: testChunk, PrefixSHA256: through(data, 0)}, {Index: 2, Size: testChunk, PrefixSHA256: through(data, 2)}},
 	}))
 	other := append([]byte(nil), data...)

@@ -87,7 +87,7 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs := cmd.Flags()
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
-		"size of every chunk but the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
+		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
 	fs.Var(newConcurrencyFlag(&f.concurrency), "concurrency", concurrencyUsage)
 	// The usage says the default, for a file and for standard input.
 	fs.Lookup("concurrency").DefValue = ""
