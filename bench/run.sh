@@ -263,7 +263,7 @@ if "avupload stdin" in rows:
 if "token list" in rows:
     t = rows["token list"]
     print(f"\nToken listing, `avupload token list --all --page-size 100`: {t[0][0]} tokens listed in "
-          f"{statistics.median(float(r[1]) for r in t):.2f} s (median), {t[0][3]} requests, peak RSS {max(int(r[2]) for r in t) / 1024:.1f} MiB.")
+          f"{statistics.median(float(r[1]) for r in t):.2f} s (median), {t[0][4]} requests, peak RSS {max(int(r[2]) for r in t) / 1024:.1f} MiB.")
 EOF
 if [[ -n $gobench ]]; then
 	printf '\n## Go benchmarks (go test -bench . -benchmem ./wrapper/)\n\n```\n%s\n```\n' "$gobench" >>"$report"

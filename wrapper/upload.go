@@ -211,8 +211,8 @@ func (o *UploadOptions) normalize() error {
 // source's SHA-256 is computed along the way.
 //
 // Each chunk is retried on its own (see UploadOptions.Retry). With a Store,
-// every acknowledged chunk is remembered with its SHA-256, and a later call
-// checks and skips them; see UploadOptions.Store for what a resume checks
+// every acknowledged chunk is remembered with the source's SHA-256 through
+// it, and a later call checks and skips them; see UploadOptions.Store for what a resume checks
 // and when it starts over.
 //
 // An empty source, a chunk size out of bounds or a source beyond the API's
