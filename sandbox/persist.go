@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avupload/avupload/internal/atomicfile"
 )
 
 // A data directory holds, besides tmp/ for uploads in flight:
@@ -51,24 +53,10 @@ type videoFile struct {
 const videoFileName = "video.json"
 
 // writeFileAtomic writes data to path through a synced temporary file in the
-// same directory and a rename.
+// same directory, a rename and a sync of the directory, so that a crash
+// leaves the old content or the new one.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("sandbox: data directory: %w", err)
 	}
 	return nil

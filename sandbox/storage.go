@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/avupload/avupload/internal/atomicfile"
 )
 
 // blob is stored bytes: a spooled chunk, or an assembled video.
@@ -179,6 +181,7 @@ func (d *dirStorage) keep(videoID, key string, b blob) (blob, error) {
 	if err := os.Rename(fb.path, dst); err != nil {
 		return nil, err
 	}
+	atomicfile.SyncDir(vd) // the chunk is received: its name must outlive a crash too
 	return &fileBlob{path: dst, n: fb.n}, nil
 }
 

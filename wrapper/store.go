@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avupload/avupload/internal/atomicfile"
 )
 
 // stateVersion is the version of the UploadState format this package
@@ -345,7 +347,7 @@ func saveStateFile(path string, s *UploadState) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("avupload: saving the upload state: %w", err)
 	}
 	return nil

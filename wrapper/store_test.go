@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,4 +203,16 @@ func FuzzDecodeState(f *testing.F) {
 		require.Equal(t, s.VideoID, s2.VideoID)
 		require.Equal(t, s, s2)
 	})
+}
+
+// assertOwnerOnly checks that a file written with mode 0o600 has it. Windows
+// keeps only a read-only bit, which 0o600 must leave clear: there the file
+// reads as 0o666.
+func assertOwnerOnly(t *testing.T, fi os.FileInfo) {
+	t.Helper()
+	want := os.FileMode(0o600)
+	if runtime.GOOS == "windows" {
+		want = 0o666
+	}
+	assert.Equal(t, want, fi.Mode().Perm(), "%s's mode", fi.Name())
 }

@@ -1,4 +1,7 @@
-package wrapper
+// Package atomicfile replaces files whole: a reader, or the next run after a
+// crash, sees the old content or the new one, never a mix. The resume state
+// of uploads and the sandbox's data directory are written through it.
+package atomicfile
 
 import (
 	"errors"
@@ -8,7 +11,7 @@ import (
 	"time"
 )
 
-// writeFileAtomic replaces the file at path with data so that a reader, or
+// Write replaces the file at path with data so that a reader, or
 // the next run after a crash, sees either the old content or the new one,
 // never a mix or a truncated file. It writes a temporary file in path's
 // directory (a rename is atomic only within one file system), flushes it to
@@ -17,7 +20,7 @@ import (
 // replaces an existing file on every platform: rename(2) on Unix,
 // MoveFileEx with MOVEFILE_REPLACE_EXISTING on Windows. On failure the
 // temporary file is removed and path is left as it was.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+func Write(path string, data []byte, perm os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -52,7 +55,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = renameReplace(tmp, path); err != nil {
 		return err
 	}
-	syncDir(dir)
+	SyncDir(dir)
 	return nil
 }
 
@@ -73,12 +76,12 @@ func renameReplace(from, to string) error {
 	return err
 }
 
-// syncDir flushes dir's entries to disk so that the rename itself survives a
+// SyncDir flushes dir's entries to disk so that a rename into it survives a
 // crash. It is best effort: the new file's content is already on disk, some
 // file systems refuse to sync a directory, and Windows cannot open one for
 // flushing at all, so failures are ignored rather than failing a save that
 // did happen.
-func syncDir(dir string) {
+func SyncDir(dir string) {
 	if runtime.GOOS == "windows" {
 		return
 	}

@@ -1,4 +1,4 @@
-package wrapper
+package atomicfile
 
 import (
 	"bytes"
@@ -25,19 +25,7 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-// assertOwnerOnly checks that a file written with mode 0o600 has it. Windows
-// keeps only a read-only bit, which 0o600 must leave clear: there the file
-// reads as 0o666.
-func assertOwnerOnly(t *testing.T, fi os.FileInfo) {
-	t.Helper()
-	want := os.FileMode(0o600)
-	if runtime.GOOS == "windows" {
-		want = 0o666
-	}
-	assert.Equal(t, want, fi.Mode().Perm(), "%s's mode", fi.Name())
-}
-
-func TestWriteFileAtomicWrites(t *testing.T) {
+func TestWriteWrites(t *testing.T) {
 	cases := []struct {
 		name   string
 		before []byte // nil: no file yet
@@ -55,7 +43,7 @@ func TestWriteFileAtomicWrites(t *testing.T) {
 			if tc.before != nil {
 				require.NoError(t, os.WriteFile(path, tc.before, 0o644))
 			}
-			require.NoError(t, writeFileAtomic(path, tc.data, 0o600))
+			require.NoError(t, Write(path, tc.data, 0o600))
 
 			got, err := os.ReadFile(path)
 			require.NoError(t, err)
@@ -63,25 +51,29 @@ func TestWriteFileAtomicWrites(t *testing.T) {
 			assert.Equal(t, []string{"state.json"}, dirNames(t, dir), "no temporary file is left behind")
 			fi, err := os.Stat(path)
 			require.NoError(t, err)
-			assertOwnerOnly(t, fi)
+			want := os.FileMode(0o600) // as asked; Windows keeps only a read-only bit, left clear
+			if runtime.GOOS == "windows" {
+				want = 0o666
+			}
+			assert.Equal(t, want, fi.Mode().Perm())
 		})
 	}
 }
 
-func TestWriteFileAtomicRelativePath(t *testing.T) {
+func TestWriteRelativePath(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	require.NoError(t, writeFileAtomic("state.json", []byte("new"), 0o600))
+	require.NoError(t, Write("state.json", []byte("new"), 0o600))
 	got, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(got))
 	assert.Equal(t, []string{"state.json"}, dirNames(t, dir))
 }
 
-func TestWriteFileAtomicFailureLeavesNoTrace(t *testing.T) {
+func TestWriteFailureLeavesNoTrace(t *testing.T) {
 	t.Run("missing directory", func(t *testing.T) {
 		dir := t.TempDir()
-		err := writeFileAtomic(filepath.Join(dir, "absent", "state.json"), []byte("new"), 0o600)
+		err := Write(filepath.Join(dir, "absent", "state.json"), []byte("new"), 0o600)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, os.ErrNotExist)
 		assert.Empty(t, dirNames(t, dir))
@@ -95,7 +87,7 @@ func TestWriteFileAtomicFailureLeavesNoTrace(t *testing.T) {
 		require.NoError(t, os.Mkdir(path, 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(path, "keep"), []byte("old"), 0o600))
 
-		require.Error(t, writeFileAtomic(path, []byte("new"), 0o600))
+		require.Error(t, Write(path, []byte("new"), 0o600))
 		assert.Equal(t, []string{"state.json"}, dirNames(t, dir), "the temporary file is removed")
 		kept, err := os.ReadFile(filepath.Join(path, "keep"))
 		require.NoError(t, err)
@@ -107,10 +99,10 @@ func TestWriteFileAtomicFailureLeavesNoTrace(t *testing.T) {
 // other goroutines read it: every read must return one of the versions
 // whole. A plain os.WriteFile (truncate, then write) fails this test with
 // empty or short reads.
-func TestWriteFileAtomicReadersSeeWholeFiles(t *testing.T) {
+func TestWriteReadersSeeWholeFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	versions := [][]byte{bytes.Repeat([]byte("a"), 64<<10), bytes.Repeat([]byte("b"), 96<<10)}
-	require.NoError(t, writeFileAtomic(path, versions[0], 0o600))
+	require.NoError(t, Write(path, versions[0], 0o600))
 
 	const writes = 50
 	done := make(chan struct{})
@@ -135,7 +127,7 @@ func TestWriteFileAtomicReadersSeeWholeFiles(t *testing.T) {
 		})
 	}
 	for i := range writes {
-		require.NoError(t, writeFileAtomic(path, versions[i%2], 0o600))
+		require.NoError(t, Write(path, versions[i%2], 0o600))
 	}
 	close(done)
 	wg.Wait()
