@@ -51,7 +51,7 @@ func BenchmarkUpload(b *testing.B) {
 		buffers int64
 	}{
 		{"file", func() Source { return File(path) }, 0},
-		{"reader", func() Source { return Reader(bytes.NewReader(data), size) }, 2},
+		{"reader", func() Source { return Reader(bytes.NewReader(data), size) }, DefaultStreamConcurrency + 1},
 	}
 	for _, server := range []string{"discard", "sandbox"} {
 		for _, s := range sources {
