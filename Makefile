@@ -75,7 +75,7 @@ demo:
 bench:
 	GO="$(GO)" bash bench/run.sh
 
-## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 25 minutes)
+## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 20 minutes)
 WAN_SIZE_MIB  ?= 200
 WAN_CHUNK_MIB ?= 10
 WAN_ROUNDS    ?= 3
