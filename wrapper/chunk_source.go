@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,10 +35,8 @@ type chunk struct {
 	// sum is, for a buffered chunk, the hex SHA-256 of the source from its
 	// start through this chunk, taken as the chunk was read. It is empty
 	// for a chunk of a seekable source, which is read again by every
-	// request: check is then set, and each request fingerprints the bytes
-	// it sends.
-	sum   string
-	check bool
+	// request: each request then fingerprints the bytes it sends.
+	sum string
 	// flow counts the bytes of the chunk's requests in flight; may be nil.
 	flow *atomic.Int64
 
@@ -50,7 +49,7 @@ type chunk struct {
 // retry) takes the previous one's bytes out of flow.
 func (ch *chunk) body() io.Reader {
 	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), flow: ch.flow}
-	if ch.check {
+	if ch.sum == "" {
 		b.fp = new(fingerprint)
 	}
 	ch.mu.Lock()
@@ -61,11 +60,11 @@ func (ch *chunk) body() io.Reader {
 	return b
 }
 
-// sent ends the chunk's last request and returns the fingerprint of the
-// bytes it sent; ok is false when it did not read them all (a hostile
-// server answered early; the chunk was found already on the server) or
-// was not fingerprinted.
-func (ch *chunk) sent() (fp fingerprint, ok bool) {
+// end ends the chunk's last request (its bytes leave flow) and returns the
+// fingerprint of the bytes it sent; ok is false when it did not read them
+// all (a hostile server answered early; the chunk was found already on the
+// server) or did not fingerprint them.
+func (ch *chunk) end() (fp fingerprint, ok bool) {
 	ch.mu.Lock()
 	b := ch.cur
 	ch.mu.Unlock()
@@ -73,14 +72,8 @@ func (ch *chunk) sent() (fp fingerprint, ok bool) {
 	return fp, ok && n == ch.n
 }
 
-// drop ends the chunk's last request, which was not acknowledged: its
-// bytes leave flow.
-func (ch *chunk) drop() {
-	ch.mu.Lock()
-	b := ch.cur
-	ch.mu.Unlock()
-	b.finish()
-}
+// drop ends the chunk's last request, which was not acknowledged.
+func (ch *chunk) drop() { ch.end() }
 
 // sentBody is a chunk's bytes on their way into one request.
 type sentBody struct {
@@ -237,13 +230,14 @@ type seekChunker struct {
 	i         int
 	skip      ackSet
 	hashDone  chan struct{}
-	hashSum   string
-	hashErr   error
 	hashAbort context.CancelFunc
 
 	mu      sync.Mutex
 	sums    []passSum     // what the pass took of each chunk so far
 	limit   int           // the last chunk the pass may read before it waits
+	ended   bool          // the pass ended, with hashSum or hashErr
+	hashSum string        // the source's hex SHA-256
+	hashErr error         // why the pass stopped early
 	changed chan struct{} // closed, and replaced, when sums or limit grow or the pass ends
 }
 
@@ -263,7 +257,7 @@ func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout)
 		defer close(k.hashDone)
 		sum, err := k.hashPass(hctx)
 		k.mu.Lock()
-		k.hashSum, k.hashErr = sum, err
+		k.hashSum, k.hashErr, k.ended = sum, err, true
 		k.signal()
 		k.mu.Unlock()
 	}()
@@ -286,50 +280,45 @@ func (k *seekChunker) allow(i int) {
 	}
 }
 
-// hashPass hashes the source in order, stopping early when ctx ends.
+// hashPass hashes the source in order, a chunk at a time as far as it is
+// allowed, stopping early when ctx ends.
 func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
 	whole := sha256.New()
-	var fp fingerprint
 	buf := make([]byte, hashBufferSize)
-	for off := int64(0); off < k.size; {
-		if err := ctx.Err(); err != nil {
+	for i := range k.n {
+		if err := k.wait(ctx, func() bool { return i <= k.limit }); err != nil {
 			return "", err
 		}
-		i := k.lay.index(off)
-		if off == k.lay.start(i) {
-			if err := k.await(ctx, i); err != nil {
-				return "", err
+		var fp fingerprint
+		off := k.lay.start(i)
+		for end := off + k.lay.length(i, k.size); off < end; {
+			n := int(min(int64(len(buf)), end-off))
+			m, err := k.at.ReadAt(buf[:n], off)
+			whole.Write(buf[:m])
+			fp.add(buf[:m])
+			off += int64(m)
+			if m < n {
+				if err == nil || errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return "", fmt.Errorf("avupload: hashing the source at offset %d: %w", off, err)
 			}
 		}
-		end := k.lay.start(i) + k.lay.length(i, k.size)
-		n := int(min(int64(len(buf)), end-off))
-		m, err := k.at.ReadAt(buf[:n], off)
-		whole.Write(buf[:m])
-		fp.add(buf[:m])
-		off += int64(m)
-		if m < n {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", fmt.Errorf("avupload: hashing the source at offset %d: %w", off, err)
-		}
-		if off == end {
-			s := passSum{prefix: hex.EncodeToString(whole.Sum(nil)), fp: fp}
-			fp = fingerprint{}
-			k.mu.Lock()
-			k.sums = append(k.sums, s)
-			k.signal()
-			k.mu.Unlock()
-		}
+		s := passSum{prefix: hex.EncodeToString(whole.Sum(nil)), fp: fp}
+		k.mu.Lock()
+		k.sums = append(k.sums, s)
+		k.signal()
+		k.mu.Unlock()
 	}
 	return hex.EncodeToString(whole.Sum(nil)), nil
 }
 
-// await waits until the pass may read chunk i.
-func (k *seekChunker) await(ctx context.Context, i int) error {
+// wait calls ready, with k.mu held, until it reports true, waiting for a
+// change of the pass between calls.
+func (k *seekChunker) wait(ctx context.Context, ready func() bool) error {
 	for {
 		k.mu.Lock()
-		ok, changed := i <= k.limit, k.changed
+		ok, changed := ready(), k.changed
 		k.mu.Unlock()
 		if ok {
 			return nil
@@ -345,39 +334,27 @@ func (k *seekChunker) await(ctx context.Context, i int) error {
 // chunkSum waits for the pass to read chunk i and returns what it took.
 func (k *seekChunker) chunkSum(ctx context.Context, i int) (passSum, error) {
 	k.allow(i)
-	for {
-		k.mu.Lock()
-		changed := k.changed
+	var s passSum
+	var err error
+	werr := k.wait(ctx, func() bool {
 		switch {
 		case i < len(k.sums):
-			defer k.mu.Unlock()
-			return k.sums[i], nil
+			s = k.sums[i]
 		case k.hashErr != nil:
-			defer k.mu.Unlock()
-			return passSum{}, k.hashErr
+			err = k.hashErr
+		case k.ended:
+			err = fmt.Errorf("avupload: internal error: chunk %d was not hashed", i)
+		default:
+			return false
 		}
-		k.mu.Unlock()
-		select {
-		case <-k.hashDone:
-			k.mu.Lock()
-			defer k.mu.Unlock()
-			switch {
-			case i < len(k.sums):
-				return k.sums[i], nil
-			case k.hashErr != nil:
-				return passSum{}, k.hashErr
-			}
-			return passSum{}, fmt.Errorf("avupload: internal error: chunk %d was not hashed", i)
-		case <-changed:
-		case <-ctx.Done():
-			return passSum{}, ctx.Err()
-		}
-	}
+		return true
+	})
+	return s, cmp.Or(werr, err)
 }
 
 func (k *seekChunker) chunkAt(i int) *chunk {
 	off, n := k.lay.start(i), k.lay.length(i, k.size)
-	ch := &chunk{index: i, off: off, n: n, last: i == k.n-1, data: k.at, dataOff: off, check: true}
+	ch := &chunk{index: i, off: off, n: n, last: i == k.n-1, data: k.at, dataOff: off}
 	if k.n == 1 {
 		ch.whole = true
 	} else {
@@ -400,7 +377,7 @@ func (k *seekChunker) next(ctx context.Context) (*chunk, error) {
 }
 
 func (k *seekChunker) confirm(ctx context.Context, ch *chunk) (string, error) {
-	fp, ok := ch.sent()
+	fp, ok := ch.end()
 	if !ok {
 		var err error
 		if fp, err = fingerprintRange(ch.data, ch.dataOff, ch.n); err != nil {
@@ -418,7 +395,7 @@ func (k *seekChunker) confirm(ctx context.Context, ch *chunk) (string, error) {
 	return s.prefix, nil
 }
 
-// fingerprint is the fingerprint of n bytes of r from off.
+// fingerprintRange is the fingerprint of n bytes of r from off.
 func fingerprintRange(r io.ReaderAt, off, n int64) (fingerprint, error) {
 	var fp fingerprint
 	if _, err := io.CopyBuffer(&fp, io.NewSectionReader(r, off, n), make([]byte, hashBufferSize)); err != nil {
@@ -428,9 +405,9 @@ func fingerprintRange(r io.ReaderAt, off, n int64) (fingerprint, error) {
 }
 
 // fingerprint tells whether two reads of a chunk gave the same bytes: their
-// CRC-32C and CRC-32 (IEEE), two independent 32-bit checks, together a
-// 64-bit one that misses a random change about once in 2^64 and none of up
-// to 64 bits in a row. Both are hardware-assisted on amd64 and arm64: about
+// CRC-32C and CRC-32 (IEEE), two 32-bit checks of different polynomials,
+// which together miss a random change about once in 2^63 (they may share
+// the factor x+1) and catch every change of up to 32 bits in a row. Both are hardware-assisted on amd64 and arm64: about
 // 13 GB/s together on this project's bench machine, against 1.7 GB/s for
 // SHA-256, which the source's bytes go through once, in the pass.
 type fingerprint struct{ c, ieee uint32 }
@@ -453,14 +430,13 @@ func (k *seekChunker) release(*chunk) {}
 func (k *seekChunker) total() int64 { return k.size }
 
 func (k *seekChunker) sum(ctx context.Context) (string, error) {
-	select {
-	case <-k.hashDone:
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		return k.hashSum, k.hashErr
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
+	var sum string
+	var err error
+	werr := k.wait(ctx, func() bool {
+		sum, err = k.hashSum, k.hashErr
+		return k.ended
+	})
+	return sum, cmp.Or(werr, err)
 }
 
 func (k *seekChunker) stop() {
@@ -637,7 +613,7 @@ func (k *readChunker) dropHeld() {
 }
 
 func (k *readChunker) confirm(_ context.Context, ch *chunk) (string, error) {
-	ch.drop()
+	ch.end()
 	return ch.sum, nil
 }
 
