@@ -3,10 +3,7 @@
 package sandbox_test
 
 import (
-	"io"
-	"mime/multipart"
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,36 +76,4 @@ func TestLongOversizedFileRefusedWhenLimitCrossed(t *testing.T) {
 	// Had the refused part kept its 200 MiB, less than 1 MiB would be left.
 	r := upload(t, srv, uploadReq{token: tok, data: randomBytes(2*mib, 1)})
 	require.Equal(t, http.StatusCreated, r.Status, "refused uploads gave their memory back; body: %s", r.Raw)
-}
-
-// countingReader counts the bytes read from it.
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// streamedUpload returns a multipart body whose file part holds size zero
-// bytes, produced as it is read, and the count of body bytes read so far.
-func streamedUpload(t testing.TB, size int64) (io.Reader, string, *countingReader) {
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { _ = pr.Close() }) // ends the writer if the sandbox stopped reading
-	mw := multipart.NewWriter(pw)
-	go func() {
-		w, err := mw.CreateFormFile("file", "big.mp4")
-		if err == nil {
-			_, err = io.CopyN(w, zeroReader{}, size)
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	c := &countingReader{r: pr}
-	return c, mw.FormDataContentType(), c
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,6 +139,38 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// streamedUpload returns a multipart body whose file part holds size zero
+// bytes, produced as it is read, and the count of body bytes read so far.
+func streamedUpload(t testing.TB, size int64) (io.Reader, string, *countingReader) {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pr.Close() }) // ends the writer if the sandbox stopped reading
+	mw := multipart.NewWriter(pw)
+	go func() {
+		w, err := mw.CreateFormFile("file", "big.mp4")
+		if err == nil {
+			_, err = io.CopyN(w, zeroReader{}, size)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	c := &countingReader{r: pr}
+	return c, mw.FormDataContentType(), c
 }
 
 func TestChunkedByBytes(t *testing.T) {
