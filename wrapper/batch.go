@@ -52,6 +52,10 @@ const (
 	FileUploaded FileStatus = "uploaded" // sent, or resumed and finished
 	FileSkipped  FileStatus = "skipped"  // the journal holds it, content unchanged
 	FileFailed   FileStatus = "failed"   // refused, unreadable, or interrupted
+	// FileUnrecorded: uploaded (VideoID is its video), but the journal
+	// could not record it, so a later batch would upload it again. The
+	// batch stops starting files after one (see BatchOptions.Journal).
+	FileUnrecorded FileStatus = "unrecorded"
 )
 
 // FileResult is the outcome of one file of a batch.
@@ -70,8 +74,8 @@ type FileResult struct {
 	ResumedChunks int
 	// Duration is how long the file took, skip check included.
 	Duration time.Duration
-	// Err is why the file failed; nil otherwise. An interrupted upload's
-	// error matches the context's.
+	// Err is why the file failed or is unrecorded; nil otherwise. An
+	// interrupted upload's error matches the context's.
 	Err error
 }
 
@@ -99,11 +103,14 @@ type BatchProgress struct {
 
 // BatchResult sums up a batch.
 type BatchResult struct {
-	// Uploaded, Skipped and Failed count the files that ended so;
-	// Interrupted the files under way when the batch was cancelled (their
-	// status is FileFailed, their state kept in the journal), and NotStarted
-	// the files left untouched.
-	Uploaded, Skipped, Failed, Interrupted, NotStarted int
+	// Uploaded, Skipped, Failed and Unrecorded count the files that ended
+	// so; Interrupted the files under way when the batch was cancelled
+	// (their status is FileFailed, their state kept in the journal), and
+	// NotStarted the files left untouched.
+	Uploaded, Skipped, Failed, Unrecorded, Interrupted, NotStarted int
+	// NewServer is true when the journal held records, but none of the
+	// client's server: it knew nothing of this server, and skipped nothing.
+	NewServer bool
 	// BytesSent is the number of bytes this run uploaded (resumed chunks not included).
 	BytesSent int64
 	// Duration is how long the batch took.
@@ -125,7 +132,14 @@ type BatchOptions struct {
 	// every file under way: a later batch with the same journal skips the
 	// files recorded whose content is unchanged (see Verify), resumes the
 	// partial ones and retries the failed ones. A file that changed since it
-	// was recorded is uploaded again as a new video.
+	// was recorded is uploaded again as a new video. Only the records of
+	// the client's server (Client.BaseURL) count.
+	//
+	// A journal that cannot be written stops the batch: when a completed
+	// file cannot be recorded (FileUnrecorded), or a resume state cannot be
+	// saved (ErrStateNotSaved), no file starts any more, the files under
+	// way finish, and UploadBatch returns an error matching
+	// ErrJournalNotSaved or ErrStateNotSaved.
 	Journal *Journal
 	// Verify is what a skip is based on: SkipIfSameContent by default.
 	Verify SkipCheck
@@ -175,7 +189,8 @@ func (o *BatchOptions) normalize(c *Client) error {
 // UploadBatch uploads files, Jobs at a time, sharing the client's
 // connections (idle ones are reused from file to file). Each file goes as Upload sends it, with opts.Upload; a
 // file that fails (refused by the API, unreadable, out of retries) is
-// reported through OnFile and counted, and never stops the others.
+// reported through OnFile and counted, and never stops the others; a
+// journal that cannot be written does (see BatchOptions.Journal).
 //
 // When ctx ends, no file is started any more, the files under way stop with
 // their state saved in the journal, and UploadBatch returns the result so
@@ -211,24 +226,31 @@ func (c *Client) uploadBatch(ctx context.Context, files []BatchFile, opts *Batch
 		return nil, err
 	}
 	b.notify = newNotifier(o.Progress, b.snapshot)
+	b.stop = make(chan struct{})
+	if j := o.Journal; j != nil && j.Len() > 0 && !slices.Contains(j.Servers(), c.BaseURL()) {
+		b.res.NewServer = true
+	}
 
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(o.Jobs, max(len(files), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				b.do(ctx, i)
+				// A file handed over as the batch stopped does not start.
+				if ctx.Err() == nil && !b.stopped() {
+					b.do(ctx, i)
+				}
 			}
 		})
 	}
-	taken := 0
 feed:
 	for i := range files {
 		select {
 		case <-ctx.Done():
 			break feed
+		case <-b.stop:
+			break feed
 		case next <- i:
-			taken++
 		}
 	}
 	close(next)
@@ -236,15 +258,15 @@ feed:
 	b.notify.close()
 
 	res := b.res
-	res.NotStarted = len(files) - taken
+	res.NotStarted = len(files) - b.started
 	res.Duration = time.Since(start)
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err := b.tokens.deleteMinted(cleanup)
 	if err := ctx.Err(); err != nil {
-		return &res, errors.Join(interrupted(ctx), err)
+		return &res, errors.Join(interrupted(ctx), b.stopErr, err)
 	}
-	return &res, err
+	return &res, errors.Join(b.stopErr, err)
 }
 
 // batch is one call of UploadBatch.
@@ -255,10 +277,32 @@ type batch struct {
 	tokens *tokenSource
 	notify *notifier
 
+	stop chan struct{} // closed when the journal failed: no file starts any more
+
 	mu       sync.Mutex // guards what follows, and serializes OnFile
 	res      BatchResult
 	prog     BatchProgress
 	inFlight []*FileProgress
+	started  int
+	stopErr  error // why stop was closed
+}
+
+// stopped reports whether the batch stopped starting files.
+func (b *batch) stopped() bool {
+	select {
+	case <-b.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// halt stops the batch from starting files, for err; the first one is kept.
+func (b *batch) halt(err error) {
+	if b.stopErr == nil {
+		b.stopErr = err
+		close(b.stop)
+	}
 }
 
 // snapshot copies the batch's progress.
@@ -281,6 +325,7 @@ func (b *batch) do(ctx context.Context, i int) {
 	fp := &FileProgress{Path: f.Path, Total: f.Size}
 	b.mu.Lock()
 	b.inFlight = append(b.inFlight, fp)
+	b.started++
 	b.mu.Unlock()
 	b.notify.poke()
 
@@ -301,6 +346,10 @@ func (b *batch) do(ctx context.Context, i int) {
 		b.res.Skipped++
 		b.prog.BytesDone += r.Size
 		b.prog.BytesSkipped += r.Size
+	case r.Status == FileUnrecorded:
+		b.res.Unrecorded++
+		b.prog.BytesDone += r.Size
+		b.halt(fmt.Errorf("%w, so the batch stopped starting files: %w", ErrJournalNotSaved, errors.Unwrap(r.Err)))
 	case ctx.Err() != nil && errors.Is(r.Err, ctx.Err()):
 		b.res.Interrupted++
 		b.prog.Bytes -= r.Size
@@ -308,6 +357,10 @@ func (b *batch) do(ctx context.Context, i int) {
 		b.res.Failed++
 		b.prog.Failed++
 		b.prog.Bytes -= r.Size // what failed no longer counts toward the end
+		if b.o.Journal != nil && errors.Is(r.Err, ErrStateNotSaved) {
+			b.halt(fmt.Errorf("avupload: the journal %s could not save a resume state, so the batch stopped starting files: %w",
+				b.o.Journal.Dir(), r.Err))
+		}
 	}
 	if b.o.OnFile != nil {
 		b.o.OnFile(r)
@@ -334,7 +387,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 	}
 	j := b.o.Journal
 	if j != nil {
-		if e, ok := j.Done(abs); ok && e.Size == fi.Size() {
+		if e, ok := j.Done(b.c.BaseURL(), abs); ok && e.Size == fi.Size() {
 			skip, err := b.unchanged(ctx, f.Path, fi, e)
 			if err != nil {
 				return fail(err)
@@ -377,12 +430,13 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 	sent := res.Size - res.ResumedBytes
 	r := FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, ResumedChunks: res.ResumedChunks}
 	if j != nil {
-		e := JournalEntry{Path: abs, Size: res.Size, ModTime: fi.ModTime().UTC(), SHA256: res.SHA256,
+		e := JournalEntry{BaseURL: b.c.BaseURL(), Path: abs, Size: res.Size, ModTime: fi.ModTime().UTC(), SHA256: res.SHA256,
 			VideoID: res.Video.VideoID, UploadedAt: time.Now().UTC()}
 		if err := j.record(e); err != nil {
 			// The video is made, but the next run would send it again:
-			// the file fails, with its state kept to resume from.
-			r.Status, r.Err = FileFailed, fmt.Errorf("uploaded as video %s, but %w", res.Video.VideoID, err)
+			// the batch stops, and says which file it is. Its state is
+			// kept (resuming a complete upload sends nothing).
+			r.Status, r.Err = FileUnrecorded, &unrecordedError{videoID: res.Video.VideoID, err: err}
 			return r, sent
 		}
 		if err := store.flush(context.WithoutCancel(ctx)); err != nil {
@@ -529,3 +583,15 @@ func (n *notifier) close() {
 	}
 	<-n.done
 }
+
+// unrecordedError is the error of a file uploaded but not recorded.
+type unrecordedError struct {
+	videoID string
+	err     error
+}
+
+func (e *unrecordedError) Error() string {
+	return fmt.Sprintf("uploaded as video %s, but not recorded: %v", e.videoID, e.err)
+}
+
+func (e *unrecordedError) Unwrap() error { return e.err }

@@ -9,8 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/avupload/avupload/internal/atomicfile"
 )
 
 // journalSyncInterval is the most time a completed file's record waits in
@@ -18,26 +22,140 @@ import (
 // files keep completing.
 const journalSyncInterval = time.Second
 
+// journalVersion is the format version of done.jsonl this package writes
+// and reads, given by its first line, {"avuploadJournal":2}. Version 1 had
+// no such line and its records did not name their server.
+const journalVersion = 2
+
+// journalHeader is the first line of a done.jsonl.
+type journalHeader struct {
+	Version *int `json:"avuploadJournal"`
+}
+
+// ErrJournalVersion is matched by the error of OpenJournal for a journal
+// written in another format version, which it leaves as it is.
+var ErrJournalVersion = errors.New("avupload: the journal is in another format version")
+
+// ErrJournalNotSaved is matched by the error of UploadBatch when the
+// journal could not record a completed file: the batch then stops starting
+// files (see BatchOptions.Journal).
+var ErrJournalNotSaved = errors.New("avupload: the journal could not be written")
+
+// JournalLineError is the error of OpenJournal for a damaged line of the
+// journal's done.jsonl (not the torn last line a crash leaves, which is
+// read past). JournalOptions.Repair drops such lines instead.
+type JournalLineError struct {
+	// File is the path of the journal's done.jsonl; Line the 1-based line number.
+	File string
+	Line int
+	// Err says what is wrong with the line.
+	Err error
+}
+
+func (e *JournalLineError) Error() string {
+	return fmt.Sprintf("avupload: %s, line %d, is damaged: %v", e.File, e.Line, e.Err)
+}
+
+func (e *JournalLineError) Unwrap() error { return e.Err }
+
 // JournalEntry is the record of one file a batch uploaded.
+//
+// In done.jsonl it is one JSON object a line: baseUrl, path, size,
+// modTime, sha256, videoId and uploadedAt; a path that is not valid UTF-8,
+// which JSON cannot hold, is also given byte for byte, base64-encoded
+// (standard, padded), as pathBytes, which wins over path when reading.
 type JournalEntry struct {
+	// BaseURL is the API server the file was uploaded to (never a token).
+	BaseURL string
 	// Path is the file's absolute path.
-	Path string `json:"path"`
+	Path string
 	// Size is the file's size when it was uploaded.
-	Size int64 `json:"size"`
+	Size int64
 	// ModTime is the file's modification time when its upload started.
-	ModTime time.Time `json:"modTime"`
+	ModTime time.Time
 	// SHA256 is the hex SHA-256 of the bytes the API acknowledged.
-	SHA256 string `json:"sha256"`
+	SHA256 string
 	// VideoID is the video the file became.
-	VideoID string `json:"videoId"`
+	VideoID string
 	// UploadedAt is when the upload completed.
+	UploadedAt time.Time
+}
+
+type journalLine struct {
+	BaseURL    string    `json:"baseUrl"`
+	Path       string    `json:"path"`
+	PathBytes  []byte    `json:"pathBytes,omitempty"`
+	Size       int64     `json:"size"`
+	ModTime    time.Time `json:"modTime"`
+	SHA256     string    `json:"sha256"`
+	VideoID    string    `json:"videoId"`
 	UploadedAt time.Time `json:"uploadedAt"`
+}
+
+// MarshalJSON writes e as a line of done.jsonl, with pathBytes when the
+// path is not valid UTF-8.
+func (e JournalEntry) MarshalJSON() ([]byte, error) {
+	l := journalLine{BaseURL: e.BaseURL, Path: e.Path, Size: e.Size, ModTime: e.ModTime, SHA256: e.SHA256,
+		VideoID: e.VideoID, UploadedAt: e.UploadedAt}
+	if !utf8.ValidString(e.Path) {
+		l.PathBytes = []byte(e.Path)
+	}
+	return json.Marshal(l)
+}
+
+// UnmarshalJSON reads a line of done.jsonl, taking the path from
+// pathBytes when it is there.
+func (e *JournalEntry) UnmarshalJSON(data []byte) error {
+	var l journalLine
+	if err := json.Unmarshal(data, &l); err != nil {
+		return err
+	}
+	if l.PathBytes != nil {
+		l.Path = string(l.PathBytes)
+	}
+	*e = JournalEntry{BaseURL: l.BaseURL, Path: l.Path, Size: l.Size, ModTime: l.ModTime, SHA256: l.SHA256,
+		VideoID: l.VideoID, UploadedAt: l.UploadedAt}
+	return nil
+}
+
+// check says what is wrong with a record read back, if anything.
+func (e *JournalEntry) check() error {
+	switch {
+	case e.BaseURL == "":
+		return errors.New("no baseUrl")
+	case e.Path == "":
+		return errors.New("no path")
+	case e.VideoID == "":
+		return errors.New("no videoId")
+	case e.Size < 0:
+		return errors.New("a negative size")
+	case len(e.SHA256) != 64:
+		return errors.New("no sha256")
+	}
+	return nil
+}
+
+// JournalOptions tunes OpenJournalWith.
+type JournalOptions struct {
+	// Repair drops the damaged lines of done.jsonl, rewriting it without
+	// them (their files are uploaded again), instead of failing with a
+	// *JournalLineError. Journal.Dropped says how many it dropped.
+	Repair bool
+}
+
+// journalFile is what the journal writes its records to: an *os.File, or
+// a failing one in tests.
+type journalFile interface {
+	Write([]byte) (int, error)
+	Sync() error
+	Close() error
 }
 
 // Journal is the crash-safe record of a batch, kept in a directory:
 //
 //	states/      one resume state per file whose upload is under way (a FileStore)
-//	done.jsonl   one JSON line per file uploaded (a JournalEntry)
+//	done.jsonl   format version line, then one JSON line per file uploaded (a JournalEntry)
+//	lock         the lock of the run using the journal, with its process id
 //
 // A completed file's line is appended with a single write before its resume
 // state is deleted, so a killed process loses nothing: the file is either
@@ -45,25 +163,45 @@ type JournalEntry struct {
 // at most a second after they are written while files keep completing, and
 // when the journal is closed; a crash of the whole machine may lose the
 // last second of lines, and those files are then uploaded again. A torn
-// last line is ignored when the journal is opened.
+// last line, as a crash leaves, is read past when the journal is opened;
+// any other damaged line stops OpenJournal (see JournalOptions.Repair).
 //
-// One batch at a time may use a journal. A Journal is safe for concurrent
-// use by the files of that batch.
+// Each record names the server its file went to: a batch skips only the
+// files recorded for its client's server, so one journal used with a
+// sandbox and then with production uploads everything to production.
+//
+// One process at a time may use a journal: OpenJournal takes the
+// operating system's lock on it (released by Close, or when the process
+// ends, even killed) and fails with a *LockedError while another holds it.
+// A Journal is safe for concurrent use by the files of one batch.
 type Journal struct {
-	dir   string
-	store *FileStore
+	dir     string
+	store   *FileStore
+	unlock  func() error
+	dropped int
 
 	mu       sync.Mutex
-	f        *os.File
-	done     map[string]JournalEntry
+	f        journalFile
+	done     map[journalKey]JournalEntry
+	servers  []string
 	lastSync time.Time
 	unsynced bool
 }
 
-// OpenJournal opens the journal in dir, creating dir (mode 0700) if needed,
-// and reads the files it records as done. A journal that cannot be written
-// is refused at once.
+type journalKey struct{ base, path string }
+
+// OpenJournal opens the journal in dir with the default JournalOptions.
 func OpenJournal(dir string) (*Journal, error) {
+	return OpenJournalWith(dir, JournalOptions{})
+}
+
+// OpenJournalWith opens the journal in dir, creating dir (mode 0700) if
+// needed, locks it, and reads the files it records as done. A journal
+// that cannot be written is refused at once; so is one that another
+// process holds (*LockedError), one of another format version
+// (ErrJournalVersion) and, unless o.Repair, one with a damaged line
+// (*JournalLineError).
+func OpenJournalWith(dir string, o JournalOptions) (*Journal, error) {
 	if dir == "" {
 		return nil, invalidInput("journal directory is empty")
 	}
@@ -71,6 +209,20 @@ func OpenJournal(dir string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockPath(filepath.Join(dir, "lock"), dir)
+	if err != nil {
+		return nil, err
+	}
+	j, err := openJournal(dir, store, o)
+	if err != nil {
+		_ = unlock()
+		return nil, err
+	}
+	j.unlock = unlock
+	return j, nil
+}
+
+func openJournal(dir string, store *FileStore, o JournalOptions) (*Journal, error) {
 	// A state that cannot be saved stops its upload: find out now, before
 	// anything is sent.
 	probe, err := os.CreateTemp(store.Dir(), ".probe-*")
@@ -79,33 +231,98 @@ func OpenJournal(dir string) (*Journal, error) {
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	j := &Journal{dir: dir, store: store, done: map[string]JournalEntry{}, lastSync: time.Now()}
+	j := &Journal{dir: dir, store: store, done: map[journalKey]JournalEntry{}, lastSync: time.Now()}
 	p := filepath.Join(dir, "done.jsonl")
 	data, err := os.ReadFile(p)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("avupload: reading the journal: %w", err)
 	}
-	torn := false
+	rewrite := false
+	if !bytes.Contains(data, []byte("\n")) {
+		// New, or holding nothing but a line torn by a crash: start afresh.
+		data, rewrite = nil, true
+	}
+	var keep [][]byte // the lines to write back when rewriting
+	n := 0
 	for line := range bytes.Lines(data) {
-		var e JournalEntry
-		if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &e) != nil || e.Path == "" {
-			torn = true // a line cut by a crash, or damaged: its file goes again
+		n++
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			// The last line, cut by a crash: its file goes again. The
+			// journal is written back without it, so that the next record
+			// does not make a damaged line of it.
+			rewrite = true
+			break
+		}
+		if n == 1 {
+			err := checkJournalHeader(p, line)
+			var lineErr *JournalLineError
+			if err != nil && (!o.Repair || !errors.As(err, &lineErr)) {
+				return nil, err
+			}
+			if err != nil {
+				j.dropped++
+				rewrite = true
+			}
 			continue
 		}
-		j.done[e.Path] = e
+		var e JournalEntry
+		err := json.Unmarshal(line, &e)
+		if err == nil {
+			err = e.check()
+		}
+		if err != nil {
+			if !o.Repair {
+				return nil, &JournalLineError{File: p, Line: n, Err: err}
+			}
+			j.dropped++
+			rewrite = true
+			continue
+		}
+		keep = append(keep, line)
+		j.add(e)
 	}
-	j.f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("avupload: opening the journal: %w", err)
-	}
-	if torn && len(data) > 0 && data[len(data)-1] != '\n' {
-		// End the torn line so that the next record starts on its own.
-		if _, err := j.f.Write([]byte("\n")); err != nil {
-			_ = j.f.Close()
+	if rewrite {
+		out := fmt.Appendf(nil, "{\"avuploadJournal\":%d}\n", journalVersion)
+		for _, l := range keep {
+			out = append(out, l...)
+		}
+		if err := atomicfile.Write(p, out, 0o600); err != nil {
 			return nil, fmt.Errorf("avupload: writing the journal: %w", err)
 		}
 	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("avupload: opening the journal: %w", err)
+	}
+	j.f = f
 	return j, nil
+}
+
+// checkJournalHeader checks the first line of the journal at p.
+func checkJournalHeader(p string, line []byte) error {
+	var h journalHeader
+	if json.Unmarshal(line, &h) == nil && h.Version != nil {
+		if *h.Version != journalVersion {
+			return fmt.Errorf("%w: %s is in format version %d, written by another version of avupload; this one reads version %d only",
+				ErrJournalVersion, p, *h.Version, journalVersion)
+		}
+		return nil
+	}
+	var e JournalEntry
+	if json.Unmarshal(line, &e) == nil && e.Path != "" {
+		return fmt.Errorf("%w: %s is in format version 1, written by an older version of avupload, which did not record the server "+
+			"each file went to; this one reads version %d only. It is left as it is: use a new journal directory, or move %s "+
+			"aside to start this one afresh (the files it records are then uploaded again)", ErrJournalVersion, p, journalVersion, p)
+	}
+	return &JournalLineError{File: p, Line: 1, Err: errors.New("not the journal's format version line")}
+}
+
+// add records e as done, in memory.
+func (j *Journal) add(e JournalEntry) {
+	j.done[journalKey{e.BaseURL, e.Path}] = e
+	if !slices.Contains(j.servers, e.BaseURL) {
+		j.servers = append(j.servers, e.BaseURL)
+	}
 }
 
 // Dir returns the journal's directory.
@@ -114,13 +331,25 @@ func (j *Journal) Dir() string { return j.dir }
 // Store returns the resume store holding the states of the files under way.
 func (j *Journal) Store() *FileStore { return j.store }
 
-// Done returns the record of the file at the absolute path abs, if the
-// journal holds one.
-func (j *Journal) Done(abs string) (JournalEntry, bool) {
+// Dropped returns the number of damaged lines JournalOptions.Repair dropped.
+func (j *Journal) Dropped() int { return j.dropped }
+
+// Done returns the record of the file at the absolute path abs uploaded
+// to the server at baseURL (as Client.BaseURL gives it), if the journal
+// holds one.
+func (j *Journal) Done(baseURL, abs string) (JournalEntry, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	e, ok := j.done[abs]
+	e, ok := j.done[journalKey{baseURL, abs}]
 	return e, ok
+}
+
+// Servers returns the base URLs of the servers the journal records files
+// for, in the order it first met them.
+func (j *Journal) Servers() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.servers)
 }
 
 // Len returns the number of files the journal records as done.
@@ -144,9 +373,9 @@ func (j *Journal) record(e JournalEntry) error {
 		return errors.New("avupload: the journal is closed")
 	}
 	if _, err := j.f.Write(line); err != nil {
-		return fmt.Errorf("avupload: writing the journal: %w", err)
+		return fmt.Errorf("avupload: writing the journal %s: %w", j.dir, err)
 	}
-	j.done[e.Path] = e
+	j.add(e)
 	j.unsynced = true
 	if time.Since(j.lastSync) >= journalSyncInterval {
 		return j.syncLocked()
@@ -160,12 +389,12 @@ func (j *Journal) syncLocked() error {
 	}
 	j.lastSync, j.unsynced = time.Now(), false
 	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("avupload: syncing the journal: %w", err)
+		return fmt.Errorf("avupload: syncing the journal %s: %w", j.dir, err)
 	}
 	return nil
 }
 
-// Close forces the records to disk and closes the journal.
+// Close forces the records to disk, closes the journal and releases its lock.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -177,6 +406,12 @@ func (j *Journal) Close() error {
 		err = fmt.Errorf("avupload: closing the journal: %w", cerr)
 	}
 	j.f = nil
+	if j.unlock != nil {
+		if uerr := j.unlock(); err == nil && uerr != nil {
+			err = fmt.Errorf("avupload: unlocking the journal: %w", uerr)
+		}
+		j.unlock = nil
+	}
 	return err
 }
 

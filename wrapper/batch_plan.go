@@ -46,6 +46,12 @@ type PlanOptions struct {
 	// the same arguments with shards 1/N to N/N take every file exactly
 	// once. Both zero takes every file.
 	Shard, Shards int
+	// Skip lists paths that are never listed nor walked into, wherever they
+	// are met: a directory among them is left out whole. A batch's journal
+	// directory goes here when it lies under a directory being uploaded.
+	// Paths are compared once made absolute with links resolved; a path
+	// that does not exist skips nothing.
+	Skip []string
 }
 
 // ParseShard reads a shard written K/N (1 <= K <= N), as --shard takes it.
@@ -114,7 +120,12 @@ func PlanBatch(paths []string, opts PlanOptions) ([]BatchFile, error) {
 	if len(paths) == 0 {
 		return nil, invalidInput("no file or directory to upload")
 	}
-	p := &planner{opts: opts, seen: map[string]bool{}, dirs: map[string]bool{}}
+	p := &planner{opts: opts, seen: map[string]bool{}, dirs: map[string]bool{}, skip: map[string]bool{}}
+	for _, s := range opts.Skip {
+		if real, ok := realPath(s); ok {
+			p.skip[real] = true
+		}
+	}
 	for _, arg := range paths {
 		fi, err := os.Stat(arg)
 		if err != nil {
@@ -139,6 +150,17 @@ type planner struct {
 	files []BatchFile
 	seen  map[string]bool // absolute paths of the files listed
 	dirs  map[string]bool // real paths of the directories walked, against link loops
+	skip  map[string]bool // real paths of opts.Skip
+}
+
+// realPath is the absolute path of name with links resolved, if it exists.
+func realPath(name string) (string, bool) {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	return real, err == nil
 }
 
 func (p *planner) add(name, key string, fi fs.FileInfo) {
@@ -152,7 +174,7 @@ func (p *planner) add(name, key string, fi fs.FileInfo) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	if p.seen[abs] {
+	if p.seen[abs] || p.skip[abs] {
 		return
 	}
 	p.seen[abs] = true
@@ -166,6 +188,9 @@ func (p *planner) walk(dir, rel string) error {
 		return fmt.Errorf("avupload: %w", err)
 	}
 	if p.dirs[real] {
+		return nil
+	}
+	if abs, err := filepath.Abs(real); err == nil && p.skip[abs] {
 		return nil
 	}
 	p.dirs[real] = true

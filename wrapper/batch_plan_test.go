@@ -171,3 +171,36 @@ func TestParseShard(t *testing.T) {
 		assert.Equal(t, [2]int{tt.k, tt.n}, [2]int{k, n}, tt.in)
 	}
 }
+
+// TestPlanBatchSkip checks that the paths to skip, a journal directory
+// under the tree above all, are never listed, however they are reached.
+func TestPlanBatchSkip(t *testing.T) {
+	root := writeTree(t, t.TempDir(), map[string]int64{
+		"a.mp4": 10, "journal/done.jsonl": 20, "journal/states/x": 5, "sub/b.mp4": 30, "sub/skip.mp4": 1,
+	})
+	if err := os.Symlink(filepath.Join(root, "journal"), filepath.Join(root, "sub", "jlink")); err != nil {
+		t.Skipf("this system cannot make symbolic links: %v", err)
+	}
+	tests := []struct {
+		name string
+		skip []string
+		want []string
+	}{
+		{"nothing skipped", nil, []string{"a.mp4", "journal/done.jsonl", "journal/states/x", "sub/b.mp4", "sub/skip.mp4"}},
+		{"the journal, and a file", []string{filepath.Join(root, "journal"), filepath.Join(root, "sub", "skip.mp4")}, []string{"a.mp4", "sub/b.mp4"}},
+		{"the journal through a link", []string{filepath.Join(root, "sub", "jlink")}, []string{"a.mp4", "sub/b.mp4", "sub/skip.mp4"}},
+		{"a path that does not exist", []string{filepath.Join(root, "nowhere")}, []string{"a.mp4", "journal/done.jsonl", "journal/states/x", "sub/b.mp4", "sub/skip.mp4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files, err := PlanBatch([]string{root}, PlanOptions{FollowSymlinks: true, Skip: tt.skip})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, planKeys(files))
+		})
+	}
+	// Relative paths work too.
+	t.Chdir(root)
+	files, err := PlanBatch([]string{"."}, PlanOptions{Skip: []string{"journal"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.mp4", "sub/b.mp4", "sub/skip.mp4"}, planKeys(files))
+}

@@ -403,15 +403,16 @@ func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }
 // that the next record still reads back.
 func TestJournalTornLine(t *testing.T) {
 	dir := t.TempDir()
-	good := `{"path":"/videos/a.mp4","size":3,"modTime":"2026-01-02T03:04:05Z","sha256":"` + strings.Repeat("a", 64) + `","videoId":"vi1","uploadedAt":"2026-01-02T03:04:06Z"}`
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "done.jsonl"), []byte(good+"\n"+good[:40]), 0o600))
+	const base = "https://ws.api.video"
+	good := `{"baseUrl":"` + base + `","path":"/videos/a.mp4","size":3,"modTime":"2026-01-02T03:04:05Z","sha256":"` + strings.Repeat("a", 64) + `","videoId":"vi1","uploadedAt":"2026-01-02T03:04:06Z"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "done.jsonl"), []byte(journalHead+good+"\n"+good[:40]), 0o600))
 	j, err := OpenJournal(dir)
 	require.NoError(t, err)
 	assert.Equal(t, 1, j.Len())
-	e, ok := j.Done("/videos/a.mp4")
+	e, ok := j.Done(base, "/videos/a.mp4")
 	require.True(t, ok)
 	assert.Equal(t, "vi1", e.VideoID)
-	require.NoError(t, j.record(JournalEntry{Path: "/videos/b.mp4", Size: 4, SHA256: strings.Repeat("b", 64), VideoID: "vi2"}))
+	require.NoError(t, j.record(JournalEntry{BaseURL: base, Path: "/videos/b.mp4", Size: 4, SHA256: strings.Repeat("b", 64), VideoID: "vi2"}))
 	require.NoError(t, j.Close())
 	assert.Error(t, j.record(JournalEntry{Path: "/videos/c.mp4"}), "a closed journal records nothing")
 
@@ -419,7 +420,7 @@ func TestJournalTornLine(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, j.Close()) }()
 	assert.Equal(t, 2, j.Len())
-	e, ok = j.Done("/videos/b.mp4")
+	e, ok = j.Done(base, "/videos/b.mp4")
 	require.True(t, ok)
 	assert.Equal(t, "vi2", e.VideoID)
 }
