@@ -72,6 +72,11 @@ type FileResult struct {
 	SHA256 string
 	// ResumedChunks is how many chunks an earlier run had sent.
 	ResumedChunks int
+	// Resumable, for a FileUnrecorded file, says that the journal kept its
+	// resume state: a later batch with the journal completes it as the same
+	// video without sending it again. A file that kept no state (one sent
+	// in a single request) is uploaded again by a later batch.
+	Resumable bool
 	// Duration is how long the file took, skip check included.
 	Duration time.Duration
 	// Err is why the file failed or is unrecorded; nil otherwise. An
@@ -437,6 +442,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 			// the batch stops, and says which file it is. Its state is
 			// kept (resuming a complete upload sends nothing).
 			r.Status, r.Err = FileUnrecorded, &unrecordedError{videoID: res.Video.VideoID, err: err}
+			r.Resumable = store.kept(context.WithoutCancel(ctx))
 			return r, sent
 		}
 		if err := store.flush(context.WithoutCancel(ctx)); err != nil {

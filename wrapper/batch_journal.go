@@ -432,6 +432,19 @@ func (s *fileStore) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// kept reports whether a state Upload asked to delete is still saved.
+func (s *fileStore) kept(ctx context.Context) bool {
+	s.mu.Lock()
+	keys := slices.Clone(s.pending)
+	s.mu.Unlock()
+	for _, k := range keys {
+		if st, err := s.ResumeStore.Load(ctx, k); err == nil && st != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // flush deletes the states Upload asked to delete.
 func (s *fileStore) flush(ctx context.Context) error {
 	s.mu.Lock()

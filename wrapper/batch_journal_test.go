@@ -374,3 +374,40 @@ func TestLocksKeepRunsApart(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadBatchUnrecordedResume checks what a later batch does with the
+// files a failing journal could not record: one whose resume state was
+// kept is completed as the same video without being sent again; one sent
+// in a single request kept none, says so, and goes again.
+func TestUploadBatchUnrecordedResume(t *testing.T) {
+	env := newUploadEnv(t)
+	root := writeTree(t, t.TempDir(), map[string]int64{"small.mp4": 1000, "large.mp4": 2*testChunk + 5})
+	files, err := PlanBatch([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	require.NoError(t, err)
+	ff := &failingFile{journalFile: j.f}
+	ff.armed.Store(true)
+	j.f = ff
+	var first collect
+	res, err := env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &first))
+	require.ErrorIs(t, err, ErrJournalNotSaved)
+	assert.Equal(t, 2, res.Unrecorded, "both were in flight when the journal failed")
+	require.NoError(t, j.Close())
+	small, large := first.got[filepath.Join(root, "small.mp4")], first.got[filepath.Join(root, "large.mp4")]
+	assert.False(t, small.Resumable, "a single request keeps no state")
+	assert.True(t, large.Resumable)
+
+	j, err = OpenJournal(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close()) }()
+	var second collect
+	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &second))
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Uploaded)
+	again := second.got[large.File.Path]
+	assert.Equal(t, large.VideoID, again.VideoID, "the kept state completes the same video")
+	assert.Equal(t, int64(1000), res.BytesSent, "only the small file is sent again")
+	assert.NotEqual(t, small.VideoID, second.got[small.File.Path].VideoID)
+}

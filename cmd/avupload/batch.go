@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -26,6 +31,7 @@ type batchFlags struct {
 	exclude        []string
 	followSymlinks bool
 	trustMtime     bool
+	repairJournal  bool
 	tokenTTL       time.Duration
 }
 
@@ -43,6 +49,14 @@ unless --trust-mtime), resumes the partial ones and retries the failed ones.
 --shard K/N takes a fixed 1/N share of the files, by path, so that N machines
 given the same arguments upload every file exactly once between them.
 
+A journal records the server each file went to: with another --base-url, it
+skips nothing and says so. One run at a time may use a journal; a second one
+stops at once, naming the process that holds it. A damaged line in the
+journal stops the run, unless --repair-journal drops it (its file is then
+uploaded again). If the journal cannot be written, no new file starts and
+the files it could not record are listed with their video ids. A journal
+directory inside the uploaded tree is never uploaded.
+
 A batch uses the upload token when one is given; with none, it mints its own
 tokens with the API key from $` + envAPIKey + ` (--token-ttl long, renewed before
 they run short) and deletes them at the end.`
@@ -55,11 +69,12 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&b.exclude, "exclude", nil, "batch: skip files whose name matches `GLOB` (repeatable)")
 	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "batch: follow symbolic links found in directories")
 	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "batch: skip a recorded file whose size and modification time are unchanged, without re-reading it")
+	fs.BoolVar(&b.repairJournal, "repair-journal", false, "batch: drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
 	fs.DurationVar(&b.tokenTTL, "token-ttl", wrapper.DefaultBatchTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
 }
 
 // batchOnly lists the flags that make a single file a batch of one.
-var batchOnly = []string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "token-ttl"}
+var batchOnly = []string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal", "token-ttl"}
 
 // isBatch reports whether the command line asks for a batch: several
 // paths, a directory, or a batch flag.
@@ -112,8 +127,13 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return usagef("--jobs %d: want 1 to %d", b.jobs, wrapper.MaxJobs)
 	case b.tokenTTL < wrapper.MinBatchTokenTTL || b.tokenTTL%time.Second != 0:
 		return usagef("--token-ttl %s: want whole seconds, at least %s", b.tokenTTL, wrapper.MinBatchTokenTTL)
+	case b.repairJournal && b.journal == "":
+		return usagef("--repair-journal repairs the --journal DIR: give one")
 	}
 	plan := wrapper.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
+	if b.journal != "" {
+		plan.Skip = []string{b.journal} // never upload the journal itself
+	}
 	if b.shard != "" {
 		k, n, err := wrapper.ParseShard(b.shard)
 		if err != nil {
@@ -158,24 +178,32 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return nil
 	}
 	if b.journal != "" {
-		j, err := wrapper.OpenJournal(b.journal)
+		j, err := openJournal(b.journal, b.repairJournal, stderr, f.output.quiet, c.BaseURL())
 		if err != nil {
-			return usageError{fmt.Errorf("--journal %s: %w", b.journal, err)}
+			return err
 		}
 		defer func() { _ = j.Close() }()
 		opts.Journal = j
 	}
 
+	// A standard output that cannot be written (a reader gone, as with
+	// `| head`) stops the batch as an interrupt does.
+	ctx, cancel := context.WithCancelCause(cmd.Context())
+	defer cancel(nil)
 	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
+	out.broken = func(err error) { cancel(&stdoutError{err: err}) }
 	opts.OnFile = out.file
 	opts.Progress = out.progress
-	res, err := c.UploadBatch(cmd.Context(), files, opts)
+	res, err := c.UploadBatch(ctx, files, opts)
 	if res == nil {
 		return err
 	}
 	out.finish(res)
-	if errors.Is(err, cmd.Context().Err()) && cmd.Context().Err() != nil {
-		return &batchInterrupted{err: cmd.Context().Err(), res: res, files: len(files), journal: b.journal}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
+	}
+	if errors.Is(err, wrapper.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
+		return out.stopped(err, res, len(files), b.journal)
 	}
 	if err != nil {
 		return err
@@ -190,9 +218,52 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	return nil
 }
 
-// batchInterrupted is a batch stopped by a signal.
+// openJournal opens the --journal, in the user's words when it cannot,
+// and says what --repair-journal dropped and whether the journal knows the
+// server at base.
+func openJournal(dir string, repair bool, stderr io.Writer, quiet bool, base string) (*wrapper.Journal, error) {
+	j, err := wrapper.OpenJournalWith(dir, wrapper.JournalOptions{Repair: repair})
+	var (
+		locked  *wrapper.LockedError
+		damaged *wrapper.JournalLineError
+	)
+	switch {
+	case errors.As(err, &locked):
+		return nil, usagef("--journal %s: %s; wait for that run to end, or give another --journal", dir, strings.TrimPrefix(locked.Error(), "avupload: "))
+	case errors.As(err, &damaged):
+		return nil, usagef("--journal %s: %s; run again with --repair-journal to drop the damaged lines (their files are then uploaded again)",
+			dir, strings.TrimPrefix(damaged.Error(), "avupload: "))
+	case err != nil:
+		return nil, usageError{fmt.Errorf("--journal %s: %w", dir, err)}
+	}
+	if n := j.Dropped(); n > 0 {
+		printf(stderr, "avupload: --repair-journal dropped %d damaged line(s) from %s; their files are uploaded again\n", n, filepath.Join(dir, "done.jsonl"))
+	}
+	if servers := j.Servers(); len(servers) > 0 && !slices.Contains(servers, base) && !quiet {
+		printf(stderr, "avupload: the journal %s knows nothing of %s (it records files uploaded to %s): every file is uploaded there\n",
+			dir, escapeText(base), escapeText(strings.Join(servers, ", ")))
+	}
+	return j, nil
+}
+
+// stdoutError is why a batch stopped when its standard output could not
+// be written.
+type stdoutError struct{ err error }
+
+func (e *stdoutError) Error() string {
+	if errors.Is(e.err, syscall.EPIPE) {
+		return "standard output was closed (broken pipe)"
+	}
+	return "standard output could not be written: " + osReason(e.err)
+}
+
+func (e *stdoutError) Unwrap() error { return e.err }
+
+// batchInterrupted is a batch stopped by a signal, or by a standard output
+// it could not write.
 type batchInterrupted struct {
 	err     error
+	cause   error // the context's cause: a *stdoutError, or the signal's cancellation
 	res     *wrapper.BatchResult
 	files   int
 	journal string
@@ -201,6 +272,10 @@ type batchInterrupted struct {
 func (e *batchInterrupted) Error() string {
 	done := e.res.Uploaded + e.res.Skipped
 	msg := fmt.Sprintf("batch interrupted with %d of %d files uploaded", done, e.files)
+	var out *stdoutError
+	if errors.As(e.cause, &out) {
+		msg = fmt.Sprintf("%s: batch stopped with %d of %d files uploaded", out.Error(), done, e.files)
+	}
 	if e.journal == "" {
 		return msg + "; without --journal, a rerun uploads every file again"
 	}
@@ -210,14 +285,18 @@ func (e *batchInterrupted) Error() string {
 func (e *batchInterrupted) Unwrap() error { return e.err }
 
 // fileJSON is one file's outcome as --json prints it, one object a line.
+// A path that is not valid UTF-8, which JSON cannot hold (path then holds
+// U+FFFD in place of each invalid byte), is also given byte for byte,
+// base64-encoded, as pathBytes.
 type fileJSON struct {
-	Path    string  `json:"path"`
-	Status  string  `json:"status"`
-	VideoID string  `json:"videoId,omitempty"`
-	Size    int64   `json:"size"`
-	SHA256  string  `json:"sha256,omitempty"`
-	Seconds float64 `json:"seconds"`
-	Error   string  `json:"error,omitempty"`
+	Path      string  `json:"path"`
+	PathBytes []byte  `json:"pathBytes,omitempty"`
+	Status    string  `json:"status"`
+	VideoID   string  `json:"videoId,omitempty"`
+	Size      int64   `json:"size"`
+	SHA256    string  `json:"sha256,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	Error     string  `json:"error,omitempty"`
 }
 
 // batchOutput prints a batch as it goes: a line per file on stdout (JSON
@@ -227,6 +306,9 @@ type batchOutput struct {
 	mu       sync.Mutex
 	out      io.Writer
 	errw     io.Writer
+	broken   func(error)          // told once when out cannot be written
+	failed   bool                 // out could not be written: nothing more goes there
+	unrec    []wrapper.FileResult // the files uploaded but not recorded
 	json     bool
 	quiet    bool
 	term     bool               // stderr is a terminal: the status line is redrawn in place
@@ -251,18 +333,71 @@ func (o *batchOutput) file(r wrapper.FileResult) {
 	if r.Err != nil {
 		msg = o.describe(r.Err)
 	}
+	if r.Status == wrapper.FileUnrecorded {
+		o.unrec = append(o.unrec, r)
+	}
 	switch {
 	case o.json:
-		line, _ := json.Marshal(fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
-			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg})
-		printf(o.out, "%s\n", escapeJSON(line))
+		j := fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
+			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg}
+		if !utf8.ValidString(r.File.Path) {
+			j.PathBytes = []byte(r.File.Path)
+		}
+		line, _ := json.Marshal(j)
+		o.write("%s\n", escapeJSON(line))
 	case o.quiet:
 	case r.Status == wrapper.FileFailed:
 		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
+	case r.Status == wrapper.FileUnrecorded:
+		printf(o.errw, "unrecorded %s  %s  %s: %s\n", escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path), msg)
 	default:
-		printf(o.out, "%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
+		o.write("%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
 	}
 	o.drawStatus(time.Now(), true)
+}
+
+// write prints to standard output; the first write that fails is told to
+// broken, and nothing more is written there.
+func (o *batchOutput) write(format string, args ...any) {
+	if o.failed {
+		return
+	}
+	if _, err := fmt.Fprintf(o.out, format, args...); err != nil {
+		o.failed = true
+		if o.broken != nil {
+			o.broken(err)
+		}
+	}
+}
+
+// stopped lists, on standard error, the files the journal could not
+// record, and returns the error of a batch that stopped because its
+// journal could not be written.
+func (o *batchOutput) stopped(err error, res *wrapper.BatchResult, files int, journal string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	again := 0
+	if len(o.unrec) > 0 {
+		printf(o.errw, "avupload: these files are uploaded, but the journal %s does not record them:\n", journal)
+		for _, r := range o.unrec {
+			what := "a rerun uploads it again"
+			if r.Resumable {
+				what = "its state is kept: a rerun completes it without sending it again"
+			} else {
+				again++
+			}
+			printf(o.errw, "  %s  %s  (%s)\n", escapeText(r.VideoID), quotePath(r.File.Path), what)
+		}
+	}
+	counts := fmt.Sprintf("%d uploaded, %d failed, %d not started", res.Uploaded, res.Failed, res.NotStarted)
+	if res.Unrecorded > 0 {
+		counts = fmt.Sprintf("%d uploaded, %d unrecorded, %d failed, %d not started", res.Uploaded, res.Unrecorded, res.Failed, res.NotStarted)
+	}
+	hint := fmt.Sprintf("make %s writable (free its disk) and run the same command again: it resumes from the saved states and goes on with the rest", journal)
+	if again > 0 {
+		hint += fmt.Sprintf("; it would upload a second time the %d file(s) marked 'a rerun uploads it again' above: leave them out of the command, or delete their videos first", again)
+	}
+	return fmt.Errorf("%w (of %d files: %s); %s", err, files, counts, hint)
 }
 
 // progress is the batch's Progress function.
@@ -353,11 +488,10 @@ func (o *batchOutput) finish(res *wrapper.BatchResult) {
 	if o.quiet {
 		return
 	}
-	w := o.out
-	if o.json {
-		w = o.errw
-	}
 	s := fmt.Sprintf("%d uploaded, %d skipped, %d failed", res.Uploaded, res.Skipped, res.Failed)
+	if res.Unrecorded > 0 {
+		s += fmt.Sprintf(", %d unrecorded", res.Unrecorded)
+	}
 	if res.Interrupted > 0 {
 		s += fmt.Sprintf(", %d interrupted", res.Interrupted)
 	}
@@ -369,7 +503,11 @@ func (o *batchOutput) finish(res *wrapper.BatchResult) {
 	if secs > 0 && res.BytesSent > 0 {
 		s += fmt.Sprintf(" (%s/s)", formatSize(int64(float64(res.BytesSent)/secs)))
 	}
-	printf(w, "%s\n", s)
+	if o.json {
+		printf(o.errw, "%s\n", s)
+		return
+	}
+	o.write("%s\n", s)
 }
 
 // baseName is the last element of a path, whatever its separators.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +103,67 @@ func TestQuotePath(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, quotePath(tt.in), "%q", tt.in)
 	}
+}
+
+// cmdPipeHead runs a program with its standard output into a pipe whose
+// reader, as `| head -N` does, reads N lines and goes away; then checks the
+// program's exit code (-1 when a signal killed it): pipehead N CODE PROG
+// [ARGS...]. The lines read are the script's stdout, the program's
+// standard error its stderr.
+func cmdPipeHead(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: pipehead N CODE PROG [ARGS...]")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	prog := args[2]
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		if p := filepath.Join(dir, prog); fileExists(p) {
+			prog = p
+			break
+		}
+	}
+	r, w, err := os.Pipe()
+	ts.Check(err)
+	cmd := exec.Command(prog, args[3:]...)
+	cmd.Dir = ts.MkAbs(".")
+	for _, name := range scriptEnv {
+		cmd.Env = append(cmd.Env, name+"="+ts.Getenv(name))
+	}
+	cmd.Stdout, cmd.Stderr = w, ts.Stderr()
+	ts.Check(cmd.Start())
+	_ = w.Close()
+	br := bufio.NewReader(r)
+	for range n {
+		line, err := br.ReadString('\n')
+		_, _ = io.WriteString(ts.Stdout(), line)
+		if err != nil {
+			break
+		}
+	}
+	_ = r.Close() // the reader is gone: the next write fails
+	err = cmd.Wait()
+	got := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		got = exitErr.ExitCode()
+	} else {
+		ts.Check(err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d (%v)", args[2], got, want, err)
+	}
+}
+
+// cmdChop removes the newline that ends FILE, as a crash that tore the
+// last line would leave it: chop FILE.
+func cmdChop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: chop FILE")
+	}
+	p := ts.MkAbs(args[0])
+	data, err := os.ReadFile(p)
+	ts.Check(err)
+	ts.Check(os.WriteFile(p, []byte(strings.TrimSuffix(string(data), "\n")), 0o600))
 }

@@ -52,6 +52,9 @@ type stdio struct {
 func run(ctx context.Context, args []string, std stdio, getenv func(string) string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A standard output whose reader is gone makes writes fail (EPIPE),
+	// which a batch handles as an interrupt, instead of killing the process.
+	defer ignoreSIGPIPE()()
 	// Once the first signal has cancelled ctx, restore the default
 	// behaviour so that a second Ctrl-C is not swallowed.
 	context.AfterFunc(ctx, stop)
@@ -318,7 +321,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	case errors.As(err, &usage), errors.Is(err, wrapper.ErrInvalidInput):
 		return exitUsage
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.As(err, new(*interruptedError))):
+	case errors.As(err, new(*batchInterrupted)), // by a signal, or a standard output gone
+		ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.As(err, new(*interruptedError))):
 		return exitInterrupted
 	case errors.As(err, &cmdErr):
 		return exitFailure

@@ -69,6 +69,8 @@ func TestScripts(t *testing.T) {
 			env.Defer(func() { _ = srv.Close() })
 			env.Values[sandboxKey{}] = srv
 			env.Setenv("SANDBOX_URL", srv.URL)
+			// The same sandbox under another name: another server to a journal.
+			env.Setenv("SANDBOX_URL2", strings.Replace(srv.URL, "127.0.0.1", "localhost", 1))
 			env.Setenv("APIVIDEO_API_KEY", srv.APIKey)
 			env.Setenv("VERSION", regexp.QuoteMeta(wrapper.Version))
 			// A race-enabled binary sleeps a second on exit unless told not to.
@@ -91,6 +93,8 @@ func TestScripts(t *testing.T) {
 			"sleep":      cmdSleep,
 			"eachonce":   cmdEachOnce,
 			"flipbyte":   cmdFlipByte,
+			"pipehead":   cmdPipeHead,
+			"chop":       cmdChop,
 		},
 	})
 }
@@ -189,7 +193,7 @@ func cmdNofaults(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // scriptEnv lists the variables a script may set that `exits` passes on.
-var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "NOTAPI_URL", "TOKEN", envAPIKey, envToken}
+var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "SANDBOX_URL2", "NOTAPI_URL", "TOKEN", envAPIKey, envToken}
 
 // cmdExits runs a program and checks its exit code, which exec cannot:
 // exits CODE PROG [ARGS...]. Its output is the script's stdout and stderr.

@@ -136,6 +136,17 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
 		if err := checkStatePath(f.stateFile); err != nil {
 			return err
 		}
+		// One run at a time per state file: two would both send the file.
+		unlock, err := wrapper.NewStateFile(f.stateFile).Lock()
+		var locked *wrapper.LockedError
+		if errors.As(err, &locked) {
+			return usagef("--state-file %s: %s; wait for that run to end, or give another --state-file",
+				f.stateFile, strings.TrimPrefix(locked.Error(), "avupload: "))
+		}
+		if err != nil {
+			return usagef("--state-file %s: %s", f.stateFile, osReason(err))
+		}
+		defer func() { _ = unlock() }()
 	}
 
 	src := wrapper.File(path)
