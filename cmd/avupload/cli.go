@@ -38,7 +38,8 @@ Exit status:
   0    success
   1    the API refused the request, or the network or a file failed
   2    usage error: bad flags or arguments, or a missing API key or token
-  130  interrupted by SIGINT or SIGTERM (an upload with --state-file can be resumed)`
+  130  interrupted by SIGINT or SIGTERM, or a batch's standard output closed
+       (an upload with --state-file, a batch with --journal, can be resumed)`
 
 // stdio holds the streams a command reads and writes.
 type stdio struct {

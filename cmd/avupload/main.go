@@ -8,13 +8,14 @@
 //	avupload token get TOKEN
 //	avupload token delete TOKEN
 //	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency auto|N] [--http2] [--state-file PATH] FILE|-
-//	avupload upload [--token TOKEN] [--jobs J] [--journal DIR] [--shard K/N] [--include GLOB]... PATH...
+//	avupload upload [--token TOKEN] [--jobs J] [--journal DIR [--repair-journal]] [--shard K/N] [--include GLOB]... PATH...
 //	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]... [--tls | --tls-cert FILE --tls-key FILE] [--cors-origin ORIGIN]... [--memory-budget SIZE] [--body-idle-timeout DUR] [--max-connections N]
 //
 // The token commands read the API key from APIVIDEO_API_KEY (or --api-key);
 // upload reads the token from --token or AVUPLOAD_TOKEN. Exit status: 0 on
-// success, 1 when the API or the I/O failed, 2 on a usage error, 130 when
-// interrupted by SIGINT or SIGTERM.
+// success, 1 when the API or the I/O failed, 2 on a usage error (a journal
+// or state file another run holds included), 130 when interrupted by SIGINT
+// or SIGTERM, or when a batch's standard output is closed.
 package main
 
 import (

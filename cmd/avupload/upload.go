@@ -56,7 +56,8 @@ upload stops before sending anything. The saved chunk size is kept. The
 state file is deleted once the upload succeeds. A state file that cannot be
 read, or that is for another file or server, is left alone unless --restart
 is given. If the state cannot be saved, the upload stops unless
---ignore-state-errors is given.
+--ignore-state-errors is given. One run at a time may use a state file: a
+second one stops at once, naming the process that holds it.
 
 Chunks go --concurrency at a time after the first: by default ` + strconv.Itoa(wrapper.DefaultConcurrency) + ` from a file
 and ` + strconv.Itoa(wrapper.DefaultStreamConcurrency) + ` from standard input, where each chunk in flight is held in memory.
