@@ -187,7 +187,9 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	}
 
 	// A standard output that cannot be written (a reader gone, as with
-	// `| head`) stops the batch as an interrupt does.
+	// `| head`) stops the batch as an interrupt does: a write to it fails
+	// (EPIPE) instead of killing the process with SIGPIPE mid-upload.
+	defer ignoreSIGPIPE()()
 	ctx, cancel := context.WithCancelCause(cmd.Context())
 	defer cancel(nil)
 	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })

@@ -53,9 +53,6 @@ type stdio struct {
 func run(ctx context.Context, args []string, std stdio, getenv func(string) string) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// A standard output whose reader is gone makes writes fail (EPIPE),
-	// which a batch handles as an interrupt, instead of killing the process.
-	defer ignoreSIGPIPE()()
 	// Once the first signal has cancelled ctx, restore the default
 	// behaviour so that a second Ctrl-C is not swallowed.
 	context.AfterFunc(ctx, stop)
