@@ -129,8 +129,6 @@ func (e *JournalEntry) check() error {
 		return errors.New("no videoId")
 	case e.Size < 0:
 		return errors.New("a negative size")
-	case len(e.SHA256) != 64:
-		return errors.New("no sha256")
 	}
 	return nil
 }
