@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -103,6 +104,15 @@ func WithClock(now func() time.Time) Option {
 // Files are written under a temporary name, synced and renamed, so a crash
 // loses at most the request in flight. Without WithDataDir nothing is
 // written to disk.
+//
+// The directory is locked while the Sandbox runs (until [Sandbox.Close] or
+// the end of the process): [New] on a directory another Sandbox holds
+// returns a [*DataDirInUseError]. What New cannot read there (a corrupt
+// video.json or token file) it moves to the directory's quarantine/ folder,
+// logging the path and the reason, and starts: it deletes no received byte.
+// Directories it writes are 0700 and files 0600; token files are named by
+// the token's SHA-256 (files named by the token itself, as older sandboxes
+// wrote them, are renamed at start).
 func WithDataDir(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
@@ -215,6 +225,7 @@ type Sandbox struct {
 	handler http.Handler
 	store   storage
 	disk    *dirStorage // nil without a data directory
+	lock    *dirLock    // the data directory's lock, nil without one
 	limiter *rateLimiter
 	stats   *statsRecorder
 	faults  *faultTable
@@ -255,14 +266,24 @@ func New(opts ...Option) (*Sandbox, error) {
 	}
 	s.faults.add(cfg.faults...)
 	if cfg.dataDir != "" {
-		ds, err := newDirStorage(cfg.dataDir)
+		if err := os.MkdirAll(cfg.dataDir, dirPerm); err != nil {
+			return nil, fmt.Errorf("sandbox: data directory: %w", err)
+		}
+		lock, err := lockDataDir(cfg.dataDir)
 		if err != nil {
+			return nil, err
+		}
+		ds, err := newDirStorage(cfg.dataDir, cfg.logger)
+		if err != nil {
+			_ = lock.release()
 			return nil, err
 		}
 		tokens, videos, err := ds.load(cfg.now())
 		if err != nil {
+			_ = lock.release()
 			return nil, err
 		}
+		s.lock = lock
 		s.tokens = tokens
 		for _, v := range videos {
 			s.videos[v.id] = v
@@ -282,6 +303,18 @@ func New(opts ...Option) (*Sandbox, error) {
 		ErrorHandlerFunc: s.paramError,
 	})
 	return s, nil
+}
+
+// Close releases the lock a Sandbox with [WithDataDir] holds on its
+// directory, so that another Sandbox may use it; [Server.Close] and
+// [Server.Shutdown] call it. The Sandbox must not serve requests after it.
+// The lock is the operating system's: it also ends with the process.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.lock.release()
+	s.lock = nil
+	return err
 }
 
 // AddFaults scripts more faults at run time. Request numbers count every

@@ -102,6 +102,13 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
 					return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
 				}
+				if inUse := (*sandbox.DataDirInUseError)(nil); errors.As(err, &inUse) {
+					holder := "another process"
+					if inUse.PID != 0 {
+						holder = fmt.Sprintf("another process (pid %d)", inUse.PID)
+					}
+					return fmt.Errorf("sandbox cannot start: --data-dir %s is in use by %s; stop that sandbox, or give this one another --data-dir", dataDir, holder)
+				}
 				if pathErr := (*fs.PathError)(nil); dataDir != "" && errors.As(err, &pathErr) {
 					return fmt.Errorf("sandbox cannot start: --data-dir %s: %w", dataDir, pathErr.Err)
 				}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/avupload/avupload/sandbox"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
@@ -124,12 +127,19 @@ func TestSandboxCommandExitCodes(t *testing.T) {
 	require.NoError(t, err)
 	defer busy.Close()
 
+	inUse := t.TempDir()
+	holder, err := sandbox.New(sandbox.WithDataDir(inUse))
+	require.NoError(t, err)
+	defer holder.Close()
+
 	cases := []struct {
 		name    string
 		args    []string
 		code    int
 		message string
 	}{
+		{"data dir in use", []string{"sandbox", "--addr", "127.0.0.1:0", "--data-dir", inUse}, exitFailure,
+			"sandbox cannot start: --data-dir " + inUse + " is in use by another process (pid " + strconv.Itoa(os.Getpid()) + ")"},
 		{"port in use", []string{"sandbox", "--addr", busy.Addr().String()}, exitFailure, "sandbox cannot start on --addr " + busy.Addr().String()},
 		{"request 0", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:0:status=503"}, exitUsage, `request "0" is not a request number`},
 		{"request -2", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:-2:status=503"}, exitUsage, `request "-2" is not a request number`},
