@@ -80,8 +80,16 @@
 //
 // # Inspection
 //
-// From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes] and
-// [Sandbox.Stats]. Over HTTP, outside the API's paths: GET /_sandbox/videos
-// returns a JSON array of {"videoId","size","sha256","complete","chunks"} and
-// GET /_sandbox/stats returns request counts per operation and status.
+// From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes],
+// [Sandbox.Stats] and [Sandbox.Lint]. Over HTTP, outside the API's paths: GET
+// /_sandbox/videos returns a JSON array of
+// {"videoId","size","sha256","complete","chunks"}, GET /_sandbox/stats
+// returns request counts per operation and status, and GET /_sandbox/lint
+// the client mistakes the sandbox saw, per client ([LintReport]).
+//
+// # Strict mode
+//
+// [WithStrict] (on in sandboxtest) refuses what a correct client never
+// sends although the API takes it, and names the mistake and its fix in the
+// problem's detail; see [LintReport] for what is checked.
 package sandbox

@@ -65,6 +65,7 @@ type config struct {
 	baseURL  string
 	tlsCert  *tls.Certificate
 	cors     corsPolicy
+	strict   bool
 }
 
 // WithAPIKeys sets the API keys the token routes accept, replacing
@@ -230,6 +231,7 @@ type Sandbox struct {
 	stats   *statsRecorder
 	faults  *faultTable
 	bearer  bearerTokens
+	lint    lintRecorder
 
 	mu     sync.Mutex
 	tokens map[string]*tokenRecord
@@ -371,6 +373,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", redactPath(r.URL.Path), "status", rec.statusOrCut())
 	}()
 
+	r = r.WithContext(context.WithValue(r.Context(), lintClientKey{}, clientOf(r)))
 	n, fault, ok := s.faults.match(op)
 	if ok {
 		s.cfg.logger.Info("sandbox fault", "op", op, "request", n, "fault", fault.String())
@@ -400,13 +403,13 @@ func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
 		if q := r.URL.Query(); q.Has("token") {
 			if p, ok := s.checkUploadTokenParam(q.Get("token")); !ok {
 				drainBody(r)
-				writeProblem(rec, http.StatusUnauthorized, p)
+				writeProblem(rec, http.StatusUnauthorized, s.lintUploadCredential(r, q.Get("token"), p))
 				return
 			}
 		}
 	default:
 		if p, ok := s.checkAPIKey(r); !ok {
-			writeProblem(rec, http.StatusUnauthorized, p)
+			writeProblem(rec, http.StatusUnauthorized, s.lintAPIKeyCredential(r, p))
 			return
 		}
 	}
@@ -538,7 +541,8 @@ func randomID(prefix string, n int) string {
 	return prefix + string(b)
 }
 
-// serveInspection answers GET /_sandbox/videos and GET /_sandbox/stats.
+// serveInspection answers GET /_sandbox/videos, GET /_sandbox/stats and
+// GET /_sandbox/lint.
 func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET")
@@ -551,6 +555,8 @@ func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
 		body = s.Videos()
 	case "/_sandbox/stats":
 		body = s.Stats()
+	case "/_sandbox/lint":
+		body = s.Lint()
 	default:
 		writeProblem(w, http.StatusNotFound, problem{Type: typeBase + "resource-not-found", Title: "The requested resource was not found."})
 		return

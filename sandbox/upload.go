@@ -308,7 +308,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			return uploadError(e), nil
 		}
 		if e := c.check(); e != nil {
-			return uploadError(e), nil
+			return uploadError(s.lintChunk(ctx, e, nil, c, nil)), nil
 		}
 		cr = &c
 		if c.unit == unitBytes {
@@ -390,6 +390,11 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))), nil
 	}
 
+	if u.videoID == "" {
+		if e := s.lintMissingVideoID(ctx, c); e != nil {
+			return uploadError(e), nil
+		}
+	}
 	var v *video
 	created := u.videoID == ""
 	if created {
@@ -404,7 +409,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			// Refused as the first chunk: no video was started.
 			s.dropVideo(v.id)
 		}
-		return uploadError(e), nil
+		return uploadError(s.lintChunk(ctx, e, v, c, u.file)), nil
 	}
 	key := "chunk-" + strconv.FormatInt(c.from, 10)
 	if c.unit == unitPart {

@@ -30,6 +30,7 @@ func newSandboxCommand() *cobra.Command {
 		budget    int64
 		idle      time.Duration
 		maxConns  int
+		strict    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -38,7 +39,15 @@ func newSandboxCommand() *cobra.Command {
 endpoints, with the real service's rules, limits and error texts.
 
 It serves until SIGINT or SIGTERM, then shuts down cleanly. Inspect it with
-GET /_sandbox/videos and GET /_sandbox/stats.
+GET /_sandbox/videos, GET /_sandbox/stats and GET /_sandbox/lint.
+
+GET /_sandbox/lint lists, per client (its AV-Origin-Client and AV-Origin-App
+headers), the mistakes a correct client never makes: a chunk after the first
+without videoId, a chunk but the last under 5 MiB, a range sent again with
+other bytes, a total that changes, an upload token used as the API key or the
+reverse. The sandbox logs a warning for each; with --strict it also refuses
+the chunk without videoId (which the API takes as a new video) with 400, and
+names the mistake and the fix in every such answer.
 
 It also answers the authentication routes (POST /auth/api-key, POST
 /auth/refresh) that bearer-token clients use, and CORS preflights, so that a
@@ -71,7 +80,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				return usagef("--max-connections %d: want at least 1", maxConns)
 			}
 			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...), sandbox.WithMemoryBudget(budget),
-				sandbox.WithBodyIdleTimeout(idle), sandbox.WithMaxConnections(maxConns)}
+				sandbox.WithBodyIdleTimeout(idle), sandbox.WithMaxConnections(maxConns), sandbox.WithStrict(strict)}
 			if dataDir != "" {
 				opts = append(opts, sandbox.WithDataDir(dataDir))
 			}
@@ -138,6 +147,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.BoolVar(&rateLimit, "rate-limit", false, "enforce the published sandbox rate limits (40 uploads, 40 writes, 100 reads per minute)")
 	f.StringArrayVar(&faults, "fault", nil, "inject a fault, OP:REQUEST:ACTION (repeatable; see above)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request")
+	f.BoolVar(&strict, "strict", false, "refuse what a correct client never sends (a chunk after the first without videoId), naming the mistake and the fix")
 	web.register(cmd)
 	return cmd
 }
