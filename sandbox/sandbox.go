@@ -374,7 +374,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	r = r.WithContext(context.WithValue(r.Context(), lintClientKey{}, clientOf(r)))
-	n, fault, ok := s.faults.match(op)
+	n, fault, ok := s.faults.match(op, r)
 	if ok {
 		s.cfg.logger.Info("sandbox fault", "op", op, "request", n, "fault", fault.String())
 		if s.applyFault(rec, r, op, fault) {

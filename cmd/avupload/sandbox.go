@@ -60,12 +60,16 @@ as on the real service.
 
 Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
   OP       an operationId, or upload, create, list, get, delete, or * for all
-  REQUEST  the 1-based request number on that route, or * for every request
+  REQUEST  the 1-based request number on that route, or * for every request;
+           on upload also upload/N (the Nth request of each upload, so that
+           a small file sent in one request is hit too), first or first/N
+           (first chunks: a whole file, part 1, bytes 0-), later or later/N
+           (any chunk after the first)
   ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (KiB/MiB/GiB
            suffixes allowed), stall=DURATION (e.g. 5s), commit-cut`,
 		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
-      --fault upload:2:status=503 --fault upload:3:commit-cut
+      --fault upload:upload/1:status=503 --fault upload:later/1:commit-cut
   avupload sandbox --tls --cors-origin http://localhost:3000
   avupload sandbox --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
