@@ -72,7 +72,8 @@
 // # Browsers: CORS and TLS
 //
 // Every API route answers CORS preflights and marks its answers for the
-// origins of [WithCORSOrigins] (any by default), allowing the headers the
+// origins of [WithCORSOrigins] (by default the loopback ones: http or https
+// on localhost, 127.0.0.1 or [::1], any port), allowing the headers the
 // official clients send and exposing the rate-limit headers, so that a web
 // page of another origin can upload with a token. Browser uploaders speak
 // https only: [WithTLS] makes [Start] serve https, and

@@ -51,8 +51,12 @@ names the mistake and the fix in every such answer.
 
 It also answers the authentication routes (POST /auth/api-key, POST
 /auth/refresh) that bearer-token clients use, and CORS preflights, so that a
-web page of another origin can upload with a token. Browsers upload over https
-only: --tls serves https with a self-signed certificate made at start.
+web page of another origin can upload with a token: by default pages of
+localhost, 127.0.0.1 and [::1] (any port), --cors-origin names others, and
+--cors-origin '*' allows any page of any site (with a warning: such a page
+could use the API key). /_sandbox/ routes answer only origins named by
+--cors-origin. Browsers upload over https only: --tls serves https with a
+self-signed certificate made at start.
 
 Without --data-dir uploads are held in memory, within --memory-budget, and
 nothing is written to disk. Every request's file part holds at most 200 MiB,
@@ -103,7 +107,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				level = slog.LevelDebug
 			}
 			opts = append(opts, sandbox.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
-			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), addr)
+			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), cmd.ErrOrStderr(), addr)
 			if err != nil {
 				return err
 			}
