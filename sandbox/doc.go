@@ -88,6 +88,13 @@
 // returns request counts per operation and status, and GET /_sandbox/lint
 // the client mistakes the sandbox saw, per client ([LintReport]).
 //
+// # Player links
+//
+// The asset links of a complete video point at the sandbox: /vod/ID is a
+// page that plays the video in a <video> element, /vod/ID/mp4/source.mp4
+// serves its bytes with Range support (so the player can seek), and
+// /vod/ID/thumbnail.jpg is a placeholder image. The HLS link is not served.
+//
 // # Strict mode
 //
 // [WithStrict] (on in sandboxtest) refuses what a correct client never

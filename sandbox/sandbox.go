@@ -341,6 +341,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveInspection(w, r)
 		return
 	}
+	if s.servePlayer(w, r) {
+		return
+	}
 	op, allowed := routeOf(r.Method, r.URL.Path)
 	if op == "" {
 		cat := catWrite
