@@ -165,7 +165,7 @@ func clientOf(r *http.Request) lintKey {
 func (s *Sandbox) finding(ctx context.Context, rule, detail string) string {
 	k, _ := ctx.Value(lintClientKey{}).(lintKey)
 	s.lint.record(k, rule, detail)
-	msg := "sandbox: a client made a mistake the API does not report well"
+	msg := "sandbox lint: a client sent what a correct client never sends"
 	if s.cfg.strict {
 		msg = "sandbox strict mode: refused a client's mistake"
 	}

@@ -252,7 +252,7 @@ func readTokenFile(path string, e fs.DirEntry) (*tokenRecord, string) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "cannot be read: " + errors.Unwrap(err).Error()
+		return nil, "cannot be read: " + causeOf(err)
 	}
 	var tf tokenFile
 	if err := json.Unmarshal(b, &tf); err != nil {
@@ -295,7 +295,7 @@ func (d *dirStorage) loadVideo(id string) (*video, error) {
 	}
 	entries, err := os.ReadDir(vd)
 	if err != nil {
-		return nil, d.quarantine(vd, "cannot be listed: "+errors.Unwrap(err).Error())
+		return nil, d.quarantine(vd, "cannot be listed: "+causeOf(err))
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -356,7 +356,7 @@ func readVideoFile(vd, id string) (videoFile, string) {
 	case errors.Is(err, fs.ErrNotExist):
 		return vf, videoFileName + " is missing"
 	case err != nil:
-		return vf, videoFileName + " cannot be read: " + errors.Unwrap(err).Error()
+		return vf, videoFileName + " cannot be read: " + causeOf(err)
 	}
 	if err := json.Unmarshal(b, &vf); err != nil {
 		return vf, videoFileName + " is not a valid video state: " + err.Error()
@@ -370,6 +370,15 @@ func readVideoFile(vd, id string) (videoFile, string) {
 		return vf, fmt.Sprintf("%s holds a negative total %d", videoFileName, vf.Total)
 	}
 	return vf, ""
+}
+
+// causeOf is what err says without the path it names.
+func causeOf(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // onlyTempFiles reports whether dir holds nothing but temporary files.
