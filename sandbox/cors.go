@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -24,15 +25,23 @@ var corsExposedHeaders = []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", 
 const corsMaxAge = "600"
 
 // corsPolicy says which origins may call the API from a browser. The zero
-// value allows any origin.
+// value allows the loopback origins: pages served from this machine.
 type corsPolicy struct {
-	origins []string // nil: any origin
+	any     bool     // "*": any origin
+	origins []string // the origins named; nil for the loopback default
 }
 
 // WithCORSOrigins sets the origins, such as "https://app.example:8443", whose
-// pages may call the API from a browser. "*" (the default) allows any origin.
+// pages may call the API from a browser, in place of the default: the
+// loopback origins, http or https on any port of localhost, 127.0.0.1 or
+// [::1]. "*" allows any origin: any web page the developer opens could then
+// mint, list and delete upload tokens with the sandbox's API key (the
+// default key is public), so use it only with a key of your own.
 // Requests from other origins are still served; their answers lack the CORS
 // headers, so the browser withholds them from the page.
+//
+// The inspection routes (/_sandbox/...) answer browsers of the origins
+// named here only, never those of "*" or of the loopback default.
 func WithCORSOrigins(origins ...string) Option {
 	return func(c *config) error {
 		if len(origins) == 0 {
@@ -41,7 +50,7 @@ func WithCORSOrigins(origins ...string) Option {
 		var list []string
 		for _, o := range origins {
 			if o == "*" {
-				c.cors = corsPolicy{}
+				c.cors = corsPolicy{any: true}
 				return nil
 			}
 			if err := checkOrigin(o); err != nil {
@@ -65,15 +74,46 @@ func checkOrigin(o string) error {
 }
 
 // allowOrigin returns the Access-Control-Allow-Origin value for a request
-// from origin, or "" when that origin is not allowed.
-func (p corsPolicy) allowOrigin(origin string) string {
-	if p.origins == nil {
+// from origin to path, or "" when that origin is not allowed there.
+func (p corsPolicy) allowOrigin(origin, path string) string {
+	switch {
+	case p.origins != nil:
+		if slices.Contains(p.origins, origin) {
+			return origin
+		}
+	case strings.HasPrefix(path, "/_sandbox/"):
+		// Only origins named one by one may read the inspection routes.
+	case p.any:
 		return "*"
-	}
-	if slices.Contains(p.origins, origin) {
+	case isLoopbackOrigin(origin):
 		return origin
 	}
 	return ""
+}
+
+// isLoopbackOrigin reports whether origin is http or https on localhost,
+// 127.0.0.1 or [::1], on any port.
+func isLoopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	if port := u.Port(); port != "" {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
+	}
+	switch u.Host {
+	case "localhost", "127.0.0.1", "[::1]":
+		return true
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1":
+		return u.Host != u.Hostname() // host:port
+	case "::1":
+		return strings.HasPrefix(u.Host, "[::1]:")
+	}
+	return false
 }
 
 // serveCORS sets the CORS headers of a request from a browser and answers
@@ -84,10 +124,10 @@ func (s *Sandbox) serveCORS(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	h := w.Header()
-	if s.cfg.cors.origins != nil {
+	if !s.cfg.cors.any || strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		h.Add("Vary", "Origin")
 	}
-	allow := s.cfg.cors.allowOrigin(origin)
+	allow := s.cfg.cors.allowOrigin(origin, r.URL.Path)
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	if !preflight {
 		if allow != "" {

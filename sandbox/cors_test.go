@@ -43,7 +43,7 @@ func headerList(v string) []string {
 const clientHeaders = "authorization,content-type,content-range,av-origin-client,av-origin-app,av-origin-sdk"
 
 func TestCORSPreflightOnEveryRoute(t *testing.T) {
-	url, sb := serve(t, sandbox.WithRateLimits(sandbox.RateLimits{Upload: 1, Write: 1, Read: 1}))
+	url, sb := serve(t, sandbox.WithRateLimits(sandbox.RateLimits{Upload: 1, Write: 1, Read: 1}), sandbox.WithCORSOrigins("*"))
 	tests := []struct {
 		path, method, methods string
 	}{
@@ -72,7 +72,7 @@ func TestCORSPreflightOnEveryRoute(t *testing.T) {
 }
 
 func TestCORSHeadersOnAnswers(t *testing.T) {
-	url, sb := serve(t)
+	url, sb := serve(t, sandbox.WithCORSOrigins("*"))
 	token, err := sb.CreateToken(0)
 	require.NoError(t, err)
 	sb.AddFaults(sandbox.Fault{Op: sandbox.OpGetUploadToken, Request: 1, Kind: sandbox.FaultStatus, Status: 503})
@@ -165,4 +165,93 @@ func TestWithCORSOriginsRejectsNonOrigins(t *testing.T) {
 	assert.Error(t, err)
 	_, err = sandbox.New(sandbox.WithCORSOrigins("https://a.test", "*"))
 	assert.NoError(t, err)
+}
+
+// TestCORSDefaultsToLoopback: without WithCORSOrigins, only pages served
+// from this machine may call the sandbox from a browser; a page of any other
+// site gets no CORS headers, so it can neither mint nor list tokens with
+// the well-known default key. The inspection routes answer no browser.
+func TestCORSDefaultsToLoopback(t *testing.T) {
+	url, _ := serve(t)
+	cases := []struct {
+		origin  string
+		allowed bool
+	}{
+		{"http://localhost:3000", true},
+		{"https://localhost", true},
+		{"http://127.0.0.1:8080", true},
+		{"https://127.0.0.1:8443", true},
+		{"http://[::1]:5173", true},
+		{"https://[::1]", true},
+		{"https://evil.test", false},
+		{"http://localhost.evil.test:3000", false},
+		{"http://127.0.0.1.evil.test", false},
+		{"http://evil.test/?localhost:3000", false},
+		{"http://user@localhost:3000", false},
+		{"http://[::2]:3000", false},
+		{"http://127.0.0.2:3000", false},
+		{"ws://localhost:3000", false},
+		{"file://", false},
+		{"null", false},
+	}
+	for _, c := range cases {
+		t.Run(c.origin, func(t *testing.T) {
+			resp := preflight(t, url+"/upload-tokens", c.origin, "POST", "authorization,content-type")
+			assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+			req, err := http.NewRequest(http.MethodGet, url+"/upload-tokens", nil)
+			require.NoError(t, err)
+			req.Header.Set("Origin", c.origin)
+			req.SetBasicAuth(sandbox.DefaultAPIKey, "")
+			r := do(t, req)
+			require.Equal(t, http.StatusOK, r.Status)
+			if c.allowed {
+				assert.Equal(t, c.origin, resp.Header.Get("Access-Control-Allow-Origin"))
+				assert.Equal(t, "GET, POST", resp.Header.Get("Access-Control-Allow-Methods"))
+				assert.Equal(t, c.origin, r.Header.Get("Access-Control-Allow-Origin"))
+			} else {
+				assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
+				assert.Empty(t, resp.Header.Get("Access-Control-Allow-Methods"))
+				assert.Empty(t, r.Header.Get("Access-Control-Allow-Origin"))
+			}
+			assert.Contains(t, r.Header.Values("Vary"), "Origin")
+		})
+	}
+}
+
+// TestCORSInspectionRoutes: /_sandbox/... sends CORS headers only to the
+// origins named one by one, never under "*" or the loopback default.
+func TestCORSInspectionRoutes(t *testing.T) {
+	const page = "http://localhost:3000"
+	cases := []struct {
+		name    string
+		opts    []sandbox.Option
+		allowed bool
+	}{
+		{"loopback default", nil, false},
+		{"any origin", []sandbox.Option{sandbox.WithCORSOrigins("*")}, false},
+		{"the origin named", []sandbox.Option{sandbox.WithCORSOrigins(page)}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			url, _ := serve(t, c.opts...)
+			for _, path := range []string{"/_sandbox/videos", "/_sandbox/stats", "/_sandbox/lint"} {
+				resp := preflight(t, url+path, page, "GET", "")
+				req, err := http.NewRequest(http.MethodGet, url+path, nil)
+				require.NoError(t, err)
+				req.Header.Set("Origin", page)
+				r, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				require.NoError(t, r.Body.Close())
+				require.Equal(t, http.StatusOK, r.StatusCode)
+				if c.allowed {
+					assert.Equal(t, page, resp.Header.Get("Access-Control-Allow-Origin"), path)
+					assert.Equal(t, page, r.Header.Get("Access-Control-Allow-Origin"), path)
+				} else {
+					assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), path)
+					assert.Empty(t, resp.Header.Get("Access-Control-Allow-Methods"), path)
+					assert.Empty(t, r.Header.Get("Access-Control-Allow-Origin"), path)
+				}
+			}
+		})
+	}
 }

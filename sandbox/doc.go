@@ -72,7 +72,8 @@
 // # Browsers: CORS and TLS
 //
 // Every API route answers CORS preflights and marks its answers for the
-// origins of [WithCORSOrigins] (any by default), allowing the headers the
+// origins of [WithCORSOrigins] (by default the loopback ones: http or https
+// on localhost, 127.0.0.1 or [::1], any port), allowing the headers the
 // official clients send and exposing the rate-limit headers, so that a web
 // page of another origin can upload with a token. Browser uploaders speak
 // https only: [WithTLS] makes [Start] serve https, and
@@ -80,8 +81,23 @@
 //
 // # Inspection
 //
-// From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes] and
-// [Sandbox.Stats]. Over HTTP, outside the API's paths: GET /_sandbox/videos
-// returns a JSON array of {"videoId","size","sha256","complete","chunks"} and
-// GET /_sandbox/stats returns request counts per operation and status.
+// From Go: [Sandbox.Videos], [Sandbox.Video], [Sandbox.VideoBytes],
+// [Sandbox.Stats] and [Sandbox.Lint]. Over HTTP, outside the API's paths: GET
+// /_sandbox/videos returns a JSON array of
+// {"videoId","size","sha256","complete","chunks"}, GET /_sandbox/stats
+// returns request counts per operation and status, and GET /_sandbox/lint
+// the client mistakes the sandbox saw, per client ([LintReport]).
+//
+// # Player links
+//
+// The asset links of a complete video point at the sandbox: /vod/ID is a
+// page that plays the video in a <video> element, /vod/ID/mp4/source.mp4
+// serves its bytes with Range support (so the player can seek), and
+// /vod/ID/thumbnail.jpg is a placeholder image. The HLS link is not served.
+//
+// # Strict mode
+//
+// [WithStrict] (on in sandboxtest) refuses what a correct client never
+// sends although the API takes it, and names the mistake and its fix in the
+// problem's detail; see [LintReport] for what is checked.
 package sandbox

@@ -51,8 +51,23 @@ type Fault struct {
 	Op string
 	// Request is which request to the route the fault hits, counted from 1
 	// over the Sandbox's lifetime; 0 hits every request. With an empty Op,
-	// requests are counted over all routes.
+	// requests are counted over all routes. With Chunk or EachUpload, only
+	// the requests they select are counted.
 	Request int
+	// Chunk narrows an upload fault to first chunks or to later ones (see
+	// [FirstChunk], [LaterChunk]); Request then counts those requests
+	// alone. It needs Op uploadWithUploadToken.
+	Chunk ChunkSelector
+	// EachUpload counts Request per upload rather than over the Sandbox's
+	// lifetime, so that Request 1 hits the first request of every upload,
+	// a small file sent whole included, and its retry goes through. It
+	// needs Op uploadWithUploadToken. The fault is matched before the body
+	// is read, so an upload is told apart by what the request line and
+	// headers say: its token, and its Content-Range total (a file sent
+	// whole: its token and its request's size; chunks by part of unknown
+	// total: the token alone). Uploads that share a token and a total count
+	// as one.
+	EachUpload bool
 	// Kind is what the fault does.
 	Kind FaultKind
 	// Status is the status FaultStatus answers: 403 (with the documented
@@ -67,6 +82,55 @@ type Fault struct {
 	Stall time.Duration
 }
 
+// ChunkSelector narrows an upload fault to some chunks.
+type ChunkSelector int
+
+const (
+	// AnyChunk selects every request.
+	AnyChunk ChunkSelector = iota
+	// FirstChunk selects the requests that start an upload: a file sent
+	// whole (no Content-Range), "part 1/..." or "bytes 0-...".
+	FirstChunk
+	// LaterChunk selects any chunk after the first: "part N/..." with
+	// N > 1, or a byte range that does not start at 0.
+	LaterChunk
+)
+
+// chunkOfRequest tells a first chunk from a later one by its Content-Range.
+// A header that cannot be read selects nothing.
+func chunkOfRequest(r *http.Request) ChunkSelector {
+	h := r.Header.Get("Content-Range")
+	if h == "" {
+		return FirstChunk
+	}
+	c, e := parseContentRange(h)
+	switch {
+	case e != nil:
+		return AnyChunk
+	case c.unit == unitPart && c.part == 1, c.unit == unitBytes && c.from == 0:
+		return FirstChunk
+	}
+	return LaterChunk
+}
+
+// uploadOfRequest names the upload a request belongs to, as far as its
+// request line and headers tell (see [Fault.EachUpload]).
+func uploadOfRequest(r *http.Request) string {
+	key := r.URL.Query().Get("token") + "\x00"
+	h := r.Header.Get("Content-Range")
+	if h == "" {
+		return key + "whole " + strconv.FormatInt(r.ContentLength, 10)
+	}
+	c, e := parseContentRange(h)
+	switch {
+	case e != nil:
+		return key + h
+	case c.unit == unitBytes:
+		return key + "bytes " + strconv.FormatInt(c.total, 10)
+	}
+	return key + "part"
+}
+
 // String returns the fault in the syntax [ParseFault] reads.
 func (f Fault) String() string {
 	op, req := f.Op, strconv.Itoa(f.Request)
@@ -75,6 +139,23 @@ func (f Fault) String() string {
 	}
 	if f.Request == 0 {
 		req = "*"
+	}
+	switch {
+	case f.EachUpload && f.Chunk == AnyChunk:
+		req = "upload/" + req
+	case f.Chunk != AnyChunk:
+		sel := "first"
+		if f.Chunk == LaterChunk {
+			sel = "later"
+		}
+		if f.EachUpload {
+			sel += "-each"
+		}
+		if f.Request == 0 {
+			req = sel
+		} else {
+			req = sel + "/" + req
+		}
 	}
 	var action string
 	switch f.Kind {
@@ -112,6 +193,12 @@ func (f Fault) validate() error {
 	if f.Request < 0 {
 		return fmt.Errorf("sandbox: fault: request number %d is negative", f.Request)
 	}
+	if f.Chunk < AnyChunk || f.Chunk > LaterChunk {
+		return fmt.Errorf("sandbox: fault: unknown chunk selector %d", f.Chunk)
+	}
+	if (f.Chunk != AnyChunk || f.EachUpload) && f.Op != OpUploadWithUploadToken {
+		return fmt.Errorf("sandbox: fault: chunks and uploads are selected on the upload route only, not on %q", f.Op)
+	}
 	switch f.Kind {
 	case FaultStatus:
 		switch f.Status {
@@ -143,7 +230,15 @@ func (f Fault) validate() error {
 // listUploadTokens, getUploadToken, deleteUploadToken), one of the short forms
 // upload, create, list, get, delete, or * for every route. REQUEST is the
 // 1-based request number on that route (1, 2, ...), or * for every request;
-// anything else, 0 included, is refused.
+// on the upload route it may also be:
+//
+//	upload/N      the Nth request of each upload (Fault.EachUpload)
+//	first         every first chunk: a file sent whole, "part 1/..." or
+//	              "bytes 0-..." (Fault.Chunk FirstChunk); first/N the Nth one
+//	later         every chunk after the first; later/N the Nth one
+//	first-each/N  the Nth first-chunk request of each upload; later-each/N too
+//
+// Anything else, 0 included, is refused.
 // ACTION is one of:
 //
 //	status=CODE   answer CODE (403, 429, 500, 502, 503 or 504) without processing
@@ -154,7 +249,9 @@ func (f Fault) validate() error {
 //	              connection before answering
 //
 // Examples: "uploadWithUploadToken:2:status=503", "upload:3:cut=1048576",
-// "upload:1:stall=5s", "upload:4:commit-cut", "*:*:status=500".
+// "upload:1:stall=5s", "upload:4:commit-cut", "*:*:status=500",
+// "upload:upload/1:status=503" (each upload's first attempt fails, its
+// retry goes through), "upload:later/1:commit-cut".
 func ParseFault(spec string) (Fault, error) {
 	parts := strings.SplitN(spec, ":", 3)
 	if len(parts) != 3 {
@@ -166,12 +263,33 @@ func ParseFault(spec string) (Fault, error) {
 		op = parts[0]
 	}
 	f.Op = op
-	if parts[1] != "*" {
-		n, err := strconv.Atoi(parts[1])
-		if err != nil || n < 1 || strconv.Itoa(n) != parts[1] {
+	sel, num, hasNum := strings.Cut(parts[1], "/")
+	if !hasNum {
+		sel, num = "", parts[1]
+		switch parts[1] {
+		case "first", "later", "first-each", "later-each":
+			sel, num = parts[1], "*"
+		}
+	}
+	switch sel {
+	case "":
+	case "upload":
+		f.EachUpload = true
+	case "first", "first-each":
+		f.Chunk, f.EachUpload = FirstChunk, sel == "first-each"
+	case "later", "later-each":
+		f.Chunk, f.EachUpload = LaterChunk, sel == "later-each"
+	default:
+		return Fault{}, fmt.Errorf("sandbox: fault %q: request %q is not a request number (1, 2, ...), *, upload/N, first, first/N, later or later/N", spec, parts[1])
+	}
+	if num != "*" {
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 1 || strconv.Itoa(n) != num {
 			return Fault{}, fmt.Errorf("sandbox: fault %q: request %q is not a request number (1, 2, ...) or * for every request", spec, parts[1])
 		}
 		f.Request = n
+	} else if sel == "upload" {
+		return Fault{}, fmt.Errorf("sandbox: fault %q: request %q: upload/N needs a request number", spec, parts[1])
 	}
 	action, value, _ := strings.Cut(parts[2], "=")
 	switch action {
@@ -228,6 +346,14 @@ type faultTable struct {
 	mu     sync.Mutex
 	faults []Fault
 	counts map[string]int // per operationId, and "" for all routes
+	// selected counts, per fault (its index) and per upload when it has
+	// EachUpload, the requests a fault with Chunk or EachUpload selects.
+	selected map[selectedKey]int
+}
+
+type selectedKey struct {
+	fault  int
+	upload string
 }
 
 func (t *faultTable) add(f ...Fault) {
@@ -240,17 +366,24 @@ func (t *faultTable) clear() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.faults = nil
+	t.selected = nil
 }
 
-// match counts a request to op and returns its number and the first fault
-// that hits it.
-func (t *faultTable) match(op string) (int, Fault, bool) {
+// match counts a request r to op and returns its number, as the first
+// fault that hits it counts it, and that fault.
+func (t *faultTable) match(op string, r *http.Request) (int, Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.counts[op]++
 	t.counts[""]++
 	n, all := t.counts[op], t.counts[""]
-	for _, f := range t.faults {
+	var chunk ChunkSelector
+	var upload string
+	if op == OpUploadWithUploadToken {
+		chunk, upload = chunkOfRequest(r), uploadOfRequest(r)
+	}
+	hit, hitN := -1, n
+	for i, f := range t.faults {
 		if f.Op != "" && f.Op != op {
 			continue
 		}
@@ -258,11 +391,29 @@ func (t *faultTable) match(op string) (int, Fault, bool) {
 		if f.Op == "" {
 			want = all
 		}
-		if f.Request == 0 || f.Request == want {
-			return n, f, true
+		if f.Chunk != AnyChunk || f.EachUpload {
+			if f.Chunk != AnyChunk && f.Chunk != chunk {
+				continue
+			}
+			// Every selecting fault counts the request, hit or not.
+			k := selectedKey{fault: i}
+			if f.EachUpload {
+				k.upload = upload
+			}
+			if t.selected == nil {
+				t.selected = map[selectedKey]int{}
+			}
+			t.selected[k]++
+			want = t.selected[k]
+		}
+		if hit < 0 && (f.Request == 0 || f.Request == want) {
+			hit, hitN = i, want
 		}
 	}
-	return n, Fault{}, false
+	if hit < 0 {
+		return n, Fault{}, false
+	}
+	return hitN, t.faults[hit], true
 }
 
 // applyFault applies f; it reports whether the request is finished.

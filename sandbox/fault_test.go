@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,6 +32,13 @@ func TestParseFault(t *testing.T) {
 		{"list:1:status=403", sandbox.Fault{Op: "listUploadTokens", Request: 1, Kind: sandbox.FaultStatus, Status: 403}},
 		{"get:1:status=502", sandbox.Fault{Op: "getUploadToken", Request: 1, Kind: sandbox.FaultStatus, Status: 502}},
 		{"delete:2:status=504", sandbox.Fault{Op: "deleteUploadToken", Request: 2, Kind: sandbox.FaultStatus, Status: 504}},
+		{"upload:upload/1:status=503", sandbox.Fault{Op: "uploadWithUploadToken", Request: 1, EachUpload: true, Kind: sandbox.FaultStatus, Status: 503}},
+		{"upload:first:status=500", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.FirstChunk, Kind: sandbox.FaultStatus, Status: 500}},
+		{"upload:first/2:cut=10", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.FirstChunk, Request: 2, Kind: sandbox.FaultCutRequest, AfterBytes: 10}},
+		{"upload:later:commit-cut", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.LaterChunk, Kind: sandbox.FaultCommitThenCut}},
+		{"upload:later/1:status=503", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.LaterChunk, Request: 1, Kind: sandbox.FaultStatus, Status: 503}},
+		{"upload:later-each/2:status=503", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.LaterChunk, EachUpload: true, Request: 2, Kind: sandbox.FaultStatus, Status: 503}},
+		{"upload:first-each:status=503", sandbox.Fault{Op: "uploadWithUploadToken", Chunk: sandbox.FirstChunk, EachUpload: true, Kind: sandbox.FaultStatus, Status: 503}},
 	}
 	for _, c := range cases {
 		t.Run(c.spec, func(t *testing.T) {
@@ -45,7 +53,9 @@ func TestParseFault(t *testing.T) {
 	for _, bad := range []string{"", "upload", "upload:1", "nope:1:status=500", "upload:x:status=500", "upload:-1:status=500",
 		"upload:0:status=500", "upload:+1:status=500", "upload:01:status=500", "upload: 1:status=500", "upload::status=500",
 		"upload:1:status=404", "upload:1:status=abc", "upload:1:cut=-1", "upload:1:cut=lots", "upload:1:stall=0s",
-		"upload:1:stall=forever", "upload:1:commit-cut=1", "upload:1:explode"} {
+		"upload:1:stall=forever", "upload:1:commit-cut=1", "upload:1:explode",
+		"upload:upload/*:status=503", "upload:upload/0:status=503", "upload:each/1:status=503", "upload:first/x:status=503",
+		"list:first:status=503", "*:upload/1:status=503", "create:later/1:status=503"} {
 		t.Run("bad "+bad, func(t *testing.T) {
 			_, err := sandbox.ParseFault(bad)
 			assert.Error(t, err)
@@ -265,4 +275,61 @@ func TestInspectionOverHTTP(t *testing.T) {
 	assert.Equal(t, 404, r.Status)
 	r = call(t, http.MethodPut, srv.URL+"/upload-tokens", srv.APIKey, strings.NewReader("{}"), "application/json")
 	assert.Equal(t, 405, r.Status)
+}
+
+// TestFaultsForSmallFiles: faults that select requests by upload or by
+// chunk fire for files small enough to go in one request, where a fault on
+// the route's second request would hit the next file instead.
+func TestFaultsForSmallFiles(t *testing.T) {
+	small, other := []byte("a small file"), []byte("another small file")
+	big := randomBytes(11*mib, 41)
+	parts := [][]byte{big[:5*mib], big[5*mib : 10*mib], big[10*mib:]}
+	type step struct {
+		data         []byte
+		contentRange string
+		later        bool // carries the videoId of the chunked upload
+		status       int
+	}
+	whole := func(data []byte, status int) step { return step{data: data, status: status} }
+	part := func(n, status int) step {
+		return step{data: parts[n-1], contentRange: fmt.Sprintf("part %d/3", n), later: n > 1, status: status}
+	}
+	cases := []struct {
+		name  string
+		fault string
+		steps []step
+	}{
+		{"the first request of each upload, a retry goes through", "upload:upload/1:status=503",
+			[]step{whole(small, 503), whole(small, 201), whole(other, 503), whole(other, 201)}},
+		{"the second request of each upload", "upload:upload/2:status=503",
+			[]step{whole(small, 201), whole(other, 201), part(1, 201), part(2, 503), part(2, 201), part(3, 201)}},
+		{"every first chunk", "upload:first:status=500",
+			[]step{whole(small, 500), whole(small, 500), part(1, 500)}},
+		{"the first first chunk", "upload:first/1:status=503",
+			[]step{whole(small, 503), whole(small, 201), part(1, 201), part(2, 201), part(3, 201)}},
+		{"any chunk after the first", "upload:later:status=502",
+			[]step{whole(small, 201), part(1, 201), part(2, 502), part(3, 502)}},
+		{"the first chunk after the first", "upload:later/1:status=503",
+			[]step{whole(small, 201), part(1, 201), part(2, 503), part(2, 201), part(3, 201)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := sandbox.ParseFault(c.fault)
+			require.NoError(t, err)
+			srv := sandboxtest.NewServer(t, sandbox.WithFaults(f))
+			tok := newToken(t, srv)
+			var videoID string
+			for i, st := range c.steps {
+				u := uploadReq{token: tok, data: st.data, contentRange: st.contentRange}
+				if st.later {
+					u.videoID = videoID
+				}
+				r := upload(t, srv, u)
+				require.Equal(t, st.status, r.Status, "step %d: %s", i+1, r.Raw)
+				if st.contentRange == "part 1/3" && r.Status == 201 {
+					videoID = r.str("videoId")
+				}
+			}
+		})
+	}
 }

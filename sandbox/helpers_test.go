@@ -98,6 +98,7 @@ type uploadReq struct {
 	token, videoID, contentRange, fileName string
 	data                                   []byte
 	videoIDAfterFile                       bool
+	client                                 string // the AV-Origin-Client header, if any
 }
 
 func upload(t testing.TB, srv *sandbox.Server, u uploadReq) apiResponse {
@@ -127,6 +128,9 @@ func newUploadRequest(t testing.TB, base string, u uploadReq) *http.Request {
 	req.Header.Set("Content-Type", ct)
 	if u.contentRange != "" {
 		req.Header.Set("Content-Range", u.contentRange)
+	}
+	if u.client != "" {
+		req.Header.Set("AV-Origin-Client", u.client)
 	}
 	return req
 }

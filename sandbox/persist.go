@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,12 +20,15 @@ import (
 
 // A data directory holds, besides tmp/ for uploads in flight:
 //
-//	tokens/TOKEN.json        one file per live token
+//	lock                     locked by the running sandbox; holds its process id
+//	tokens/SHA256.json       one file per live token, named by the token's SHA-256
 //	videos/ID/video.json     a video's state: title, times, unit, total, hash
 //	videos/ID/source         a whole-file upload's bytes
 //	videos/ID/chunk-FROM     a byte-range chunk starting at FROM
 //	videos/ID/part-N         part N
+//	quarantine/...           what a start could not read, moved aside as it was
 //
+// Directories are private to their owner (0700), files too (0600).
 // Every file is written whole under a temporary name, synced, and renamed
 // into place, so a crash leaves either the old file or the new one. A chunk
 // counts as received once its file is renamed into the video's directory:
@@ -52,18 +57,29 @@ type videoFile struct {
 
 const videoFileName = "video.json"
 
-// writeFileAtomic writes data to path through a synced temporary file in the
+// writeFile writes data to path through a synced temporary file in the
 // same directory, a rename and a sync of the directory, so that a crash
 // leaves the old content or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	if err := atomicfile.Write(path, data, 0o600); err != nil {
-		return fmt.Errorf("sandbox: data directory: %w", err)
+func (d *dirStorage) writeFile(path string, data []byte) error {
+	if err := d.hook(); err != nil {
+		return storageFailure{err}
+	}
+	if err := atomicfile.Write(path, data, filePerm); err != nil {
+		return storageFailure{err}
 	}
 	return nil
 }
 
+// tokenPath is where a token is stored: under a SHA-256 of the token, so
+// that listing the directory shows no token.
 func (d *dirStorage) tokenPath(token string) string {
-	return filepath.Join(d.dir, "tokens", token+".json")
+	return filepath.Join(d.dir, "tokens", tokenFileName(token))
+}
+
+// tokenFileName is the name of a token's file.
+func tokenFileName(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:]) + ".json"
 }
 
 // saveToken stores a token.
@@ -72,7 +88,7 @@ func (d *dirStorage) saveToken(t *tokenRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(d.tokenPath(t.token), b)
+	return d.writeFile(d.tokenPath(t.token), b)
 }
 
 // removeToken forgets a stored token.
@@ -90,22 +106,50 @@ func (d *dirStorage) saveVideo(v *video) error {
 		return err
 	}
 	vd := d.videoDir(v.id)
-	if err := os.MkdirAll(vd, 0o755); err != nil {
-		return fmt.Errorf("sandbox: data directory: %w", err)
+	if err := os.MkdirAll(vd, dirPerm); err != nil {
+		return storageFailure{err}
 	}
-	return writeFileAtomic(filepath.Join(vd, videoFileName), b)
+	return d.writeFile(filepath.Join(vd, videoFileName), b)
 }
 
-// load reads the tokens and videos a data directory holds, removing expired
-// tokens, uploads that were in flight, and files no video accounts for.
+// Permissions of what a data directory holds: only the user who runs the
+// sandbox may list or read its tokens and videos.
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+)
+
+// privateDir creates dir (and its parents) if needed and makes it private
+// to its owner, as directories of older sandboxes were not.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return err
+	}
+	return os.Chmod(dir, dirPerm)
+}
+
+// isTempName reports whether name is the temporary file of an interrupted
+// write (atomicfile names them ".NAME.tmpRANDOM"): never a received byte.
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp")
+}
+
+// load reads the tokens and videos a data directory holds. It removes
+// expired tokens, uploads that were in flight (tmp/) and the temporary files
+// of interrupted writes. Whatever else it cannot make sense of it moves to
+// quarantine/, logging the path and the reason, and goes on: it never
+// deletes a file that may hold a user's bytes.
 func (d *dirStorage) load(now time.Time) (map[string]*tokenRecord, []*video, error) {
 	if err := os.RemoveAll(tempDirFor(d.dir)); err != nil {
 		return nil, nil, fmt.Errorf("sandbox: data directory: %w", err)
 	}
 	for _, sub := range []string{tempDirFor(d.dir), filepath.Join(d.dir, "tokens"), filepath.Join(d.dir, "videos")} {
-		if err := os.MkdirAll(sub, 0o755); err != nil {
+		if err := privateDir(sub); err != nil {
 			return nil, nil, fmt.Errorf("sandbox: data directory: %w", err)
 		}
+	}
+	if _, err := os.Stat(d.quarantineDir()); err == nil {
+		_ = os.Chmod(d.quarantineDir(), dirPerm)
 	}
 	tokens, err := d.loadTokens(now)
 	if err != nil {
@@ -131,6 +175,37 @@ func (d *dirStorage) load(now time.Time) (map[string]*tokenRecord, []*video, err
 	return tokens, videos, nil
 }
 
+func (d *dirStorage) quarantineDir() string { return filepath.Join(d.dir, "quarantine") }
+
+// quarantine moves path, a file or directory of the data directory, to the
+// same place under quarantine/ (with a numbered suffix if an earlier start
+// put something there already), and logs why.
+func (d *dirStorage) quarantine(path, reason string) error {
+	rel, err := filepath.Rel(d.dir, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("sandbox: data directory: %s: %s", path, reason)
+	}
+	dst := filepath.Join(d.quarantineDir(), rel)
+	if err := privateDir(d.quarantineDir()); err != nil {
+		return fmt.Errorf("sandbox: data directory: %s: %s, and it cannot be moved aside: %w", path, reason, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), dirPerm); err != nil {
+		return fmt.Errorf("sandbox: data directory: %s: %s, and it cannot be moved aside: %w", path, reason, err)
+	}
+	for i, base := 2, dst; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		dst = base + "." + strconv.Itoa(i)
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("sandbox: data directory: %s: %s, and it cannot be moved aside: %w", path, reason, err)
+	}
+	d.log.Warn("sandbox data directory: moved an unreadable entry to quarantine; nothing was deleted",
+		"path", path, "reason", reason, "moved_to", dst)
+	return nil
+}
+
 func (d *dirStorage) loadTokens(now time.Time) (map[string]*tokenRecord, error) {
 	dir := filepath.Join(d.dir, "tokens")
 	entries, err := os.ReadDir(dir)
@@ -139,47 +214,77 @@ func (d *dirStorage) loadTokens(now time.Time) (map[string]*tokenRecord, error) 
 	}
 	tokens := map[string]*tokenRecord{}
 	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: data directory: %w", err)
-		}
-		var tf tokenFile
-		if !strings.HasSuffix(e.Name(), ".json") || json.Unmarshal(b, &tf) != nil || tf.Token+".json" != e.Name() {
-			_ = os.Remove(path) // a temporary file, or not ours
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		if isTempName(name) {
+			_ = os.Remove(path) // a write that never completed
 			continue
 		}
-		t := &tokenRecord{token: tf.Token, ttl: tf.TTL, createdAt: tf.CreatedAt}
+		t, reason := readTokenFile(path, e)
+		if reason != "" {
+			if err := d.quarantine(path, reason); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if t.expired(now) {
 			_ = os.Remove(path)
 			continue
 		}
+		if name != tokenFileName(t.token) {
+			// The layout of older sandboxes named the file after the
+			// token: store it under its hash, then drop the old name.
+			if err := d.saveToken(t); err != nil {
+				return nil, fmt.Errorf("sandbox: data directory: %s: %w", path, err)
+			}
+			_ = os.Remove(path)
+		}
+		_ = os.Chmod(d.tokenPath(t.token), filePerm)
 		tokens[t.token] = t
 	}
 	return tokens, nil
 }
 
-// loadVideo reads one video directory. A directory without a readable
-// video.json held no received chunk and is removed; so are files that are
-// not chunks. It returns nil for a removed directory.
+// readTokenFile reads one token file; reason says why it cannot be used.
+func readTokenFile(path string, e fs.DirEntry) (*tokenRecord, string) {
+	if !e.Type().IsRegular() {
+		return nil, "not a token file"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "cannot be read: " + causeOf(err)
+	}
+	var tf tokenFile
+	if err := json.Unmarshal(b, &tf); err != nil {
+		return nil, "not a valid token file: " + err.Error()
+	}
+	switch {
+	case tf.Token == "":
+		return nil, "holds no token"
+	case tf.TTL < 0 || tf.TTL > MaxTTL:
+		return nil, fmt.Sprintf("holds a ttl of %d, not 0 to %d", tf.TTL, MaxTTL)
+	case e.Name() != tokenFileName(tf.Token) && e.Name() != tf.Token+".json":
+		return nil, "its name does not match the token it holds"
+	}
+	return &tokenRecord{token: tf.Token, ttl: tf.TTL, createdAt: tf.CreatedAt}, ""
+}
+
+// loadVideo reads one video directory. What it cannot read goes to
+// quarantine; it returns nil for a directory moved there, or for an empty
+// one (a video whose first chunk never arrived), which it removes.
 func (d *dirStorage) loadVideo(id string) (*video, error) {
 	vd := d.videoDir(id)
-	b, err := os.ReadFile(filepath.Join(vd, videoFileName))
-	var vf videoFile
-	if err == nil {
-		err = json.Unmarshal(b, &vf)
+	if info, err := os.Lstat(vd); err != nil || !info.IsDir() {
+		return nil, d.quarantine(vd, "not a video directory")
 	}
-	if err != nil || vf.VideoID != id {
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			var syntax *json.SyntaxError
-			if !errors.As(err, &syntax) {
-				return nil, fmt.Errorf("sandbox: data directory: %w", err)
-			}
+	_ = os.Chmod(vd, dirPerm)
+	vf, reason := readVideoFile(vd, id)
+	if reason != "" {
+		if empty, _ := onlyTempFiles(vd); empty {
+			// A video whose state was never written received nothing.
+			return nil, os.RemoveAll(vd)
 		}
-		if err := os.RemoveAll(vd); err != nil {
-			return nil, fmt.Errorf("sandbox: data directory: %w", err)
-		}
-		return nil, nil
+		return nil, d.quarantine(vd, reason)
 	}
 	v := &video{id: id, seq: vf.Seq, createdAt: vf.CreatedAt, updatedAt: vf.UpdatedAt, title: vf.Title, total: vf.Total}
 	switch vf.Unit {
@@ -190,11 +295,16 @@ func (d *dirStorage) loadVideo(id string) (*video, error) {
 	}
 	entries, err := os.ReadDir(vd)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: data directory: %w", err)
+		return nil, d.quarantine(vd, "cannot be listed: "+causeOf(err))
 	}
 	for _, e := range entries {
 		name := e.Name()
 		if name == videoFileName {
+			continue
+		}
+		path := filepath.Join(vd, name)
+		if isTempName(name) {
+			_ = os.Remove(path)
 			continue
 		}
 		info, err := e.Info()
@@ -202,13 +312,18 @@ func (d *dirStorage) loadVideo(id string) (*video, error) {
 			return nil, fmt.Errorf("sandbox: data directory: %w", err)
 		}
 		ch, ok := chunkOf(v.unit, name, info.Size())
-		if !ok {
-			_ = os.Remove(filepath.Join(vd, name))
+		if !ok || !info.Mode().IsRegular() {
+			if err := d.quarantine(path, "not a chunk of video "+id); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		ch.b = &fileBlob{path: filepath.Join(vd, name), n: info.Size()}
+		ch.b = &fileBlob{path: path, n: info.Size()}
 		v.chunks = append(v.chunks, ch)
 		v.received += info.Size()
+	}
+	if reason := v.inconsistency(); reason != "" {
+		return nil, d.quarantine(vd, reason)
 	}
 	if v.unit == 0 && len(v.chunks) == 1 {
 		v.complete = true
@@ -226,10 +341,84 @@ func (d *dirStorage) loadVideo(id string) (*video, error) {
 		}
 		v.source, v.sha = src, sum
 		if err := d.saveVideo(v); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sandbox: data directory: video %s: %w", id, err)
 		}
 	}
 	return v, nil
+}
+
+// readVideoFile reads and checks a video's state; reason says why it
+// cannot be used.
+func readVideoFile(vd, id string) (videoFile, string) {
+	var vf videoFile
+	b, err := os.ReadFile(filepath.Join(vd, videoFileName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return vf, videoFileName + " is missing"
+	case err != nil:
+		return vf, videoFileName + " cannot be read: " + causeOf(err)
+	}
+	if err := json.Unmarshal(b, &vf); err != nil {
+		return vf, videoFileName + " is not a valid video state: " + err.Error()
+	}
+	switch {
+	case vf.VideoID != id:
+		return vf, fmt.Sprintf("%s names video %q, not its directory's", videoFileName, vf.VideoID)
+	case vf.Unit != "" && vf.Unit != "bytes" && vf.Unit != "part":
+		return vf, fmt.Sprintf("%s names an unknown unit %q", videoFileName, vf.Unit)
+	case vf.Total < 0:
+		return vf, fmt.Sprintf("%s holds a negative total %d", videoFileName, vf.Total)
+	}
+	return vf, ""
+}
+
+// causeOf is what err says without the path it names.
+func causeOf(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// onlyTempFiles reports whether dir holds nothing but temporary files.
+func onlyTempFiles(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if !isTempName(e.Name()) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// inconsistency says why chunks read from disk cannot belong together, or
+// returns "".
+func (v *video) inconsistency() string {
+	if v.unit == 0 {
+		if len(v.chunks) > 1 {
+			return "a whole-file video holds more than one file"
+		}
+		return ""
+	}
+	sorted := slices.Clone(v.chunks)
+	slices.SortFunc(sorted, func(x, y chunk) int { return cmp.Or(cmp.Compare(x.from, y.from), cmp.Compare(x.part, y.part)) })
+	for i, ch := range sorted {
+		if v.unit == unitBytes {
+			if v.total != 0 && ch.to >= v.total {
+				return fmt.Sprintf("chunk %d-%d ends beyond the total of %d bytes", ch.from, ch.to, v.total)
+			}
+			if i > 0 && ch.from <= sorted[i-1].to {
+				return fmt.Sprintf("chunks %d-%d and %d-%d overlap", sorted[i-1].from, sorted[i-1].to, ch.from, ch.to)
+			}
+		} else if v.total != 0 && ch.part > v.total {
+			return fmt.Sprintf("part %d is beyond the %d parts", ch.part, v.total)
+		}
+	}
+	return ""
 }
 
 // chunkOf reads a chunk's place from its file name.

@@ -122,6 +122,9 @@ func TestDataDirCrashLeftovers(t *testing.T) {
 	assert.Equal(t, sandbox.VideoInfo{VideoID: id, Size: 5242980, SHA256: sha(append(chunk0, chunk1...)), Complete: true, Chunks: 2}, vs[0],
 		"the last chunk had landed: the video is complete")
 
+	orphan, err := os.ReadFile(filepath.Join(dir, "quarantine", "videos", "viNoStateWasWritten00000", "chunk-0"))
+	require.NoError(t, err, "a video directory without state is moved aside, not deleted")
+	assert.Equal(t, "orphan", string(orphan))
 	for _, gone := range []string{"tmp/spool-123", "videos/viNoStateWasWritten00000", "videos/" + id + "/.tmp-987", "tokens/.tmp-555"} {
 		_, err := os.Stat(filepath.Join(dir, filepath.FromSlash(gone)))
 		assert.ErrorIs(t, err, os.ErrNotExist, "%s is removed", gone)

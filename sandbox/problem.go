@@ -115,6 +115,11 @@ func (a sandboxLimit) VisitUploadWithUploadTokenResponse(w http.ResponseWriter) 
 	return writeModel(w, a.status, a.body)
 }
 
+// VisitCreateUploadTokenResponse writes the problem.
+func (a sandboxLimit) VisitCreateUploadTokenResponse(w http.ResponseWriter) error {
+	return writeModel(w, a.status, a.body)
+}
+
 // uploadError is the answer uploadWithUploadToken gives for e: the
 // contract's 400, or one of the sandbox's own limits.
 func uploadError(e *apiError) gen.UploadWithUploadTokenResponseObject {
@@ -243,6 +248,6 @@ func (s *Sandbox) requestError(w http.ResponseWriter, r *http.Request, err error
 func (s *Sandbox) responseError(w http.ResponseWriter, r *http.Request, err error) {
 	s.cfg.logger.Error("sandbox response error", "path", redactPath(r.URL.Path), "err", err)
 	writeProblem(w, http.StatusInternalServerError, problem{
-		Type: typeServerError, Title: "Internal Server Error", Detail: err.Error(),
+		Type: typeServerError, Title: "Internal Server Error", Detail: "the sandbox failed to answer; its log has the error",
 	})
 }

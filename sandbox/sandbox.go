@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ type config struct {
 	baseURL  string
 	tlsCert  *tls.Certificate
 	cors     corsPolicy
+	strict   bool
 }
 
 // WithAPIKeys sets the API keys the token routes accept, replacing
@@ -103,6 +105,15 @@ func WithClock(now func() time.Time) Option {
 // Files are written under a temporary name, synced and renamed, so a crash
 // loses at most the request in flight. Without WithDataDir nothing is
 // written to disk.
+//
+// The directory is locked while the Sandbox runs (until [Sandbox.Close] or
+// the end of the process): [New] on a directory another Sandbox holds
+// returns a [*DataDirInUseError]. What New cannot read there (a corrupt
+// video.json or token file) it moves to the directory's quarantine/ folder,
+// logging the path and the reason, and starts: it deletes no received byte.
+// Directories it writes are 0700 and files 0600; token files are named by
+// the token's SHA-256 (files named by the token itself, as older sandboxes
+// wrote them, are renamed at start).
 func WithDataDir(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
@@ -215,10 +226,12 @@ type Sandbox struct {
 	handler http.Handler
 	store   storage
 	disk    *dirStorage // nil without a data directory
+	lock    *dirLock    // the data directory's lock, nil without one
 	limiter *rateLimiter
 	stats   *statsRecorder
 	faults  *faultTable
 	bearer  bearerTokens
+	lint    lintRecorder
 
 	mu     sync.Mutex
 	tokens map[string]*tokenRecord
@@ -255,14 +268,24 @@ func New(opts ...Option) (*Sandbox, error) {
 	}
 	s.faults.add(cfg.faults...)
 	if cfg.dataDir != "" {
-		ds, err := newDirStorage(cfg.dataDir)
+		if err := os.MkdirAll(cfg.dataDir, dirPerm); err != nil {
+			return nil, fmt.Errorf("sandbox: data directory: %w", err)
+		}
+		lock, err := lockDataDir(cfg.dataDir)
 		if err != nil {
+			return nil, err
+		}
+		ds, err := newDirStorage(cfg.dataDir, cfg.logger)
+		if err != nil {
+			_ = lock.release()
 			return nil, err
 		}
 		tokens, videos, err := ds.load(cfg.now())
 		if err != nil {
+			_ = lock.release()
 			return nil, err
 		}
+		s.lock = lock
 		s.tokens = tokens
 		for _, v := range videos {
 			s.videos[v.id] = v
@@ -282,6 +305,18 @@ func New(opts ...Option) (*Sandbox, error) {
 		ErrorHandlerFunc: s.paramError,
 	})
 	return s, nil
+}
+
+// Close releases the lock a Sandbox with [WithDataDir] holds on its
+// directory, so that another Sandbox may use it; [Server.Close] and
+// [Server.Shutdown] call it. The Sandbox must not serve requests after it.
+// The lock is the operating system's: it also ends with the process.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.lock.release()
+	s.lock = nil
+	return err
 }
 
 // AddFaults scripts more faults at run time. Request numbers count every
@@ -304,6 +339,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.serveInspection(w, r)
+		return
+	}
+	if s.servePlayer(w, r) {
 		return
 	}
 	op, allowed := routeOf(r.Method, r.URL.Path)
@@ -338,7 +376,8 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.logger.Debug("sandbox request", "op", op, "method", r.Method, "path", redactPath(r.URL.Path), "status", rec.statusOrCut())
 	}()
 
-	n, fault, ok := s.faults.match(op)
+	r = r.WithContext(context.WithValue(r.Context(), lintClientKey{}, clientOf(r)))
+	n, fault, ok := s.faults.match(op, r)
 	if ok {
 		s.cfg.logger.Info("sandbox fault", "op", op, "request", n, "fault", fault.String())
 		if s.applyFault(rec, r, op, fault) {
@@ -367,13 +406,13 @@ func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
 		if q := r.URL.Query(); q.Has("token") {
 			if p, ok := s.checkUploadTokenParam(q.Get("token")); !ok {
 				drainBody(r)
-				writeProblem(rec, http.StatusUnauthorized, p)
+				writeProblem(rec, http.StatusUnauthorized, s.lintUploadCredential(r, q.Get("token"), p))
 				return
 			}
 		}
 	default:
 		if p, ok := s.checkAPIKey(r); !ok {
-			writeProblem(rec, http.StatusUnauthorized, p)
+			writeProblem(rec, http.StatusUnauthorized, s.lintAPIKeyCredential(r, p))
 			return
 		}
 	}
@@ -505,7 +544,8 @@ func randomID(prefix string, n int) string {
 	return prefix + string(b)
 }
 
-// serveInspection answers GET /_sandbox/videos and GET /_sandbox/stats.
+// serveInspection answers GET /_sandbox/videos, GET /_sandbox/stats and
+// GET /_sandbox/lint.
 func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET")
@@ -518,6 +558,8 @@ func (s *Sandbox) serveInspection(w http.ResponseWriter, r *http.Request) {
 		body = s.Videos()
 	case "/_sandbox/stats":
 		body = s.Stats()
+	case "/_sandbox/lint":
+		body = s.Lint()
 	default:
 		writeProblem(w, http.StatusNotFound, problem{Type: typeBase + "resource-not-found", Title: "The requested resource was not found."})
 		return

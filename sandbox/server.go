@@ -47,6 +47,7 @@ func Start(addr string, opts ...Option) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		_ = sb.Close()
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
@@ -85,7 +86,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	<-s.done
-	return errors.Join(err, s.err)
+	return errors.Join(err, s.err, s.Sandbox.Close())
 }
 
 // Shutdown stops the server gracefully: it stops accepting connections and
@@ -96,5 +97,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.srv.Close()
 	}
 	<-s.done
-	return errors.Join(err, s.err)
+	return errors.Join(err, s.err, s.Sandbox.Close())
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 
@@ -125,15 +127,53 @@ func (*memStorage) keep(_, _ string, b blob) (blob, error) { return b, nil }
 
 // dirStorage keeps bytes as files under a directory: tmp/ for spooled
 // uploads, videos/ID/ for a video's chunks.
-type dirStorage struct{ dir string }
+type dirStorage struct {
+	dir string
+	log *slog.Logger
+	// failWrite, when set, is called before each write to the disk; an
+	// error it returns stands for the write's (tests inject a full disk).
+	failWrite atomic.Pointer[func() error]
+}
 
-func newDirStorage(dir string) (*dirStorage, error) {
+func newDirStorage(dir string, log *slog.Logger) (*dirStorage, error) {
 	for _, d := range []string{tempDirFor(dir), filepath.Join(dir, "videos")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, dirPerm); err != nil {
 			return nil, fmt.Errorf("sandbox: data directory: %w", err)
 		}
 	}
-	return &dirStorage{dir: dir}, nil
+	return &dirStorage{dir: dir, log: log}, nil
+}
+
+// hook returns the error failWrite injects, if any.
+func (d *dirStorage) hook() error {
+	if f := d.failWrite.Load(); f != nil {
+		return (*f)()
+	}
+	return nil
+}
+
+// storageFailure is a failure of the sandbox's own storage (its disk), not
+// of the request: the client is not at fault and may send the request again.
+type storageFailure struct{ err error }
+
+func (e storageFailure) Error() string { return e.err.Error() }
+func (e storageFailure) Unwrap() error { return e.err }
+
+// hookedWriter writes to w, failing as the storage's hook says.
+type hookedWriter struct {
+	w io.Writer
+	d *dirStorage
+}
+
+func (h hookedWriter) Write(p []byte) (int, error) {
+	if err := h.d.hook(); err != nil {
+		return 0, storageFailure{err}
+	}
+	n, err := h.w.Write(p)
+	if err != nil {
+		err = storageFailure{err}
+	}
+	return n, err
 }
 
 // fileBlob is a file on disk.
@@ -149,18 +189,20 @@ func (f *fileBlob) remove()                      { _ = os.Remove(f.path) }
 func (d *dirStorage) spool(r io.Reader, limit int64) (blob, int64, string, error) {
 	f, err := os.CreateTemp(tempDirFor(d.dir), "spool-*")
 	if err != nil {
-		return nil, 0, "", err
+		return nil, 0, "", storageFailure{err}
 	}
 	if limit >= 0 {
 		r = io.LimitReader(r, limit+1)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
+	n, err := io.Copy(io.MultiWriter(hookedWriter{w: f, d: d}, h), r)
 	if err == nil {
-		err = f.Sync() // the bytes are on disk before the chunk counts as received
+		if err = f.Sync(); err != nil { // the bytes are on disk before the chunk counts as received
+			err = storageFailure{err}
+		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = storageFailure{cerr}
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
@@ -174,12 +216,12 @@ func (d *dirStorage) videoDir(videoID string) string { return filepath.Join(d.di
 func (d *dirStorage) keep(videoID, key string, b blob) (blob, error) {
 	fb := b.(*fileBlob)
 	vd := d.videoDir(videoID)
-	if err := os.MkdirAll(vd, 0o755); err != nil {
-		return nil, err
+	if err := os.MkdirAll(vd, dirPerm); err != nil {
+		return nil, storageFailure{err}
 	}
 	dst := filepath.Join(vd, key)
 	if err := os.Rename(fb.path, dst); err != nil {
-		return nil, err
+		return nil, storageFailure{err}
 	}
 	atomicfile.SyncDir(vd) // the chunk is received: its name must outlive a crash too
 	return &fileBlob{path: dst, n: fb.n}, nil

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"syscall"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestAssembleJoinsChunksInOrder(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lowered))
 	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit) })
 
-	dir, err := newDirStorage(t.TempDir())
+	dir, err := newDirStorage(t.TempDir(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	for name, st := range map[string]storage{"memory": newMemStorage(1 << 30), "directory": dir} {
 		t.Run(name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -170,6 +171,14 @@ func (a *api) CreateUploadToken(_ context.Context, req gen.CreateUploadTokenRequ
 		}}, nil
 	}
 	t, err := a.s.createToken(ttl)
+	if sf := (storageFailure{}); errors.As(err, &sf) {
+		e := a.s.storageProblem(err)
+		e.p.Name = ""
+		if e.status == http.StatusInsufficientStorage {
+			e.p.Detail = "the disk that holds the sandbox's data directory has no space left; free some space and create the token again"
+		}
+		return sandboxLimit{status: e.status, body: e.p.wire(e.status)}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

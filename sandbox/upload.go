@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,6 +210,10 @@ func (s *Sandbox) readUpload(mr *multipart.Reader, limit int64) (*upload, *apiEr
 			if errors.Is(err, errBodyStalled) {
 				return fail(s.bodyStalled())
 			}
+			if sf := (storageFailure{}); errors.As(err, &sf) {
+				_ = p.Close()
+				return fail(s.storageProblem(err))
+			}
 			if err != nil {
 				_ = p.Close()
 				return fail(fileProblem("The uploaded file is invalid.", "reading the file part: "+err.Error()))
@@ -251,6 +257,33 @@ func (s *Sandbox) memoryBudgetSpent() *apiError {
 	}}
 }
 
+// storageProblem answers a failure of the sandbox's own disk: 507 when it
+// is full, 500 otherwise. The answer names no path of the server; the log
+// has the whole error.
+func (s *Sandbox) storageProblem(err error) *apiError {
+	s.cfg.logger.Error("sandbox data directory: cannot store an upload", "err", err)
+	if isDiskFull(err) {
+		return &apiError{status: http.StatusInsufficientStorage, p: problem{
+			Type: typeServerError, Title: "The sandbox's disk is full.", Name: "file",
+			Detail: "the disk that holds the sandbox's data directory has no space left; nothing of this request was kept, " +
+				"what the video received before is: free some space and send this request again",
+		}}
+	}
+	detail := "the sandbox could not write to its data directory"
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		detail += ": " + pe.Err.Error()
+	case errors.As(err, &le):
+		detail += ": " + le.Err.Error()
+	}
+	return &apiError{status: http.StatusInternalServerError, p: problem{
+		Type: typeServerError, Title: "The sandbox could not store the upload.", Name: "file",
+		Detail: detail + "; see the sandbox's log, then send this request again",
+	}}
+}
+
 // bodyStalled ends a request whose body stopped arriving.
 func (s *Sandbox) bodyStalled() *apiError {
 	return &apiError{status: http.StatusRequestTimeout, p: problem{
@@ -275,7 +308,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			return uploadError(e), nil
 		}
 		if e := c.check(); e != nil {
-			return uploadError(e), nil
+			return uploadError(s.lintChunk(ctx, e, nil, c, nil)), nil
 		}
 		cr = &c
 		if c.unit == unitBytes {
@@ -329,18 +362,18 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		}
 		v.updatedAt = s.cfg.now()
 		if err := s.saveVideo(v); err != nil {
-			return nil, err
+			s.abandon(v, u.videoID == "")
+			return uploadError(s.storageProblem(err)), nil
 		}
 		b, err := s.store.keep(v.id, "source", u.file)
 		if err != nil {
-			return nil, err
+			s.abandon(v, u.videoID == "")
+			return uploadError(s.storageProblem(err)), nil
 		}
 		committed = true
 		v.chunks = append(v.chunks, chunk{from: 0, to: u.n - 1, b: b})
 		v.source, v.sha, v.received, v.complete = b, u.sum, u.n, true
-		if err := s.saveVideo(v); err != nil {
-			return nil, err
-		}
+		s.saveFinal(v)
 		return videoAnswer{Body: v.model(base)}, nil
 	}
 
@@ -357,6 +390,11 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))), nil
 	}
 
+	if u.videoID == "" {
+		if e := s.lintMissingVideoID(ctx, c); e != nil {
+			return uploadError(e), nil
+		}
+	}
 	var v *video
 	created := u.videoID == ""
 	if created {
@@ -371,24 +409,29 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 			// Refused as the first chunk: no video was started.
 			s.dropVideo(v.id)
 		}
-		return uploadError(e), nil
+		return uploadError(s.lintChunk(ctx, e, v, c, u.file)), nil
 	}
 	key := "chunk-" + strconv.FormatInt(c.from, 10)
 	if c.unit == unitPart {
 		key = "part-" + strconv.FormatInt(c.part, 10)
 	}
 	// The state that says how to read the chunk is stored before the chunk.
+	unit, total, updated := v.unit, v.total, v.updatedAt
 	v.unit = c.unit
 	if c.unit == unitBytes || c.parts != 0 {
 		v.total = cmp.Or(c.total, c.parts)
 	}
 	v.updatedAt = s.cfg.now()
 	if err := s.saveVideo(v); err != nil {
-		return nil, err
+		// What the video held is untouched: the chunk can be sent again.
+		v.unit, v.total, v.updatedAt = unit, total, updated
+		s.abandon(v, created)
+		return uploadError(s.storageProblem(err)), nil
 	}
 	b, err := s.store.keep(v.id, key, u.file)
 	if err != nil {
-		return nil, err
+		s.abandon(v, created)
+		return uploadError(s.storageProblem(err)), nil
 	}
 	committed = true
 	v.chunks = append(v.chunks, chunk{from: c.from, to: c.to, part: c.part, b: b})
@@ -401,9 +444,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		return nil, err
 	}
 	v.source, v.sha, v.complete = src, sum, true
-	if err := s.saveVideo(v); err != nil {
-		return nil, err
-	}
+	s.saveFinal(v)
 	return videoAnswer{Body: v.model(base)}, nil
 }
 
@@ -416,6 +457,29 @@ func sortedBlobs(chunks []chunk) []blob {
 		parts[i] = ch.b
 	}
 	return parts
+}
+
+// abandon forgets a video whose first request could not be stored: the
+// client never learnt its id. Its directory holds nothing but the state the
+// sandbox wrote. v.mu is held.
+func (s *Sandbox) abandon(v *video, created bool) {
+	if !created {
+		return
+	}
+	s.dropVideo(v.id)
+	if s.disk != nil {
+		_ = os.RemoveAll(s.disk.videoDir(v.id))
+	}
+}
+
+// saveFinal stores the state of a video that just completed. Its bytes are
+// all on disk: if the state cannot be written, the next start finds the
+// video complete from its chunks, so the failure is only logged. v.mu is
+// held.
+func (s *Sandbox) saveFinal(v *video) {
+	if err := s.saveVideo(v); err != nil {
+		s.cfg.logger.Warn("sandbox data directory: cannot record a completed video; the next start will", "video", v.id, "err", err)
+	}
 }
 
 // saveVideo stores a video's state in the data directory, if there is one;

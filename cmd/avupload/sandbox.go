@@ -30,6 +30,7 @@ func newSandboxCommand() *cobra.Command {
 		budget    int64
 		idle      time.Duration
 		maxConns  int
+		strict    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -38,12 +39,24 @@ func newSandboxCommand() *cobra.Command {
 endpoints, with the real service's rules, limits and error texts.
 
 It serves until SIGINT or SIGTERM, then shuts down cleanly. Inspect it with
-GET /_sandbox/videos and GET /_sandbox/stats.
+GET /_sandbox/videos, GET /_sandbox/stats and GET /_sandbox/lint.
+
+GET /_sandbox/lint lists, per client (its AV-Origin-Client and AV-Origin-App
+headers), the mistakes a correct client never makes: a chunk after the first
+without videoId, a chunk but the last under 5 MiB, a range sent again with
+other bytes, a total that changes, an upload token used as the API key or the
+reverse. The sandbox logs a warning for each; with --strict it also refuses
+the chunk without videoId (which the API takes as a new video) with 400, and
+names the mistake and the fix in every such answer.
 
 It also answers the authentication routes (POST /auth/api-key, POST
 /auth/refresh) that bearer-token clients use, and CORS preflights, so that a
-web page of another origin can upload with a token. Browsers upload over https
-only: --tls serves https with a self-signed certificate made at start.
+web page of another origin can upload with a token: by default pages of
+localhost, 127.0.0.1 and [::1] (any port), --cors-origin names others, and
+--cors-origin '*' allows any page of any site (with a warning: such a page
+could use the API key). /_sandbox/ routes answer only origins named by
+--cors-origin. Browsers upload over https only: --tls serves https with a
+self-signed certificate made at start.
 
 Without --data-dir uploads are held in memory, within --memory-budget, and
 nothing is written to disk. Every request's file part holds at most 200 MiB,
@@ -51,12 +64,16 @@ as on the real service.
 
 Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
   OP       an operationId, or upload, create, list, get, delete, or * for all
-  REQUEST  the 1-based request number on that route, or * for every request
+  REQUEST  the 1-based request number on that route, or * for every request;
+           on upload also upload/N (the Nth request of each upload, so that
+           a small file sent in one request is hit too), first or first/N
+           (first chunks: a whole file, part 1, bytes 0-), later or later/N
+           (any chunk after the first)
   ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (KiB/MiB/GiB
            suffixes allowed), stall=DURATION (e.g. 5s), commit-cut`,
 		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
-      --fault upload:2:status=503 --fault upload:3:commit-cut
+      --fault upload:upload/1:status=503 --fault upload:later/1:commit-cut
   avupload sandbox --tls --cors-origin http://localhost:3000
   avupload sandbox --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
@@ -71,7 +88,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				return usagef("--max-connections %d: want at least 1", maxConns)
 			}
 			opts := []sandbox.Option{sandbox.WithAPIKeys(apiKeys...), sandbox.WithMemoryBudget(budget),
-				sandbox.WithBodyIdleTimeout(idle), sandbox.WithMaxConnections(maxConns)}
+				sandbox.WithBodyIdleTimeout(idle), sandbox.WithMaxConnections(maxConns), sandbox.WithStrict(strict)}
 			if dataDir != "" {
 				opts = append(opts, sandbox.WithDataDir(dataDir))
 			}
@@ -90,7 +107,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				level = slog.LevelDebug
 			}
 			opts = append(opts, sandbox.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
-			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), addr)
+			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), cmd.ErrOrStderr(), addr)
 			if err != nil {
 				return err
 			}
@@ -101,6 +118,13 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			if err != nil {
 				if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
 					return fmt.Errorf("sandbox cannot start on --addr %s: %w", addr, err)
+				}
+				if inUse := (*sandbox.DataDirInUseError)(nil); errors.As(err, &inUse) {
+					holder := "another process"
+					if inUse.PID != 0 {
+						holder = fmt.Sprintf("another process (pid %d)", inUse.PID)
+					}
+					return fmt.Errorf("sandbox cannot start: --data-dir %s is in use by %s; stop that sandbox, or give this one another --data-dir", dataDir, holder)
 				}
 				if pathErr := (*fs.PathError)(nil); dataDir != "" && errors.As(err, &pathErr) {
 					return fmt.Errorf("sandbox cannot start: --data-dir %s: %w", dataDir, pathErr.Err)
@@ -131,6 +155,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.BoolVar(&rateLimit, "rate-limit", false, "enforce the published sandbox rate limits (40 uploads, 40 writes, 100 reads per minute)")
 	f.StringArrayVar(&faults, "fault", nil, "inject a fault, OP:REQUEST:ACTION (repeatable; see above)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request")
+	f.BoolVar(&strict, "strict", false, "refuse what a correct client never sends (a chunk after the first without videoId), naming the mistake and the fix")
 	web.register(cmd)
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/avupload/avupload/sandbox"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
@@ -124,12 +127,19 @@ func TestSandboxCommandExitCodes(t *testing.T) {
 	require.NoError(t, err)
 	defer busy.Close()
 
+	inUse := t.TempDir()
+	holder, err := sandbox.New(sandbox.WithDataDir(inUse))
+	require.NoError(t, err)
+	defer holder.Close()
+
 	cases := []struct {
 		name    string
 		args    []string
 		code    int
 		message string
 	}{
+		{"data dir in use", []string{"sandbox", "--addr", "127.0.0.1:0", "--data-dir", inUse}, exitFailure,
+			"sandbox cannot start: --data-dir " + inUse + " is in use by another process (pid " + strconv.Itoa(os.Getpid()) + ")"},
 		{"port in use", []string{"sandbox", "--addr", busy.Addr().String()}, exitFailure, "sandbox cannot start on --addr " + busy.Addr().String()},
 		{"request 0", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:0:status=503"}, exitUsage, `request "0" is not a request number`},
 		{"request -2", []string{"sandbox", "--addr", "127.0.0.1:0", "--fault", "upload:-2:status=503"}, exitUsage, `request "-2" is not a request number`},
@@ -201,5 +211,90 @@ func TestSandboxWithoutDataDirWritesNothing(t *testing.T) {
 		entries, err := os.ReadDir(d)
 		require.NoError(t, err)
 		assert.Empty(t, entries, "the sandbox wrote in %s", d)
+	}
+}
+
+// TestSandboxCommandStrict: --strict refuses a second chunk sent without
+// videoId, and GET /_sandbox/lint reports it; without it the chunk starts a
+// video, as on the API.
+func TestSandboxCommandStrict(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run(strconv.FormatBool(strict), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			args := []string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key"}
+			if strict {
+				args = append(args, "--strict")
+			}
+			var out syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, args, stdio{strings.NewReader(""), &out, &out}, func(string) string { return "" })
+			}()
+			url := listeningURL(t, &out)
+			client := &http.Client{}
+			defer client.CloseIdleConnections()
+
+			req, err := http.NewRequest(http.MethodPost, url+"/upload-tokens", strings.NewReader(`{"ttl":60}`))
+			require.NoError(t, err)
+			req.SetBasicAuth("cli-key", "")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			var tok struct{ Token string }
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+			resp.Body.Close()
+
+			var body bytes.Buffer
+			mw := multipart.NewWriter(&body)
+			w, err := mw.CreateFormFile("file", "a.mp4")
+			require.NoError(t, err)
+			_, err = w.Write([]byte("the last part"))
+			require.NoError(t, err)
+			require.NoError(t, mw.Close())
+			req, err = http.NewRequest(http.MethodPost, url+"/upload?token="+tok.Token, &body)
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.Header.Set("Content-Range", "part 2/2")
+			req.Header.Set("AV-Origin-Client", "go:1.4.5")
+			resp, err = client.Do(req)
+			require.NoError(t, err)
+			var problem struct{ Name, Detail string }
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&problem))
+			resp.Body.Close()
+			if strict {
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				assert.Equal(t, "videoId", problem.Name)
+				assert.Contains(t, problem.Detail, "without videoId")
+			} else {
+				require.Equal(t, http.StatusCreated, resp.StatusCode, "as on the API")
+			}
+
+			resp, err = client.Get(url + "/_sandbox/lint")
+			require.NoError(t, err)
+			var lint struct {
+				Strict  bool
+				Clients []struct {
+					Client   string
+					Findings []struct{ Rule string }
+				}
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&lint))
+			resp.Body.Close()
+			assert.Equal(t, strict, lint.Strict)
+			require.Len(t, lint.Clients, 1)
+			assert.Equal(t, "go:1.4.5", lint.Clients[0].Client)
+			require.Len(t, lint.Clients[0].Findings, 1)
+			assert.Equal(t, "chunk-without-video-id", lint.Clients[0].Findings[0].Rule)
+			assert.Contains(t, out.String(), "rule=chunk-without-video-id", "the warning is logged")
+
+			cancel()
+			select {
+			case code := <-done:
+				require.Equal(t, exitOK, code, "output: %s", out.String())
+			case <-time.After(10 * time.Second):
+				t.Fatal("the sandbox did not shut down")
+			}
+		})
 	}
 }

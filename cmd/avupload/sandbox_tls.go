@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -28,17 +29,27 @@ func (w *sandboxWebFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&w.selfSigned, "tls", false, "serve https with a new self-signed certificate for the listen address and localhost; prints where it is written")
 	f.StringVar(&w.certFile, "tls-cert", "", "serve https with the PEM certificate (chain) in this file; needs --tls-key")
 	f.StringVar(&w.keyFile, "tls-key", "", "the PEM private key of --tls-cert")
-	f.StringSliceVar(&w.corsOrigin, "cors-origin", []string{"*"}, "origin whose web pages may call the sandbox, such as https://app.example:8443 (repeatable; * for any)")
+	f.StringSliceVar(&w.corsOrigin, "cors-origin", nil,
+		"origin whose web pages may call the sandbox, such as https://app.example:8443 (repeatable); "+
+			"default: pages of localhost, 127.0.0.1 and [::1]; * for any page of any site (not recommended)")
 	cmd.MarkFlagsRequiredTogether("tls-cert", "tls-key")
 	cmd.MarkFlagsMutuallyExclusive("tls", "tls-cert")
 }
 
-// options returns the sandbox options the flags ask for. With --tls it writes
+// options returns the sandbox options the flags ask for; warn gets the
+// warning of --cors-origin '*'. With --tls it writes
 // a self-signed certificate and its key into a new directory, tells out
 // where, and returns a cleanup that removes that directory.
-func (w *sandboxWebFlags) options(out io.Writer, addr string) (opts []sandbox.Option, cleanup func(), err error) {
+func (w *sandboxWebFlags) options(out, warn io.Writer, addr string) (opts []sandbox.Option, cleanup func(), err error) {
 	cleanup = func() {}
-	opts = append(opts, sandbox.WithCORSOrigins(w.corsOrigin...))
+	if len(w.corsOrigin) > 0 {
+		opts = append(opts, sandbox.WithCORSOrigins(w.corsOrigin...))
+	}
+	if slices.Contains(w.corsOrigin, "*") {
+		fmt.Fprintln(warn, "warning: --cors-origin '*' lets any web page open in your browser call this sandbox: "+
+			"one that knows its API key (the default one is public) can mint, list and delete upload tokens; "+
+			"name the origins of your pages instead, or use --api-key with a key of your own")
+	}
 	switch {
 	case w.certFile != "":
 		cert, err := tls.LoadX509KeyPair(w.certFile, w.keyFile)

@@ -121,7 +121,7 @@ func TestSandboxCommandTLSFromFiles(t *testing.T) {
 	assert.NotContains(t, out.String(), "sandbox TLS certificate:", "nothing is written for a given certificate")
 	resp := listTokens(t, trustingClient(t, certPEM), url)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), "any origin by default")
+	assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "by default only loopback origins, not https://page.test")
 	stop()
 	_, err = os.Stat(certFile)
 	assert.NoError(t, err, "a given certificate is left alone")
@@ -151,6 +151,45 @@ func TestSandboxCommandTLSFlagErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, out.String(), "sandbox listening")
+		})
+	}
+}
+
+// TestSandboxCommandCORSDefault: by default only pages of this machine may
+// call the sandbox from a browser; --cors-origin '*' opens it to any page,
+// with a warning.
+func TestSandboxCommandCORSDefault(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		allowed map[string]string // origin: the Access-Control-Allow-Origin it gets
+		warns   bool
+	}{
+		{"default", nil, map[string]string{"http://localhost:3000": "http://localhost:3000", "https://evil.test": ""}, false},
+		{"any origin", []string{"--cors-origin", "*"}, map[string]string{"http://localhost:3000": "*", "https://evil.test": "*"}, true},
+		{"named origin", []string{"--cors-origin", "https://evil.test"}, map[string]string{"http://localhost:3000": "", "https://evil.test": "https://evil.test"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			url, out, stop := runSandbox(t, c.args...)
+			defer stop()
+			client := &http.Client{}
+			defer client.CloseIdleConnections()
+			for origin, want := range c.allowed {
+				req, err := http.NewRequest(http.MethodGet, url+"/upload-tokens", nil)
+				require.NoError(t, err)
+				req.SetBasicAuth(sandbox.DefaultAPIKey, "")
+				req.Header.Set("Origin", origin)
+				resp, err := client.Do(req)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				assert.Equal(t, want, resp.Header.Get("Access-Control-Allow-Origin"), origin)
+			}
+			if c.warns {
+				assert.Contains(t, out.String(), "warning: --cors-origin '*' lets any web page")
+			} else {
+				assert.NotContains(t, out.String(), "warning")
+			}
 		})
 	}
 }
