@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/avupload/avupload/gen"
 )
@@ -137,7 +139,8 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*vid
 }
 
 // multipartHead is the multipart body up to the file's bytes: the videoId
-// field first, when there is one, then the file part's header.
+// field first, when there is one, then the file part's header, whose file
+// name is escaped by headerFileName.
 func (u *upload) multipartHead(videoID string) []byte {
 	var b bytes.Buffer
 	w := multipart.NewWriter(&b)
@@ -145,6 +148,49 @@ func (u *upload) multipartHead(videoID string) []byte {
 	if videoID != "" {
 		_ = w.WriteField("videoId", videoID)
 	}
-	_, _ = w.CreateFormFile("file", u.fileName)
+	h := make(textproto.MIMEHeader, 2)
+	h.Set("Content-Disposition", `form-data; name="file"; filename="`+headerFileName(u.fileName)+`"`)
+	h.Set("Content-Type", "application/octet-stream")
+	_, _ = w.CreatePart(h)
 	return b.Bytes()
+}
+
+// headerFileName makes name fit the quoted file name of a part's
+// Content-Disposition header, where it is the one thing of the user's that
+// reaches a header: no byte of it goes there as it is unless it may. A
+// control character (0x00 to 0x1F, 0x7F: CR and LF would end the header,
+// ESC or BEL make it malformed) becomes '_', a byte that is not UTF-8
+// becomes U+FFFD, and a quote or a backslash is escaped with a backslash,
+// as multipart.Writer.CreateFormFile does. Everything else, non-ASCII
+// letters included, is kept, so the title the API makes of it stays
+// readable.
+func headerFileName(name string) string {
+	clean := true
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return name
+	}
+	var b strings.Builder
+	b.Grow(len(name) + 8)
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte('_')
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteString(name[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
