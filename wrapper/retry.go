@@ -28,6 +28,11 @@ import (
 //     host name that does not resolve, a TLS or certificate error); the
 //     caller's own cancellation; a request whose body cannot be sent again;
 //     a 2xx whose body was cut short (the request did its work).
+//   - An upload chunk answered 2xx with anything but the API's answer
+//     naming the video (an HTML page, {}, an empty or cut body, another
+//     videoId) is retried like a 5xx: nothing says the chunk was stored.
+//     The request that makes a new video is the exception, as a retry
+//     could make a second video.
 //   - Waits grow exponentially with full jitter: the n-th is drawn from
 //     [0, min(MaxBackoff, InitialBackoff*2^(n-1))].
 //   - A wait the server names replaces that draw: Retry-After (seconds or a
@@ -229,6 +234,14 @@ func retryableError(ctx context.Context, err error) bool {
 		return netErr.Timeout()
 	}
 	return false
+}
+
+// retryableAnswer reports whether a 2xx answer that the call's check did
+// not understand may be retried: an *unexpectedAnswer that says so, unless
+// the caller's context ended. Like retryableError it judges by type.
+func retryableAnswer(ctx context.Context, err error) bool {
+	var ua *unexpectedAnswer
+	return ctx.Err() == nil && errors.As(err, &ua) && ua.retryable()
 }
 
 // sleepCtx waits d or until ctx is done, whichever comes first.

@@ -76,7 +76,10 @@ type UploadOptions struct {
 	HTTP2 bool
 	// VideoID continues an existing video instead of creating one: every
 	// chunk carries it. A chunk the server says it already holds, for exactly
-	// the same range, counts as acknowledged.
+	// the same range, counts as acknowledged only when this upload sent it:
+	// an earlier attempt in this run, or an earlier run whose state in
+	// Store records it. Otherwise the upload fails with ErrRangeTaken,
+	// overwriting nothing: the video holds bytes this upload cannot vouch for.
 	VideoID string
 	// FileName is the file name sent with the video: by default the base
 	// name of a file source, or "video".
@@ -316,10 +319,11 @@ type upload struct {
 
 	// What one attempt works with; plan resets them.
 	lay layout // how the source is cut
-	// created is set when this attempt made the video; chunks of a video
-	// made elsewhere (an earlier run, UploadOptions.VideoID) may already
-	// be on the server.
-	created bool
+	// prior holds the chunks the saved state resumed from records as sent
+	// or acknowledged, by index: an earlier run sent them, so the API's
+	// saying it holds their range already is believed (see
+	// runner.landedBefore). It is empty for a new video.
+	prior   map[int]AckedChunk
 	state   *UploadState // nil until the video id is known
 	resumed int          // chunks a saved state already held
 	// stored is set when the store may hold a state under key: one was
