@@ -187,14 +187,20 @@ func retryableStatus(code int) bool {
 // It judges by the error's types alone, never by its text: a stall, a
 // dial, read or write failure of the connection, a reset, a connection
 // closed before the answer (io.EOF, io.ErrUnexpectedEOF) or a timeout may
-// pass; the caller's own cancellation, a name that does not resolve, and
-// TLS and certificate failures would recur every time.
+// pass; the caller's own cancellation, a name that does not resolve, TLS
+// and certificate failures, and a request body whose source changed
+// (ErrSourceChanged) would recur every time.
 func retryableError(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if errors.Is(err, ErrStalled) {
 		return true
+	}
+	if errors.Is(err, ErrSourceChanged) {
+		// A request body whose source ended early, whatever the
+		// connection made of it (a readfrom failure): it would again.
+		return false
 	}
 	// Every failure of http.Client.Do is a *url.Error, itself a net.Error:
 	// judge what it wraps.
