@@ -95,7 +95,10 @@ type UploadOptions struct {
 	// Store, when set, remembers the acknowledged chunks, each with the
 	// source's SHA-256 from its start through the chunk, so that a later Upload of the same source to the
 	// same API base URL, with the same store and any token, goes on where
-	// this one stopped. Before going on, a seekable source is read again up
+	// this one stopped. Each chunk is also recorded as being sent, state
+	// saved, before its first byte goes (UploadState.Sending): a later
+	// Upload believes the API's saying it holds a chunk's range already
+	// only for a chunk so recorded, or acknowledged, with the same bytes. Before going on, a seekable source is read again up
 	// to its last acknowledged chunk and checked: if it differs the upload
 	// starts over as a new video (see OnState); a stream's acknowledged
 	// chunks are checked as they are read, and the first difference fails

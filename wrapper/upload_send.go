@@ -245,6 +245,10 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*vid
 		return nil, attempts, wrapTransportError(opUpload, err, u.token, u.c.apiKey)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return nil, attempts, u.c.decode(opUpload, resp, nil, nil, u.token)
+	case v == nil:
+		// Every 2xx goes through check; this is for safety's sake.
+		_ = resp.Body.Close()
+		return nil, attempts, &OpError{Op: opUpload, Err: errors.New("internal error: a 2xx answer was not checked")}
 	}
 	return v, attempts, nil
 }
