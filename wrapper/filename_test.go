@@ -3,9 +3,11 @@ package wrapper
 import (
 	"bytes"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,3 +98,23 @@ func TestFileNameHeaderBytes(t *testing.T) {
 }
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\x00") == s }
+
+// FuzzHeaderFileName: whatever the name, the header it makes parses, and
+// gives back a name with no control character and nothing but UTF-8: the
+// name itself when it had neither.
+func FuzzHeaderFileName(f *testing.F) {
+	for _, tc := range fileNameCases() {
+		f.Add(tc.name)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		value := `form-data; name="file"; filename="` + headerFileName(name) + `"`
+		_, params, err := mime.ParseMediaType(value)
+		require.NoError(t, err, "%q", value)
+		got := params["filename"]
+		assert.True(t, utf8.ValidString(got), "%q", got)
+		assert.False(t, strings.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }), "%q", got)
+		if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			assert.Equal(t, name, got)
+		}
+	})
+}
