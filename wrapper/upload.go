@@ -227,8 +227,12 @@ func (o *UploadOptions) normalize() error {
 // that cannot be opened is returned as it is. Any later failure,
 // cancellation included, is an *UploadError holding the state to resume
 // from; it wraps the cause (ctx.Err() when ctx ended, an *APIError when the
-// API refused a chunk, ErrStateConflict, ErrSourceChanged,
-// ErrStateNotSaved). opts may be nil.
+// API refused a chunk, ErrRangeTaken when it refused one because it holds
+// bytes in its range this upload did not send, ErrVideoChanged,
+// ErrStateConflict, ErrSourceChanged, ErrStateNotSaved). A chunk counts as
+// acknowledged only from a 2xx answer that is a JSON object naming the
+// video: any other 2xx (an HTML page, an empty body, {}) is retried, then
+// fails the upload. opts may be nil.
 func (c *Client) Upload(ctx context.Context, token string, src Source, opts *UploadOptions) (*UploadResult, error) {
 	var o UploadOptions
 	if opts != nil {
