@@ -27,7 +27,8 @@ import (
 //     never followed, see [ErrRedirected]); a failure that would recur (a
 //     host name that does not resolve, a TLS or certificate error); the
 //     caller's own cancellation; a request whose body cannot be sent again;
-//     a 2xx whose body was cut short (the request did its work).
+//     a 2xx whose body was cut short (the request did its work), but for
+//     an upload chunk's (next).
 //   - An upload chunk answered 2xx with anything but the API's answer
 //     naming the video (an HTML page, {}, an empty or cut body, another
 //     videoId) is retried like a 5xx: nothing says the chunk was stored.
