@@ -50,7 +50,8 @@ type Event struct {
 	// Status is the HTTP status of the answer that failed, 0 when no answer
 	// came (EventRetry).
 	Status int
-	// Err is why the attempt failed, when no answer came (EventRetry).
+	// Err is why the attempt failed, when no answer came or its 2xx answer
+	// was not the API's (EventRetry).
 	Err error
 	// Idle is how long nothing has moved (EventIdle).
 	Idle time.Duration
@@ -83,6 +84,11 @@ type call struct {
 	stall   time.Duration // 0: none
 	attrs   []slog.Attr   // said in every log line, such as a chunk's index
 	secrets []string      // scrubbed from every error text, with the API key
+	// check, when set, judges each 2xx answer, whose body it reads: the
+	// call returns the answer when check returns nil, and otherwise its
+	// error, after retrying the request as a 5xx would be when the error
+	// is an *unexpectedAnswer that may be retried (see retryableAnswer).
+	check func(*http.Response) error
 }
 
 // Do makes req, retrying it as the client's policy allows. It implements
@@ -115,6 +121,7 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(req, attempt, cl)
 		var h http.Header
+		var unexpected error // a 2xx answer check did not understand
 		switch {
 		case err != nil:
 			if attempt >= attempts || !retryableError(ctx, err) {
@@ -122,6 +129,15 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 			}
 		case attempt < attempts && retryableStatus(resp.StatusCode):
 			h = resp.Header
+		case cl.check != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299:
+			unexpected = cl.check(resp)
+			if unexpected == nil {
+				return resp, attempt, nil
+			}
+			if attempt >= attempts || !retryableAnswer(ctx, unexpected) {
+				_ = resp.Body.Close()
+				return nil, attempt, unexpected
+			}
 		default:
 			return resp, attempt, nil
 		}
@@ -135,6 +151,7 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 		if resp != nil {
 			ev.Status = resp.StatusCode
 			_, ev.ServerAsked = serverWait(h)
+			ev.Err = unexpected
 			_ = resp.Body.Close()
 		} else {
 			ev.Err = wrapTransportError(cl.op, err, secrets...)

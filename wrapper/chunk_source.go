@@ -48,7 +48,7 @@ type chunk struct {
 // fingerprints them and counts them in flow as they go. A new body (a
 // retry) takes the previous one's bytes out of flow.
 func (ch *chunk) body() io.Reader {
-	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), flow: ch.flow}
+	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), want: ch.n, flow: ch.flow}
 	if ch.sum == "" {
 		b.fp = new(fingerprint)
 	}
@@ -75,21 +75,45 @@ func (ch *chunk) end() (fp fingerprint, ok bool) {
 // drop ends the chunk's last request, which was not acknowledged.
 func (ch *chunk) drop() { ch.end() }
 
+// ranShort reports whether the source ended before the chunk's end while
+// its last request read it: the source shrank.
+func (ch *chunk) ranShort() bool {
+	ch.mu.Lock()
+	b := ch.cur
+	ch.mu.Unlock()
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.short
+}
+
+// errSourceEnded is what a request body reads when the source ends before
+// the chunk does, so that the transport stops the request; the upload then
+// says how the source changed (see upload.sourceShort). It wraps neither
+// io.EOF nor io.ErrUnexpectedEOF, so that it is not retried.
+var errSourceEnded = fmt.Errorf("%w: the source ended before the chunk", ErrSourceChanged)
+
 // sentBody is a chunk's bytes on their way into one request.
 type sentBody struct {
-	r    io.Reader
-	flow *atomic.Int64
-	mu   sync.Mutex
-	fp   *fingerprint // nil when the chunk's bytes are held in memory
-	n    int64
-	done bool
+	r     io.Reader
+	want  int64 // the chunk's length
+	flow  *atomic.Int64
+	mu    sync.Mutex
+	fp    *fingerprint // nil when the chunk's bytes are held in memory
+	n     int64        // bytes read and counted, until finish
+	got   int64        // bytes read, all told
+	short bool         // the source ended before want bytes
+	done  bool
 }
 
 func (b *sentBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if n > 0 {
+	if n > 0 || err != nil {
 		b.mu.Lock()
-		if !b.done {
+		b.got += int64(n)
+		if !b.done && n > 0 {
 			if b.fp != nil {
 				b.fp.add(p[:n])
 			}
@@ -97,6 +121,9 @@ func (b *sentBody) Read(p []byte) (int, error) {
 			if b.flow != nil {
 				b.flow.Add(int64(n))
 			}
+		}
+		if errors.Is(err, io.EOF) && b.got < b.want {
+			b.short, err = true, errSourceEnded
 		}
 		b.mu.Unlock()
 	}
@@ -136,6 +163,10 @@ type chunker interface {
 	// ErrSourceChanged when the bytes the request sent are not those
 	// hashed for the source's SHA-256: the source changed meanwhile.
 	confirm(ctx context.Context, ch *chunk) (string, error)
+	// prefix returns the hex SHA-256 of the source from its start through
+	// ch, as hashed by this upload, waiting for the hashing to get there:
+	// what a state records of a chunk before its first byte goes.
+	prefix(ctx context.Context, ch *chunk) (string, error)
 	// release gives back what a chunk holds once it was sent or dropped.
 	release(ch *chunk)
 	// total is the source's size, or -1 while it is unknown.
@@ -224,6 +255,7 @@ const passAhead = 2
 // the source's SHA-256 would not be that of the bytes the API holds.
 type seekChunker struct {
 	at        io.ReaderAt
+	resized   func() error // the source's size check (see openSource.resized)
 	size      int64
 	lay       layout
 	n         int
@@ -248,8 +280,10 @@ type passSum struct {
 }
 
 // newSeekChunker starts the hashing pass; stop or sum must be called.
-func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout) *seekChunker {
-	k := &seekChunker{at: at, size: size, lay: lay, n: int(lay.count(size)), hashDone: make(chan struct{}),
+// resized, when not nil, tells whether the source's size changed: the pass
+// calls it when it ends, and when it finds the source shorter than size.
+func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout, resized func() error) *seekChunker {
+	k := &seekChunker{at: at, resized: resized, size: size, lay: lay, n: int(lay.count(size)), hashDone: make(chan struct{}),
 		limit: passAhead, changed: make(chan struct{})}
 	hctx, cancel := context.WithCancel(ctx)
 	k.hashAbort = cancel
@@ -298,6 +332,11 @@ func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
 			fp.add(buf[:m])
 			off += int64(m)
 			if m < n {
+				if k.resized != nil {
+					if rerr := k.resized(); rerr != nil {
+						return "", rerr
+					}
+				}
 				if err == nil || errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
@@ -309,6 +348,12 @@ func (k *seekChunker) hashPass(ctx context.Context) (string, error) {
 		k.sums = append(k.sums, s)
 		k.signal()
 		k.mu.Unlock()
+	}
+	// A file that grew holds bytes past those hashed, which no chunk sends.
+	if k.resized != nil {
+		if err := k.resized(); err != nil {
+			return "", err
+		}
 	}
 	return hex.EncodeToString(whole.Sum(nil)), nil
 }
@@ -393,6 +438,11 @@ func (k *seekChunker) confirm(ctx context.Context, ch *chunk) (string, error) {
 			ErrSourceChanged, ch.index, ch.off, ch.off+ch.n-1)
 	}
 	return s.prefix, nil
+}
+
+func (k *seekChunker) prefix(ctx context.Context, ch *chunk) (string, error) {
+	s, err := k.chunkSum(ctx, ch.index)
+	return s.prefix, err
 }
 
 // fingerprintRange is the fingerprint of n bytes of r from off.
@@ -616,6 +666,8 @@ func (k *readChunker) confirm(_ context.Context, ch *chunk) (string, error) {
 	ch.end()
 	return ch.sum, nil
 }
+
+func (k *readChunker) prefix(_ context.Context, ch *chunk) (string, error) { return ch.sum, nil }
 
 func (k *readChunker) release(ch *chunk) {
 	if ch != nil && ch.buf != nil {

@@ -58,7 +58,7 @@ func TestHashPassStaysNearTheRequests(t *testing.T) {
 		data := testData(cs*chunks-7, 60)
 		size := int64(len(data))
 		r := &watchedReaderAt{data: data}
-		k := newSeekChunker(t.Context(), r, size, layout{cs, cs})
+		k := newSeekChunker(t.Context(), r, size, layout{cs, cs}, nil)
 		defer k.stop()
 
 		synctest.Wait()
@@ -100,7 +100,7 @@ func TestConfirmChecksTheBytesSent(t *testing.T) {
 	const cs = 1000
 	data := testData(3*cs, 61)
 	r := &watchedReaderAt{data: data, flip: cs + 10}
-	k := newSeekChunker(t.Context(), r, int64(len(data)), layout{cs, cs})
+	k := newSeekChunker(t.Context(), r, int64(len(data)), layout{cs, cs}, nil)
 	defer k.stop()
 
 	first, err := k.next(t.Context())

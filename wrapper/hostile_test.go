@@ -377,7 +377,8 @@ func TestMaxServerWaitIsAPolicyField(t *testing.T) {
 }
 
 // TestVideoIDChangeIsAnError answers the second chunk with another videoId
-// than the first: the upload fails and the chunk is not counted.
+// than the first: the chunk is retried, the upload fails and the chunk is
+// not counted.
 func TestVideoIDChangeIsAnError(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 		if isFirstChunk(r) {
@@ -397,7 +398,9 @@ func TestVideoIDChangeIsAnError(t *testing.T) {
 	assert.Contains(t, err.Error(), "viOther")
 	assert.Contains(t, err.Error(), "viFirst")
 	got := f.requests()
-	require.Len(t, got, 2)
+	// The answer naming another video says nothing of this chunk: it is
+	// retried as the policy allows.
+	require.Len(t, got, 1+testPolicy.MaxAttempts)
 	assert.Contains(t, string(got[1].Body), "name=\"videoId\"\r\n\r\nviFirst\r\n", "the chunk carried the first chunk's videoId")
 	var upErr *UploadError
 	require.ErrorAs(t, err, &upErr)

@@ -59,3 +59,86 @@ func (c *Client) requireKey() error {
 	}
 	return nil
 }
+
+// unexpectedAnswer is a 2xx answer to an upload request that is not the
+// API's answer naming the video: an HTML page (a captive portal, a proxy),
+// an empty body, {}, a JSON array, or a Video naming another video.
+// Nothing in it says the request's bytes were stored, so it never counts as
+// an acknowledgement. The one retry loop retries it like a 5xx (see
+// retryableAnswer), except when it answered the request that makes a new
+// video: a video may then have been made whose id is unknown, and a retry
+// could make a second one.
+type unexpectedAnswer struct {
+	status   int
+	what     string // the request, in words: "chunk 2 (bytes 0-5242879/9000000)"
+	ctype    string // the answer's Content-Type
+	size     int    // the body's length as received
+	why      string // what is wrong with the body, when it names no other video
+	other    string // the videoId it named, when not the one the chunks go to
+	want     string // the videoId the chunks go to
+	newVideo bool   // the request makes a new video
+	cause    error  // why the body could not be read whole, or nil
+}
+
+func (e *unexpectedAnswer) Error() string {
+	if e.other != "" {
+		return fmt.Sprintf("the server answered %d to %s naming video %q, not %q, which the chunks were sent to: nothing says the chunk was stored in %s",
+			e.status, e.what, e.other, e.want, e.want)
+	}
+	ctype := e.ctype
+	if ctype == "" {
+		ctype = "no Content-Type"
+	}
+	said := fmt.Sprintf("the server answered %d to %s with something that is not the API's answer (%s, %d bytes: %s)",
+		e.status, e.what, ctype, e.size, e.why)
+	if e.newVideo {
+		return said + ": a video may have been made whose id is unknown; the request was not sent again, which could make a second video"
+	}
+	return said + ": nothing says the chunk was stored"
+}
+
+// Is makes the error match ErrVideoChanged when it names another video,
+// and errUnreadableAnswer otherwise.
+func (e *unexpectedAnswer) Is(target error) bool {
+	if e.other != "" {
+		return target == ErrVideoChanged
+	}
+	return target == errUnreadableAnswer
+}
+
+// Unwrap returns why the body could not be read whole (a stall, for
+// instance), or nil.
+func (e *unexpectedAnswer) Unwrap() error { return e.cause }
+
+// retryable reports whether the request may be sent again.
+func (e *unexpectedAnswer) retryable() bool { return !e.newVideo }
+
+// readVideoAnswer reads a 2xx answer to an upload request and returns it
+// when it is a JSON object naming a video: videoID when the request added
+// to it, any non-empty id when it made the video (videoID empty). Anything
+// else is an *unexpectedAnswer. The body is read whole and closed.
+func readVideoAnswer(resp *http.Response, what, videoID string) (*videoAnswer, error) {
+	raw, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	ua := &unexpectedAnswer{status: resp.StatusCode, what: what, ctype: resp.Header.Get("Content-Type"),
+		size: len(raw), want: videoID, newVideo: videoID == ""}
+	var v videoAnswer
+	switch trimmed := bytes.TrimLeft(raw, " \t\r\n"); {
+	case err != nil:
+		ua.why, ua.cause = "cut short", err
+	case len(trimmed) == 0:
+		ua.why = "empty"
+	case trimmed[0] != '{':
+		ua.why = "not a JSON object"
+	case json.Unmarshal(raw, &v.Video) != nil:
+		ua.why = "not a JSON object the API writes"
+	case v.VideoID == "":
+		ua.why = "no videoId in it"
+	case videoID != "" && v.VideoID != videoID:
+		ua.other = v.VideoID
+	default:
+		v.raw = raw
+		return &v, nil
+	}
+	return nil, ua
+}

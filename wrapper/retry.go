@@ -27,7 +27,13 @@ import (
 //     never followed, see [ErrRedirected]); a failure that would recur (a
 //     host name that does not resolve, a TLS or certificate error); the
 //     caller's own cancellation; a request whose body cannot be sent again;
-//     a 2xx whose body was cut short (the request did its work).
+//     a 2xx whose body was cut short (the request did its work), but for
+//     an upload chunk's (next).
+//   - An upload chunk answered 2xx with anything but the API's answer
+//     naming the video (an HTML page, {}, an empty or cut body, another
+//     videoId) is retried like a 5xx: nothing says the chunk was stored.
+//     The request that makes a new video is the exception, as a retry
+//     could make a second video.
 //   - Waits grow exponentially with full jitter: the n-th is drawn from
 //     [0, min(MaxBackoff, InitialBackoff*2^(n-1))].
 //   - A wait the server names replaces that draw: Retry-After (seconds or a
@@ -182,14 +188,20 @@ func retryableStatus(code int) bool {
 // It judges by the error's types alone, never by its text: a stall, a
 // dial, read or write failure of the connection, a reset, a connection
 // closed before the answer (io.EOF, io.ErrUnexpectedEOF) or a timeout may
-// pass; the caller's own cancellation, a name that does not resolve, and
-// TLS and certificate failures would recur every time.
+// pass; the caller's own cancellation, a name that does not resolve, TLS
+// and certificate failures, and a request body whose source changed
+// (ErrSourceChanged) would recur every time.
 func retryableError(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if errors.Is(err, ErrStalled) {
 		return true
+	}
+	if errors.Is(err, ErrSourceChanged) {
+		// A request body whose source ended early, whatever the
+		// connection made of it (a readfrom failure): it would again.
+		return false
 	}
 	// Every failure of http.Client.Do is a *url.Error, itself a net.Error:
 	// judge what it wraps.
@@ -229,6 +241,14 @@ func retryableError(ctx context.Context, err error) bool {
 		return netErr.Timeout()
 	}
 	return false
+}
+
+// retryableAnswer reports whether a 2xx answer that the call's check did
+// not understand may be retried: an *unexpectedAnswer that says so, unless
+// the caller's context ended. Like retryableError it judges by type.
+func retryableAnswer(ctx context.Context, err error) bool {
+	var ua *unexpectedAnswer
+	return ctx.Err() == nil && errors.As(err, &ua) && ua.retryable()
 }
 
 // sleepCtx waits d or until ctx is done, whichever comes first.

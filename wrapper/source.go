@@ -33,7 +33,42 @@ type openSource struct {
 	modTime time.Time
 	// close releases what open acquired.
 	close func() error
+	// path is a file's path as it was given, for messages; stat gives the
+	// file's size now. Both are empty for other sources.
+	path string
+	stat func() (int64, error)
 }
+
+// resized returns an error matching ErrSourceChanged when the file's size
+// is no longer the size it had when the upload began: a file that grew
+// holds bytes no chunk sends, one that shrank lacks bytes a chunk was to
+// send. It returns nil when the size is the same, or cannot be told.
+func (s *openSource) resized() error {
+	if s.stat == nil {
+		return nil
+	}
+	n, err := s.stat()
+	if err != nil || n == s.size {
+		return nil
+	}
+	return &resizedError{path: s.path, from: s.size, to: n}
+}
+
+// resizedError is a file whose size changed during its own upload.
+type resizedError struct {
+	path     string
+	from, to int64
+}
+
+func (e *resizedError) Error() string {
+	how := "grew"
+	if e.to < e.from {
+		how = "shrank"
+	}
+	return fmt.Sprintf("%s: %s %s from %d to %d bytes while it was being uploaded", ErrSourceChanged, e.path, how, e.from, e.to)
+}
+
+func (e *resizedError) Unwrap() error { return ErrSourceChanged }
 
 func noClose() error { return nil }
 
@@ -55,6 +90,7 @@ func (s fileSource) open() (*openSource, error) {
 		return nil, err
 	}
 	o.close = f.Close
+	o.path = s.path
 	return o, nil
 }
 
@@ -88,7 +124,15 @@ func statFile(f *os.File) (*openSource, error) {
 	if err != nil {
 		abs = f.Name()
 	}
-	return &openSource{size: fi.Size(), at: f, name: filepath.Base(f.Name()), identity: abs, modTime: fi.ModTime()}, nil
+	stat := func() (int64, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	return &openSource{size: fi.Size(), at: f, name: filepath.Base(f.Name()), identity: abs, modTime: fi.ModTime(),
+		path: f.Name(), stat: stat}, nil
 }
 
 // ReaderAt is size bytes read from r with ReadAt, from offset 0. Chunks are

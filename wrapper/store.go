@@ -19,10 +19,14 @@ import (
 )
 
 // stateVersion is the version of the UploadState format this package
-// writes and reads. Version 1 keyed a state by the upload token and held no
-// per-chunk hashes; version 2 held the SHA-256 of each chunk alone. Their
-// files are refused with ErrStateConflict.
-const stateVersion = 3
+// writes. Version 1 keyed a state by the upload token and held no
+// per-chunk hashes; version 2 held the SHA-256 of each chunk alone: their
+// files are refused with ErrStateConflict. Version 3 had no list of chunks
+// being sent: it is read as a version 4 state with none.
+const stateVersion = 4
+
+// oldestReadVersion is the oldest format version read.
+const oldestReadVersion = 3
 
 // UploadState is what a resumable upload remembers between runs: which
 // server and video the chunks go to, which source they come from, and each
@@ -31,7 +35,8 @@ const stateVersion = 3
 // token goes on with the same video, and a state file left on disk grants
 // nothing.
 type UploadState struct {
-	// Version is the format version, 3.
+	// Version is the format version, 4. Version 3 states are read too, as
+	// states with no chunk being sent.
 	Version int `json:"version"`
 	// BaseURL is the API base URL the video lives on.
 	BaseURL string `json:"baseUrl"`
@@ -55,6 +60,17 @@ type UploadState struct {
 	ModTime time.Time `json:"modTime,omitzero"`
 	// Acked lists the acknowledged chunks, by ascending index.
 	Acked []AckedChunk `json:"acked"`
+	// Sending lists the chunks being sent and not acknowledged, by
+	// ascending index, each as an AckedChunk would record it: the state is
+	// saved with a chunk in it before the chunk's first byte goes, so that
+	// a run that stopped before the chunk's answer (a crash, a failure)
+	// leaves a record that the API may hold the chunk. A later run sends
+	// it again, and believes the API when it says it holds that exact range
+	// already only for a chunk in Acked or Sending, whose bytes it checks
+	// against PrefixSHA256 first; for any other chunk that answer fails
+	// the upload with ErrRangeTaken. A chunk leaves Sending when it is
+	// acknowledged.
+	Sending []AckedChunk `json:"sending,omitempty"`
 	// UpdatedAt is when the state was last saved.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -82,6 +98,7 @@ func (s *UploadState) Clone() *UploadState {
 	}
 	c := *s
 	c.Acked = slices.Clone(s.Acked)
+	c.Sending = slices.Clone(s.Sending)
 	return &c
 }
 
@@ -142,9 +159,10 @@ func decodeState(data []byte) (*UploadState, error) {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadState, err)
 	}
-	if n, err := strconv.Atoi(string(v.Version)); err == nil && n != stateVersion {
-		return nil, fmt.Errorf("%w: it is in format version %d, written by another version of avupload; this one reads version %d only",
-			ErrStateConflict, n, stateVersion)
+	n, err := strconv.Atoi(string(v.Version))
+	if err == nil && (n < oldestReadVersion || n > stateVersion) {
+		return nil, fmt.Errorf("%w: it is in format version %d, written by another version of avupload; this one reads versions %d and %d only",
+			ErrStateConflict, n, oldestReadVersion, stateVersion)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -154,6 +172,13 @@ func decodeState(data []byte) (*UploadState, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data", errBadState)
+	}
+	if n == 3 {
+		// Version 3 is version 4 without chunks being sent.
+		if s.Sending != nil {
+			return nil, fmt.Errorf("%w: a version 3 state has no sending list", errBadState)
+		}
+		s.Version = stateVersion
 	}
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -197,6 +222,24 @@ func (s *UploadState) validate() error {
 		}
 		want := savedLayout(s).length(c.Index, s.Total)
 		if s.Total < 0 && k == len(s.Acked)-1 && c.Size > 0 && c.Size < want {
+			want = c.Size // a stream's last chunk may be short
+		}
+		if c.Size != want {
+			return bad("chunk %d: size %d, want %d", c.Index, c.Size, want)
+		}
+	}
+	for k, c := range s.Sending {
+		if c.Index < 0 || c.Index >= chunks || k > 0 && c.Index <= s.Sending[k-1].Index {
+			return bad("chunks being sent must be distinct ascending indexes below %d", chunks)
+		}
+		if _, acked := slices.BinarySearchFunc(s.Acked, c.Index, func(a AckedChunk, i int) int { return a.Index - i }); acked {
+			return bad("chunk %d is both acknowledged and being sent", c.Index)
+		}
+		if !hexSHA256.MatchString(c.PrefixSHA256) {
+			return bad("chunk %d: prefixSha256 is not a hex SHA-256", c.Index)
+		}
+		want := savedLayout(s).length(c.Index, s.Total)
+		if s.Total < 0 && c.Size > 0 && c.Size < want {
 			want = c.Size // a stream's last chunk may be short
 		}
 		if c.Size != want {

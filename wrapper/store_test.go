@@ -151,7 +151,7 @@ func TestDecodeStateOldVersion(t *testing.T) {
 			_, err := NewStateFile(p).Load(t.Context(), "")
 			require.ErrorIs(t, err, ErrStateConflict)
 			assert.Contains(t, err.Error(), fmt.Sprintf("format version %d,", version))
-			assert.Contains(t, err.Error(), fmt.Sprintf("reads version %d only", stateVersion))
+			assert.Contains(t, err.Error(), fmt.Sprintf("reads versions %d and %d only", oldestReadVersion, stateVersion))
 			assert.Contains(t, err.Error(), p, "the message names the file")
 		})
 	}

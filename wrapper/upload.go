@@ -76,7 +76,10 @@ type UploadOptions struct {
 	HTTP2 bool
 	// VideoID continues an existing video instead of creating one: every
 	// chunk carries it. A chunk the server says it already holds, for exactly
-	// the same range, counts as acknowledged.
+	// the same range, counts as acknowledged only when this upload sent it:
+	// an earlier attempt in this run, or an earlier run whose state in
+	// Store records it. Otherwise the upload fails with ErrRangeTaken,
+	// overwriting nothing: the video holds bytes this upload cannot vouch for.
 	VideoID string
 	// FileName is the file name sent with the video: by default the base
 	// name of a file source, or "video".
@@ -92,7 +95,10 @@ type UploadOptions struct {
 	// Store, when set, remembers the acknowledged chunks, each with the
 	// source's SHA-256 from its start through the chunk, so that a later Upload of the same source to the
 	// same API base URL, with the same store and any token, goes on where
-	// this one stopped. Before going on, a seekable source is read again up
+	// this one stopped. Each chunk is also recorded as being sent, state
+	// saved, before its first byte goes (UploadState.Sending): a later
+	// Upload believes the API's saying it holds a chunk's range already
+	// only for a chunk so recorded, or acknowledged, with the same bytes. Before going on, a seekable source is read again up
 	// to its last acknowledged chunk and checked: if it differs the upload
 	// starts over as a new video (see OnState); a stream's acknowledged
 	// chunks are checked as they are read, and the first difference fails
@@ -221,8 +227,12 @@ func (o *UploadOptions) normalize() error {
 // that cannot be opened is returned as it is. Any later failure,
 // cancellation included, is an *UploadError holding the state to resume
 // from; it wraps the cause (ctx.Err() when ctx ended, an *APIError when the
-// API refused a chunk, ErrStateConflict, ErrSourceChanged,
-// ErrStateNotSaved). opts may be nil.
+// API refused a chunk, ErrRangeTaken when it refused one because it holds
+// bytes in its range this upload did not send, ErrVideoChanged,
+// ErrStateConflict, ErrSourceChanged, ErrStateNotSaved). A chunk counts as
+// acknowledged only from a 2xx answer that is a JSON object naming the
+// video: any other 2xx (an HTML page, an empty body, {}) is retried, then
+// fails the upload. opts may be nil.
 func (c *Client) Upload(ctx context.Context, token string, src Source, opts *UploadOptions) (*UploadResult, error) {
 	var o UploadOptions
 	if opts != nil {
@@ -316,10 +326,11 @@ type upload struct {
 
 	// What one attempt works with; plan resets them.
 	lay layout // how the source is cut
-	// created is set when this attempt made the video; chunks of a video
-	// made elsewhere (an earlier run, UploadOptions.VideoID) may already
-	// be on the server.
-	created bool
+	// prior holds the chunks the saved state resumed from records as sent
+	// or acknowledged, by index: an earlier run sent them, so the API's
+	// saying it holds their range already is believed (see
+	// runner.landedBefore). It is empty for a new video.
+	prior   map[int]AckedChunk
 	state   *UploadState // nil until the video id is known
 	resumed int          // chunks a saved state already held
 	// stored is set when the store may hold a state under key: one was

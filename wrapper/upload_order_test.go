@@ -123,6 +123,7 @@ type quietStore struct {
 	turn    chan struct{}
 	atSaves []int32
 	acked   []int
+	sending [][]int
 }
 
 func (s *quietStore) Save(ctx context.Context, key string, st *UploadState) error {
@@ -131,12 +132,19 @@ func (s *quietStore) Save(ctx context.Context, key string, st *UploadState) erro
 	synctest.Wait()
 	s.atSaves = append(s.atSaves, s.seen.n.Load())
 	s.acked = append(s.acked, len(st.Acked))
+	var sending []int
+	for _, c := range st.Sending {
+		sending = append(sending, c.Index)
+	}
+	s.sending = append(s.sending, sending)
 	return s.ResumeStore.Save(ctx, key, st)
 }
 
 // TestStateIsSavedBeforeTheNextChunk checks that, one chunk at a time, the
-// state naming a chunk is saved before the next chunk is sent: a crash
-// then costs at most the chunk in flight.
+// state naming a chunk as acknowledged is saved before the next chunk is
+// sent, and that the state naming the next chunk as being sent is saved
+// before that chunk's first byte goes (the write-ahead record): a crash then
+// costs at most the chunk in flight, which the next run knows it sent.
 func TestStateIsSavedBeforeTheNextChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var seen *arrivals
@@ -152,10 +160,18 @@ func TestStateIsSavedBeforeTheNextChunk(t *testing.T) {
 			&UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store})
 		require.NoError(t, err)
 
-		require.Len(t, store.atSaves, 5)
+		// Chunk 0 makes the video and is saved once acknowledged; every
+		// later chunk is saved as being sent, then as acknowledged.
+		require.Len(t, store.atSaves, 9)
 		for i, n := range store.atSaves {
-			assert.Equal(t, int32(i+1), n, "save %d ended after %d upload requests had arrived", i+1, n)
-			assert.Equal(t, i+1, store.acked[i])
+			want := i/2 + 1
+			assert.Equal(t, int32(want), n, "save %d ended after %d upload requests had arrived", i+1, n)
+			assert.Equal(t, want, store.acked[i], "save %d", i+1)
+			if i%2 == 1 {
+				assert.Equal(t, []int{want}, store.sending[i], "save %d records chunk %d as being sent, before it goes", i+1, want)
+			} else {
+				assert.Empty(t, store.sending[i], "save %d", i+1)
+			}
 		}
 	})
 }

@@ -118,7 +118,7 @@ func sizeWords(n int64) string {
 // skipped chunks are checked as the chunker reads them.
 func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 	o := &u.opts
-	u.created, u.state, u.resumed = false, nil, 0
+	u.prior, u.state, u.resumed = nil, nil, 0
 	size := u.src.size
 	fresh := newLayout(o.ChunkSize, o.Concurrency, size)
 	u.lay = fresh
@@ -135,7 +135,7 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 		if err := u.checkChunkCount(size); err != nil {
 			return nil, err
 		}
-		sk := newSeekChunker(ctx, u.src.at, size, u.lay)
+		sk := newSeekChunker(ctx, u.src.at, size, u.lay, u.src.resized)
 		if saved != nil {
 			err := u.verify(ctx, sk, saved)
 			switch {
@@ -148,7 +148,7 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 					if err := u.checkChunkCount(size); err != nil {
 						return nil, err
 					}
-					sk = newSeekChunker(ctx, u.src.at, size, u.lay)
+					sk = newSeekChunker(ctx, u.src.at, size, u.lay, u.src.resized)
 				}
 			case err != nil:
 				sk.stop()
@@ -171,10 +171,16 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 	if saved != nil {
 		p.saved = saved
 		p.videoID = saved.VideoID
+		u.prior = make(map[int]AckedChunk, len(saved.Acked)+len(saved.Sending))
 		for _, c := range saved.Acked {
 			p.acked.add(c.Index)
+			u.prior[c.Index] = c
+		}
+		for _, c := range saved.Sending {
+			u.prior[c.Index] = c
 		}
 		u.state = saved.Clone()
+		u.state.Version = stateVersion
 		u.state.ModTime = u.src.modTime
 		u.resumed = len(saved.Acked)
 	}
@@ -214,23 +220,37 @@ func (u *upload) checkChunkCount(size int64) error {
 }
 
 // verify reads the source again up to the last chunk a saved state
-// acknowledged and compares the source's SHA-256 at the end of each
-// acknowledged chunk with the saved one, before anything is sent. The
-// chunker's hashing pass does the reading, so a resume reads no byte twice;
-// it waits for the pass to get past the last acknowledged chunk.
+// acknowledged or records as being sent, and compares the source's SHA-256
+// at the end of each such chunk with the saved one, before anything is
+// sent: the API may hold a chunk being sent, so its bytes must be the
+// file's as much as an acknowledged chunk's. The chunker's hashing pass
+// does the reading, so a resume reads no byte twice; it waits for the pass
+// to get past the last chunk checked.
 func (u *upload) verify(ctx context.Context, k *seekChunker, saved *UploadState) error {
 	var from int64 // the first byte not yet found the same
-	for _, c := range saved.Acked {
+	check := func(c AckedChunk, what string) error {
 		s, err := k.chunkSum(ctx, c.Index)
 		if err != nil {
 			return err
 		}
 		end := savedLayout(saved).start(c.Index) + c.Size
 		if s.prefix != c.PrefixSHA256 {
-			return fmt.Errorf("%w: %s, through chunk %d, differ from those of the saved upload of video %s",
-				ErrSourceChanged, byteSpan("the file's", from, end), c.Index, saved.VideoID)
+			return fmt.Errorf("%w: %s, through chunk %d, differ from those of the saved upload of video %s%s",
+				ErrSourceChanged, byteSpan("the file's", from, end), c.Index, saved.VideoID, what)
 		}
-		from = end
+		from = max(from, end)
+		return nil
+	}
+	for _, c := range saved.Acked {
+		if err := check(c, ""); err != nil {
+			return err
+		}
+	}
+	from = 0
+	for _, c := range saved.Sending {
+		if err := check(c, ", which was sending that chunk"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -258,12 +278,28 @@ func (u *upload) transfer(ctx context.Context, p *plan) (*UploadResult, error) {
 
 	first, videoID, err := r.sendFirst(ctx, p.first, p.videoID)
 	if err != nil {
-		return nil, u.fail(ctx, err)
+		return nil, u.fail(ctx, r.resized(ctx, err))
 	}
 	if err := r.pump(ctx, first, videoID); err != nil {
-		return nil, u.fail(ctx, err)
+		return nil, u.fail(ctx, r.resized(ctx, err))
 	}
-	return r.finish(ctx, p, videoID)
+	res, err := r.finish(ctx, p, videoID)
+	if err != nil {
+		return nil, u.fail(ctx, r.resized(ctx, err))
+	}
+	return res, nil
+}
+
+// resized returns err, and when it is a file that changed size during its
+// upload, discards the state: the video holds bytes of the file as it was.
+func (r *runner) resized(ctx context.Context, err error) error {
+	var re *resizedError
+	if !errors.As(err, &re) {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.discard(ctx, err)
 }
 
 // sendFirst is the second phase: a chunk that makes the video goes alone,
@@ -275,13 +311,12 @@ func (r *runner) sendFirst(ctx context.Context, first *chunk, videoID string) (*
 		return first, videoID, nil
 	}
 	first.flow = &r.prog.inflight
-	v, err := u.send(ctx, first, "")
+	v, err := r.send(ctx, first, "")
 	if err != nil {
 		first.drop()
 		r.k.release(first)
 		return nil, "", err
 	}
-	u.created = true
 	if !first.whole {
 		u.state = u.newState(v.VideoID)
 	}
@@ -298,14 +333,18 @@ func (r *runner) finish(ctx context.Context, p *plan, videoID string) (*UploadRe
 	total := p.k.total()
 	n := int(u.lay.count(total))
 	if len(r.ackedIndexes()) != n {
-		return nil, u.fail(ctx, errors.New("avupload: internal error: not every chunk was acknowledged"))
+		return nil, errors.New("avupload: internal error: not every chunk was acknowledged")
 	}
 	// Every chunk's bytes as sent were checked against the hashing when
 	// it was acknowledged (see chunker.confirm), and those of an earlier
 	// run when it was resumed: sum is the hash of what the API holds.
 	sum, err := p.k.sum(ctx)
 	if err != nil {
-		return nil, u.fail(ctx, err)
+		return nil, err
+	}
+	// A file that grew since the hashing pass ended holds bytes no chunk sent.
+	if err := u.src.resized(); err != nil {
+		return nil, err
 	}
 	if u.opts.Store != nil && u.stored {
 		if err := u.opts.Store.Delete(ctx, u.key); err != nil {
@@ -419,7 +458,11 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 					continue
 				}
 				ch.flow = &r.prog.inflight
-				v, err := r.u.send(ctx, ch, videoID)
+				err := r.intend(ctx, ch)
+				var v *videoAnswer
+				if err == nil {
+					v, err = r.send(ctx, ch, videoID)
+				}
 				if err != nil {
 					ch.drop()
 					r.k.release(ch)
@@ -440,6 +483,44 @@ func (r *runner) pump(ctx context.Context, first *chunk, videoID string) error {
 	return context.Cause(ctx)
 }
 
+// intend records ch in the state as being sent, with the source's SHA-256
+// through it, and saves the state, before the chunk's first byte goes: a
+// run that stops before the chunk's answer leaves a state that says the API
+// may hold the chunk, so that the next run believes the API when it says
+// so (see runner.landedBefore), and no other chunk's. A chunk recorded so
+// already (sent again, or by the run resumed) is not saved again. Without a
+// state (the video is not known yet) it does nothing. It fails as ack does
+// when the state cannot be saved, before anything is sent.
+func (r *runner) intend(ctx context.Context, ch *chunk) error {
+	r.mu.Lock()
+	none := r.u.state == nil
+	r.mu.Unlock()
+	if none {
+		return nil
+	}
+	prefix, err := r.k.prefix(ctx, ch)
+	if err != nil {
+		return err
+	}
+	rec := AckedChunk{Index: ch.index, Size: ch.n, PrefixSHA256: prefix}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.u.state
+	if s == nil {
+		return nil
+	}
+	i, found := slices.BinarySearchFunc(s.Sending, ch.index, func(c AckedChunk, i int) int { return c.Index - i })
+	switch {
+	case found && s.Sending[i] == rec:
+		return nil
+	case found:
+		s.Sending[i] = rec
+	default:
+		s.Sending = slices.Insert(s.Sending, i, rec)
+	}
+	return r.save(ctx, s)
+}
+
 // ack records an acknowledged chunk with the source's hash through it,
 // saves the state and reports progress. It fails when the state cannot be
 // saved, unless the options say to go on, and when the chunk's bytes as
@@ -455,15 +536,7 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		if !errors.Is(err, ErrSourceChanged) || u.state == nil {
 			return err
 		}
-		video := u.state.VideoID
-		u.state = nil // no later ack saves it again
-		if u.opts.Store != nil && u.stored {
-			if derr := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); derr != nil {
-				return errors.Join(err, fmt.Errorf("%w: discarding the state of video %s: %w", ErrStateNotSaved, video, derr))
-			}
-			u.stored = false
-		}
-		return fmt.Errorf("%w; video %s holds the bytes sent, and the upload state is discarded: the next upload of this file starts a new video", err, video)
+		return r.discard(ctx, err)
 	}
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
@@ -479,14 +552,26 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 	if s == nil {
 		return nil
 	}
+	if i, found := slices.BinarySearchFunc(s.Sending, ch.index, func(c AckedChunk, i int) int { return c.Index - i }); found {
+		s.Sending = slices.Delete(s.Sending, i, i+1)
+	}
 	i, _ := slices.BinarySearchFunc(s.Acked, ch.index, func(c AckedChunk, i int) int { return c.Index - i })
 	s.Acked = slices.Insert(s.Acked, i, AckedChunk{Index: ch.index, Size: ch.n, PrefixSHA256: sum})
+	return r.save(ctx, s)
+}
+
+// save saves s, the upload's state, in the store when there is one; r.mu is
+// held, so that a newer state is never overwritten by an older one. A
+// failure is reported to OnState, and returned as ErrStateNotSaved unless
+// the options say to go on.
+func (r *runner) save(ctx context.Context, s *UploadState) error {
+	u := r.u
 	s.UpdatedAt = time.Now().UTC()
 	if u.opts.Store == nil {
 		return nil
 	}
 	// A cancelled upload still records what landed.
-	err = u.opts.Store.Save(context.WithoutCancel(ctx), u.key, s)
+	err := u.opts.Store.Save(context.WithoutCancel(ctx), u.key, s)
 	if err == nil {
 		u.stored = true
 		return nil
@@ -499,6 +584,25 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrStateNotSaved, err)
+}
+
+// discard drops the state of a video that holds bytes of a source that
+// changed while it was being sent (err says how): no later run should go
+// on with it. r.mu is held.
+func (r *runner) discard(ctx context.Context, err error) error {
+	u := r.u
+	if u.state == nil {
+		return err
+	}
+	video := u.state.VideoID
+	u.state = nil // no later ack saves it again
+	if u.opts.Store != nil && u.stored {
+		if derr := u.opts.Store.Delete(context.WithoutCancel(ctx), u.key); derr != nil {
+			return errors.Join(err, fmt.Errorf("%w: discarding the state of video %s: %w", ErrStateNotSaved, video, derr))
+		}
+		u.stored = false
+	}
+	return fmt.Errorf("%w; video %s holds the bytes sent, and the upload state is discarded: the next upload of this file starts a new video", err, video)
 }
 
 func (r *runner) ackedIndexes() []int {

@@ -230,7 +230,9 @@ func TestUploadStopsWhenTheStateCannotBeSaved(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Len(t, events, 4, "one report per acknowledged chunk")
+			// Chunk 0, acknowledged; then chunks 1 to 3, each recorded as
+			// being sent before it goes, then acknowledged.
+			assert.Len(t, events, 7, "one report per save: each chunk after the first twice")
 			assert.Equal(t, res.SHA256, e.storedSHA256(t, res))
 		})
 	}
