@@ -163,8 +163,19 @@ func (r *runner) landedBefore(ctx context.Context, ch *chunk, videoID string, he
 	default:
 		why = fmt.Sprintf("video %s already holds a range overlapping it, and the API does not say which, so nothing says the bytes it holds are these", videoID)
 	}
-	return fmt.Errorf("%w: the API refused %s: %s; nothing was overwritten: %w", ErrRangeTaken, what, why, err)
+	return &rangeTakenError{msg: fmt.Sprintf("avupload: the API refused %s: %s; nothing was overwritten", what, why), api: err}
 }
+
+// rangeTakenError is the refusal landedBefore returns: its text says what
+// the video holds in words; it matches ErrRangeTaken and wraps the API's
+// own refusal, whose title is the API's and not repeated here.
+type rangeTakenError struct {
+	msg string
+	api error
+}
+
+func (e *rangeTakenError) Error() string   { return e.msg }
+func (e *rangeTakenError) Unwrap() []error { return []error{ErrRangeTaken, e.api} }
 
 // sentBefore reports whether the saved state this upload resumed records ch
 // as sent or acknowledged by an earlier run. The record's SHA-256 of the

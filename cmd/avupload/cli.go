@@ -344,6 +344,17 @@ func describe(err error, cmd *cobra.Command) string {
 	switch {
 	case errors.As(err, &interrupted):
 		msg = interrupted.Error()
+	case errors.Is(err, wrapper.ErrRangeTaken):
+		// The wrapper's words say what the video holds; the API's
+		// refusal it wraps would only repeat "overlap".
+		msg = err.Error()
+		if upErr := (*wrapper.UploadError)(nil); errors.As(err, &upErr) && upErr.Err != nil {
+			msg = upErr.Err.Error() // no count of chunks: the refusal says what matters
+		}
+		if cmd != nil && cmd.Flags().Changed("video-id") {
+			msg = "--video-id " + cmd.Flags().Lookup("video-id").Value.String() + ": " + strings.TrimPrefix(msg, "avupload: ") +
+				"; leave out --video-id to upload a new video"
+		}
 	case errors.As(err, &apiErr):
 		msg = describeAPIError(apiErr, cmd) + waitHint(apiErr, cmd, time.Now())
 	case errors.As(err, &opErr) && !errors.Is(err, context.Canceled):
