@@ -474,7 +474,9 @@ func TestWriteAheadRecordOfOtherBytes(t *testing.T) {
 func TestVersion3StateResumes(t *testing.T) {
 	s := newChunkServer(t, func(w http.ResponseWriter, _ *http.Request, c chunkReq) {
 		if c.index == 2 {
-			reply(w, http.StatusForbidden, `{"title":"Suspended account","status":403}`)
+			// An answer that may come after the chunk landed: the
+			// record of its sending stays.
+			reply(w, http.StatusServiceUnavailable, `{"title":"Service unavailable","status":503}`)
 			return
 		}
 		videoOK(w, c)
@@ -483,9 +485,9 @@ func TestVersion3StateResumes(t *testing.T) {
 	data := testData(4*testChunk+1, 69)
 	path := writeTestFile(t, data)
 	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
-	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store}
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store, Retry: &RetryPolicy{MaxAttempts: 1}}
 	_, err := c.Upload(t.Context(), testToken, File(path), opts)
-	require.ErrorIs(t, err, ErrForbidden)
+	require.ErrorIs(t, err, ErrServer)
 
 	raw, err := os.ReadFile(store.Path())
 	require.NoError(t, err)
@@ -633,4 +635,35 @@ func TestSourceEndsInsideARequest(t *testing.T) {
 	assert.Contains(t, err.Error(), "the source ended inside chunk 1 (bytes 5242880 to 10485759) while it was being uploaded")
 	assert.NotContains(t, err.Error(), "ContentLength")
 	assert.LessOrEqual(t, s.triesOf(1), 1, "a source that ended is not sent again")
+}
+
+// TestVideoIDRefusalIsNotTrustedOnRerun adds a file, three chunks at once
+// with a state file, to a partial video of another file of the same size:
+// the API refuses the two chunks it holds and takes the third, so that the
+// video is complete with a mix. The refused chunks were recorded as being
+// sent before they went; had the record stayed, a rerun would have taken
+// the API's "already uploaded" for them as its own and succeeded. The
+// state is discarded instead, and the rerun is refused too.
+func TestVideoIDRefusalIsNotTrustedOnRerun(t *testing.T) {
+	e := newUploadEnv(t, refusedAt(3)) // a stops after two chunks
+	a := testData(6*testChunk/2, 65)
+	b := testData(6*testChunk/2, 66)
+	_, err := e.client.Upload(t.Context(), e.token, ReaderAt(bytesReader(a), int64(len(a))),
+		&UploadOptions{ChunkSize: testChunk, Concurrency: 1})
+	var upErr *UploadError
+	require.ErrorAs(t, err, &upErr)
+	require.NotNil(t, upErr.State)
+	video := upErr.State.VideoID
+
+	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 3, VideoID: video, Store: store}
+	for run := range 2 {
+		res, err := e.client.Upload(t.Context(), e.token, ReaderAt(bytesReader(b), int64(len(b))), opts)
+		require.Error(t, err, "run %d: the video holds bytes this upload did not send", run)
+		assert.Nil(t, res)
+		assert.ErrorIs(t, err, ErrRangeTaken, "run %d", run)
+		saved, err := store.Load(t.Context(), "")
+		require.NoError(t, err)
+		assert.Nil(t, saved, "run %d: no state is left to trust", run)
+	}
 }

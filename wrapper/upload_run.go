@@ -299,7 +299,7 @@ func (r *runner) resized(ctx context.Context, err error) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.discard(ctx, err)
+	return r.discard(ctx, err, "bytes of the source as it was")
 }
 
 // sendFirst is the second phase: a chunk that makes the video goes alone,
@@ -536,7 +536,7 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		if !errors.Is(err, ErrSourceChanged) || u.state == nil {
 			return err
 		}
-		return r.discard(ctx, err)
+		return r.discard(ctx, err, "bytes of the source as it was")
 	}
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
@@ -586,10 +586,26 @@ func (r *runner) save(ctx context.Context, s *UploadState) error {
 	return fmt.Errorf("%w: %w", ErrStateNotSaved, err)
 }
 
-// discard drops the state of a video that holds bytes of a source that
-// changed while it was being sent (err says how): no later run should go
-// on with it. r.mu is held.
-func (r *runner) discard(ctx context.Context, err error) error {
+// unsend takes ch out of the state's write-ahead record, after the API
+// refused it, and saves the state when it changed.
+func (r *runner) unsend(ctx context.Context, ch *chunk) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.u.state
+	if s == nil {
+		return nil
+	}
+	i, found := slices.BinarySearchFunc(s.Sending, ch.index, func(c AckedChunk, i int) int { return c.Index - i })
+	if !found {
+		return nil
+	}
+	s.Sending = slices.Delete(s.Sending, i, i+1)
+	return r.save(ctx, s)
+}
+
+// discard drops the state of a video no later run should go on with (err
+// says why, holds what the video holds). r.mu is held.
+func (r *runner) discard(ctx context.Context, err error, holds string) error {
 	u := r.u
 	if u.state == nil {
 		return err
@@ -602,7 +618,7 @@ func (r *runner) discard(ctx context.Context, err error) error {
 		}
 		u.stored = false
 	}
-	return fmt.Errorf("%w; video %s holds the bytes sent, and the upload state is discarded: the next upload of this file starts a new video", err, video)
+	return fmt.Errorf("%w; video %s holds %s, and the upload state is discarded: the next upload of this file starts a new video", err, video, holds)
 }
 
 func (r *runner) ackedIndexes() []int {

@@ -30,7 +30,25 @@ func (r *runner) send(ctx context.Context, ch *chunk, videoID string) (*videoAns
 	}
 	if ctx.Err() == nil && videoID != "" {
 		if held := heldByAPI(err, ch); held != heldNot {
-			return nil, r.landedBefore(ctx, ch, videoID, held, attempts, err)
+			err = r.landedBefore(ctx, ch, videoID, held, attempts, err)
+			if errors.Is(err, ErrRangeTaken) {
+				// The video holds bytes this upload did not send: no
+				// later run may go on with it, nor trust a record of it.
+				r.mu.Lock()
+				if u.opts.Store != nil && u.stored {
+					err = r.discard(ctx, err, "bytes this upload did not send")
+				}
+				u.state = nil
+				r.mu.Unlock()
+			}
+			return nil, err
+		}
+	}
+	if refused(err) {
+		// The API answered and kept nothing of the chunk: the record of
+		// its sending no longer stands for bytes that may have landed.
+		if serr := r.unsend(ctx, ch); serr != nil {
+			err = errors.Join(err, serr)
 		}
 	}
 	var opErr *OpError
@@ -39,6 +57,14 @@ func (r *runner) send(ctx context.Context, ch *chunk, videoID string) (*videoAns
 		opErr.Err = fmt.Errorf("chunk %d: %w", ch.index, opErr.Err)
 	}
 	return nil, err
+}
+
+// refused reports whether err is the API refusing a request: a 4xx
+// answer, after which the request's bytes are not stored. A 5xx may come
+// from a proxy after the API stored them, and no answer says nothing.
+func refused(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode <= 499
 }
 
 // sourceShort returns the error of a chunk whose last request found the
