@@ -309,7 +309,8 @@ func defaultConcurrency(s *openSource) int {
 	return DefaultStreamConcurrency
 }
 
-// upload is one call of Upload.
+// upload is one call of Upload: what every pass of it shares (see
+// upload.run). What one pass works with lives in the pass.
 type upload struct {
 	c           *Client
 	token       string
@@ -322,26 +323,24 @@ type upload struct {
 	source      string // the source's identity, UploadState.Source
 	key         string // the state's key in the store
 	log         *slog.Logger
-	prog        *progress // shared by a run that starts over, so it never goes back
-
-	// What one attempt works with; plan resets them.
-	lay layout // how the source is cut
-	// prior holds the chunks the saved state resumed from records as sent
-	// or acknowledged, by index: an earlier run sent them, so the API's
-	// saying it holds their range already is believed (see
-	// runner.landedBefore). It is empty for a new video.
-	prior   map[int]AckedChunk
-	state   *UploadState // nil until the video id is known
-	resumed int          // chunks a saved state already held
-	// stored is set when the store may hold a state under key: one was
-	// loaded or saved. Success deletes it.
-	stored bool
+	prog        *progress // shared by the passes, so that it never goes back
 }
 
 // ackSet is a growable set of chunk indexes.
 type ackSet []bool
 
 func (a ackSet) has(i int) bool { return i < len(a) && a[i] }
+
+// count is the number of indexes in a.
+func (a ackSet) count() int {
+	n := 0
+	for _, ok := range a {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
 
 func (a *ackSet) add(i int) {
 	for len(*a) <= i {

@@ -22,24 +22,24 @@ import (
 // client's one retry loop. It returns the API's answer naming the video, or
 // a nil video and no error when the API says it already holds exactly the
 // chunk's range and this upload sent that range before (see landedBefore).
-func (r *runner) send(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, error) {
-	u := r.u
+func (p *pass) send(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, error) {
+	u := p.u
 	v, attempts, err := u.sendChunk(ctx, ch, videoID)
 	if err == nil {
 		return v, nil
 	}
 	if ctx.Err() == nil && videoID != "" {
 		if held := heldByAPI(err, ch); held != heldNot {
-			err = r.landedBefore(ctx, ch, videoID, held, attempts, err)
+			err = p.landedBefore(ctx, ch, videoID, held, attempts, err)
 			if errors.Is(err, ErrRangeTaken) {
 				// The video holds bytes this upload did not send: no
 				// later run may go on with it, nor trust a record of it.
-				r.mu.Lock()
-				if u.opts.Store != nil && u.stored {
-					err = r.discard(ctx, err, "bytes this upload did not send")
+				p.mu.Lock()
+				if u.opts.Store != nil && p.stored {
+					err = p.discard(ctx, err, "bytes this upload did not send")
 				}
-				u.state = nil
-				r.mu.Unlock()
+				p.state = nil
+				p.mu.Unlock()
 			}
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func (r *runner) send(ctx context.Context, ch *chunk, videoID string) (*videoAns
 	if refused(err) {
 		// The API answered and kept nothing of the chunk: the record of
 		// its sending no longer stands for bytes that may have landed.
-		if serr := r.unsend(ctx, ch); serr != nil {
+		if serr := p.unsend(ctx, ch); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}
@@ -158,13 +158,13 @@ func heldByAPI(err error, ch *chunk) heldKind {
 // or acknowledged, with the source's SHA-256 through it the same as now.
 // Otherwise an error matching ErrRangeTaken (or ErrSourceChanged, when the
 // earlier run sent other bytes), which leaves the API's bytes as they are.
-func (r *runner) landedBefore(ctx context.Context, ch *chunk, videoID string, held heldKind, attempts int, err error) error {
-	u := r.u
+func (p *pass) landedBefore(ctx context.Context, ch *chunk, videoID string, held heldKind, attempts int, err error) error {
+	u := p.u
 	if held == heldExact || held == heldComplete {
 		ours := attempts > 1
 		if !ours {
 			var perr error
-			if ours, perr = r.sentBefore(ctx, ch); perr != nil {
+			if ours, perr = p.sentBefore(ctx, ch); perr != nil {
 				return perr
 			}
 		}
@@ -207,12 +207,12 @@ func (e *rangeTakenError) Unwrap() []error { return []error{ErrRangeTaken, e.api
 // as sent or acknowledged by an earlier run. The record's SHA-256 of the
 // source through the chunk must be the source's now: when it is not, the
 // earlier run sent other bytes, and that is ErrSourceChanged.
-func (r *runner) sentBefore(ctx context.Context, ch *chunk) (bool, error) {
-	rec, ok := r.u.prior[ch.index]
+func (p *pass) sentBefore(ctx context.Context, ch *chunk) (bool, error) {
+	rec, ok := p.prior[ch.index]
 	if !ok {
 		return false, nil
 	}
-	prefix, err := r.k.prefix(ctx, ch)
+	prefix, err := p.k.prefix(ctx, ch)
 	if err != nil {
 		return false, err
 	}
