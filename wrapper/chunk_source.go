@@ -202,11 +202,11 @@ func newChunker(ctx context.Context, src *openSource, fresh layout, saved *Uploa
 		if err := lay.checkStreamCount(src.size); err != nil {
 			return nil, nil, err
 		}
-		rk := newReadChunker(src.r, src.size, lay, buffers)
+		var acked []AckedChunk
 		if saved != nil {
-			rk.resume(saved.Acked)
+			acked = saved.Acked
 		}
-		return rk, nil, nil
+		return newReadChunker(src.r, src.size, lay, buffers, acked), nil, nil
 	}
 	size := src.size
 	if saved != nil && saved.Total != size {
@@ -570,25 +570,26 @@ type readChunker struct {
 	held     []*chunk           // chunks read while checking, to send next
 }
 
-func newReadChunker(r io.Reader, size int64, lay layout, buffers int) *readChunker {
+// newReadChunker cuts r, of size bytes (-1 when unknown), by lay into at
+// most buffers chunk buffers, and checks and skips acked, the chunks a
+// saved state acknowledged. The chunks it holds back while checking them
+// each take a buffer more, which the pool does not keep once given back.
+func newReadChunker(r io.Reader, size int64, lay layout, buffers int, acked []AckedChunk) *readChunker {
 	bufSize := lay.cs
 	if size > 0 {
 		bufSize = min(lay.cs, size)
 	}
 	k := &readChunker{r: r, size: size, lay: lay, pool: newBufPool(int(bufSize), buffers), hash: sha256.New(), lastSkip: -1}
+	if len(acked) > 0 {
+		k.saved = make(map[int]AckedChunk, len(acked))
+		for _, c := range acked {
+			k.saved[c.Index] = c
+			k.lastSkip = max(k.lastSkip, c.Index)
+		}
+	}
+	k.pool.max += k.lastSkip + 1 - len(acked) // the chunks held back while checking
 	k.known.Store(size)
 	return k
-}
-
-// resume makes the chunker check and skip the acknowledged chunks. The
-// chunks it holds back while checking each take a buffer more.
-func (k *readChunker) resume(acked []AckedChunk) {
-	k.saved = make(map[int]AckedChunk, len(acked))
-	for _, c := range acked {
-		k.saved[c.Index] = c
-		k.lastSkip = max(k.lastSkip, c.Index)
-	}
-	k.pool.max += k.lastSkip + 1 - len(acked)
 }
 
 // read reads the next chunk, whether or not it is to be skipped.

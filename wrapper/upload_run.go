@@ -145,7 +145,7 @@ func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (
 	}
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		// A file that needs more chunks than the API takes: refused
+		// A source that needs more chunks than the API takes: refused
 		// before any request.
 		return nil, err
 	case err != nil:
@@ -190,6 +190,7 @@ func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (
 	return p, nil
 }
 
+// newState is the state of a new video, cut as the pass cuts the source.
 func (p *pass) newState(videoID string) *UploadState {
 	return &UploadState{
 		Version:        stateVersion,
