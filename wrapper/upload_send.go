@@ -44,9 +44,11 @@ func (p *pass) send(ctx context.Context, ch *chunk, videoID string) (*videoAnswe
 			return nil, err
 		}
 	}
-	if refused(err) {
+	if ctx.Err() == nil && refused(err) {
 		// The API answered and kept nothing of the chunk: the record of
 		// its sending no longer stands for bytes that may have landed.
+		// Once ctx ended, err may be another chunk's refusal, the cause
+		// this request was cut off by, after its bytes landed.
 		if serr := p.unsend(ctx, ch); serr != nil {
 			err = errors.Join(err, serr)
 		}
