@@ -102,7 +102,9 @@ func (pc *pcase) phase1() {
 	for _, p := range procs {
 		p.wait()
 		if p.run.sent == "pipe" {
+			pc.mu.Lock()
 			pc.signals++
+			pc.mu.Unlock()
 		}
 	}
 	pc.mu.Lock()
@@ -269,7 +271,12 @@ type batchLine struct {
 func (pc *pcase) check() {
 	c := pc.c
 	target := pc.srcs[c.SourceFile]
-	sizeEvent := (c.Source == srcGrow || c.Source == srcShrink) && pc.srcFired
+	pc.mu.Lock()
+	fired, signals := pc.srcFired, pc.signals
+	pc.mu.Unlock()
+	pc.signals = signals
+	sizeEvent := (c.Source == srcGrow || c.Source == srcShrink) && fired
+	pc.sizeChanged = sizeEvent
 	wordsDue := sizeEvent && c.Lie == lieNone && c.Client == cliNone
 	live := c.Source == srcNone && c.Mode != modeVideoID && !pc.damaged
 	secrets := pc.allSecrets()
@@ -379,7 +386,7 @@ func (pc *pcase) checkDone(r *prun, id, sum string, size int64, path string) {
 		pc.fail("reported done with bytes no source had", "%s; the API holds the bytes of %s", where, quotePathForLog(held.path))
 	}
 	target := pc.srcs[pc.c.SourceFile]
-	if (pc.c.Source == srcGrow || pc.c.Source == srcShrink) && pc.srcFired && r.phase == 1 && (held == target || named == target) {
+	if (pc.c.Source == srcGrow || pc.c.Source == srcShrink) && pc.sizeChanged && r.phase == 1 && (held == target || named == target) {
 		pc.fail("reported done after a size change", "%s, though the file's %s happened during that run's upload of it", where, pc.c.Source)
 	}
 }

@@ -93,15 +93,16 @@ type pcase struct {
 
 	foreignID string // the video --video-id names
 
-	mu         sync.Mutex
-	phase1Open bool
-	extra      sync.WaitGroup // processes started by triggers
-	extraRuns  []*pproc
-	srcFired   bool
-	signals    int
-	damaged    bool
-	secrets    []string
-	violations []violation
+	mu          sync.Mutex
+	phase1Open  bool
+	extra       sync.WaitGroup // processes started by triggers
+	extraRuns   []*pproc
+	srcFired    bool
+	signals     int
+	damaged     bool
+	sizeChanged bool // the file grew or shrank during a first run's upload of it
+	secrets     []string
+	violations  []violation
 }
 
 func (pc *pcase) fail(cat, format string, args ...any) {
@@ -356,6 +357,7 @@ type pproc struct {
 	stderr bytes.Buffer
 	piped  chan struct{} // closed when the pipe reader is done
 	closed bool          // the pipe reader closed stdout early
+	exited bool          // Wait returned
 	mu     sync.Mutex
 }
 
@@ -407,7 +409,7 @@ func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeA
 func (p *pproc) signal(sig os.Signal, name string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.run.sent != "" || p.cmd.ProcessState != nil {
+	if p.run.sent != "" || p.exited {
 		return false
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -426,6 +428,7 @@ func (p *pproc) wait() {
 	r := p.run
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.exited = true
 	if p.closed && r.sent == "" {
 		r.sent = "pipe"
 	}
