@@ -94,7 +94,7 @@ var (
 	modeChoices   = []promiseMode{modeFile, modeStdin, modeDir, modeShards, modeVideoID, modeAPIKey}
 	modeWeights   = []int{3, 1, 3, 2, 2, 2}
 	sourceChoices = []sourceEvent{srcNone, srcEdit, srcGrow, srcShrink, srcDelete}
-	sourceWeights = []int{6, 2, 2, 1, 1}
+	sourceWeights = []int{6, 2, 2, 2, 1}
 	lieChoices    = []lieKind{lieNone, lieHTML, lieEmpty, lieOverlap, lieOtherID, lieRedirect, lieStall}
 	lieWeights    = []int{8, 2, 2, 2, 2, 1, 1}
 	clientChoices = []clientEvent{cliNone, cliKill, cliTerm, cliPipe, cliTwin}
@@ -258,6 +258,9 @@ func drawCase(seed uint64, i int) promiseCase {
 	c.Source = weighted(rng, sourceChoices, sourceWeights)
 	if c.Mode == modeStdin || c.Client == cliTwin {
 		c.Source = srcNone // stdin has no file; a concurrent run would read either version
+	}
+	if c.Source == srcDelete && runtime.GOOS == "windows" {
+		c.Source = srcEdit // Windows does not delete a file another process holds open
 	}
 	c.SourceFile = 0 // the first file is always chunked in a batch
 	if c.Source == srcGrow || c.Source == srcShrink {
