@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -85,12 +86,13 @@ type front struct {
 	trigs   []*frontTrigger
 	windows map[string]*tokenWindow
 	tokens  map[string]bool
+	made    map[string]string // videoId -> the token of the upload whose answer first named it
 	stall   time.Duration
 }
 
 func newFront(t testing.TB, next http.Handler) *front {
 	f := &front{next: next, lie: lieNone, perFile: map[string]int64{}, windows: map[string]*tokenWindow{},
-		tokens: map[string]bool{}, stall: 8 * time.Second}
+		tokens: map[string]bool{}, made: map[string]string{}, stall: 8 * time.Second}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
@@ -219,7 +221,18 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	if lie == lieNone {
-		f.next.ServeHTTP(w, r)
+		rec := &answerRecorder{ResponseWriter: w}
+		f.next.ServeHTTP(rec, r)
+		var v struct {
+			VideoID string `json:"videoId"`
+		}
+		if rec.status/100 == 2 && json.Unmarshal(rec.body.Bytes(), &v) == nil && v.VideoID != "" {
+			f.mu.Lock()
+			if _, ok := f.made[v.VideoID]; !ok {
+				f.made[v.VideoID] = token
+			}
+			f.mu.Unlock()
+		}
 		return
 	}
 	_, _ = io.Copy(io.Discard, r.Body)
@@ -258,6 +271,41 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusGatewayTimeout)
 		}
 	}
+}
+
+// MadeBy returns the token of the upload whose answer first named video
+// id: the run that made it.
+func (f *front) MadeBy(id string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tok, ok := f.made[id]
+	return tok, ok
+}
+
+// answerRecorder keeps the status and the start of an answer on its way.
+type answerRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (a *answerRecorder) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+func (a *answerRecorder) WriteHeader(code int) {
+	if a.status == 0 {
+		a.status = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerRecorder) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	if a.body.Len() < 64<<10 {
+		a.body.Write(b)
+	}
+	return a.ResponseWriter.Write(b)
 }
 
 // frontBody counts an upload body's bytes for the front's triggers.

@@ -100,7 +100,9 @@ type pcase struct {
 	srcFired    bool
 	signals     int
 	damaged     bool
-	sizeChanged bool // the file grew or shrank during a first run's upload of it
+	sizeChanged bool                         // the file grew or shrank during a first run's upload of it
+	reported    map[*pserver]map[string]bool // videos reported done, by server
+	phase1Toks  []string                     // the upload tokens the first runs used
 	secrets     []string
 	violations  []violation
 }

@@ -245,7 +245,7 @@ func drawCase(seed uint64, i int) promiseCase {
 			c.SharedJrnl = true
 		}
 		c.Damage = rng.IntN(8) == 0
-		c.RerunAnyway = rng.IntN(3) == 0 || c.JournalInDir || c.Damage
+		c.RerunAnyway = rng.IntN(3) == 0 || c.JournalInDir || c.Damage || c.OddNames == "invalid UTF-8"
 		c.OtherServer = rng.IntN(4) == 0
 	}
 	if c.Mode == modeVideoID {
