@@ -103,6 +103,7 @@ type pcase struct {
 	sizeChanged bool                         // the file grew or shrank during a first run's upload of it
 	reported    map[*pserver]map[string]bool // videos reported done, by server
 	phase1Toks  []string                     // the upload tokens the first runs used
+	explained   int                          // second complete videos the crash window or two runs in a row explain
 	secrets     []string
 	violations  []violation
 }
@@ -135,6 +136,7 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 	if pc.signals > 0 {
 		stats.signals++
 	}
+	stats.explained += pc.explained
 	for _, r := range pc.runs {
 		switch r.phase {
 		case 2:
@@ -157,11 +159,21 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 
 	if len(pc.violations) == 0 {
 		t.Logf("%s: ok in %s (%d runs)", c, time.Since(start).Round(time.Millisecond), len(pc.runs))
+		if os.Getenv("E2E_PROMISE_VERBOSE") != "" {
+			t.Log(pc.describe("the promise holds"))
+		}
 		return
 	}
+	t.Error(pc.describe("the promise is broken"))
+}
+
+// describe tells what the case did: the draw, how to replay it, the
+// violations and every run with its output.
+func (pc *pcase) describe(verdict string) string {
+	c, seed := pc.c, pc.seed
 	var b strings.Builder
-	fmt.Fprintf(&b, "the promise is broken\n%s\nreplay: E2E_PROMISE_SEED=%d E2E_PROMISE_CASE=%d go test -race -count=1 -run 'TestPromise$' ./e2e\n",
-		c, seed, c.Index)
+	fmt.Fprintf(&b, "%s\n%s\nreplay: E2E_PROMISE_SEED=%d E2E_PROMISE_CASE=%d go test -race -count=1 -run 'TestPromise$' ./e2e\n",
+		verdict, c, seed, c.Index)
 	for _, v := range pc.violations {
 		fmt.Fprintf(&b, "  [%s] %s\n", v.cat, v.detail)
 	}
@@ -176,7 +188,7 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 		}
 		fmt.Fprintf(&b, "\n    stdout: %s\n    stderr: %s\n", indentTail(r.stdout), indentTail(r.stderr))
 	}
-	t.Error(b.String())
+	return b.String()
 }
 
 // indentTail keeps the end of a run's output, on one line.
