@@ -150,7 +150,7 @@ func (f *front) Window(token string) (tokenWindow, bool) {
 }
 
 var (
-	headFileName = regexp.MustCompile(`filename="([^"]*)"`)
+	headFileName = regexp.MustCompile(`filename\*?=(?:UTF-8'')?"?([^";\r\n]*)`)
 	headVideoID  = []byte(`name="videoId"`)
 )
 
