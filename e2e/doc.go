@@ -47,9 +47,9 @@
 //     a version the file had, and not a file that changed size during that
 //     upload; no version is two complete videos but for the single-request
 //     crash window; no secret is printed; failures say so, and no run dies
-//     of a signal it was not sent. It draws 16 cases in `make test` (21 to
-//     31 s on two loaded cores, 1.3 to 1.9 s a case), 120 in
-//     TestLongPromise (251 s); the seed is fixed under CI=true,
+//     of a signal it was not sent. It draws 16 cases in `make test` (15 to
+//     34 s on two shared cores, 0.9 to 2.1 s a case), 120 in
+//     TestLongPromise (135 to 251 s); the seed is fixed under CI=true,
 //     random and logged otherwise, E2E_PROMISE_SEED replays a run and
 //     E2E_PROMISE_CASE one case of it. The table of cases run and failures
 //     by category is logged, and written to $E2E_RESULTS/promise.md.
