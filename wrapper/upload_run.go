@@ -176,8 +176,10 @@ func (u *upload) plan(ctx context.Context, saved *UploadState) (*plan, error) {
 			p.acked.add(c.Index)
 			u.prior[c.Index] = c
 		}
-		for _, c := range saved.Sending {
-			u.prior[c.Index] = c
+		if saved.VideoMade {
+			for _, c := range saved.Sending {
+				u.prior[c.Index] = c
+			}
 		}
 		u.state = saved.Clone()
 		u.state.Version = stateVersion
@@ -299,7 +301,7 @@ func (r *runner) resized(ctx context.Context, err error) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.discard(ctx, err, "bytes of the source as it was")
+	return r.discard(ctx, err, "the bytes sent while the source changed")
 }
 
 // sendFirst is the second phase: a chunk that makes the video goes alone,
@@ -319,6 +321,7 @@ func (r *runner) sendFirst(ctx context.Context, first *chunk, videoID string) (*
 	}
 	if !first.whole {
 		u.state = u.newState(v.VideoID)
+		u.state.VideoMade = true
 	}
 	err = r.ack(ctx, first, v)
 	r.k.release(first)
@@ -536,7 +539,7 @@ func (r *runner) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		if !errors.Is(err, ErrSourceChanged) || u.state == nil {
 			return err
 		}
-		return r.discard(ctx, err, "bytes of the source as it was")
+		return r.discard(ctx, err, "the bytes sent while the source changed")
 	}
 	r.acked.add(ch.index)
 	r.ackedBytes += ch.n
