@@ -71,6 +71,8 @@ type front struct {
 	next http.Handler
 	URL  string
 
+	firing sync.WaitGroup // triggers being fired
+
 	mu      sync.Mutex
 	lying   bool
 	lie     lieKind
@@ -106,12 +108,15 @@ func (f *front) setLie(kind lieKind, target lieTarget, nth int, repeat bool) {
 	f.lying, f.lie, f.target, f.nth, f.repeat = kind != lieNone, kind, target, nth, repeat
 }
 
-// honest stops lying and drops the triggers not fired.
+// honest stops lying and drops the triggers not fired, then waits for
+// those firing: a body the server still reads after its process ended
+// must not edit a file under the next run.
 func (f *front) honest() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.lying = false
 	f.trigs = nil
+	f.mu.Unlock()
+	f.firing.Wait()
 }
 
 func (f *front) addTrigger(tr *frontTrigger) {
@@ -345,8 +350,10 @@ func (f *front) read(name string, n int64) {
 			due = append(due, tr.fire)
 		}
 	}
+	f.firing.Add(len(due))
 	f.mu.Unlock()
 	for _, fire := range due {
 		fire()
+		f.firing.Done()
 	}
 }

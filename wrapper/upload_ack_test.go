@@ -711,3 +711,39 @@ func TestWriteAheadRecordInAVideoNotMadeHere(t *testing.T) {
 	assert.Nil(t, res)
 	assert.ErrorIs(t, err, ErrRangeTaken)
 }
+
+// TestRetryIntoAVideoNotMadeHere: into a video named by VideoID, a chunk
+// whose first try got no usable answer and whose retry the API refuses as
+// an exact overlap is not taken as landed: the range may have held other
+// bytes before the first try. Into the upload's own video, it is (the first
+// try landed, its answer was lost). Found by the promise checker: a stall
+// then an overlap made a --video-id run exit 0 into a video of other bytes.
+func TestRetryIntoAVideoNotMadeHere(t *testing.T) {
+	for _, into := range []string{"", ackVideo} {
+		t.Run(map[string]string{"": "own video", ackVideo: "video named by VideoID"}[into], func(t *testing.T) {
+			s := newChunkServer(t, func(w http.ResponseWriter, _ *http.Request, c chunkReq) {
+				switch {
+				case c.index != 1:
+					videoOK(w, c)
+				case c.attempt == 1:
+					reply(w, http.StatusServiceUnavailable, `{"title":"Service unavailable","status":503}`)
+				default:
+					overlapping(w, exactOverlap(c))
+				}
+			})
+			c := s.client(t)
+			data := testData(3*testChunk, 71)
+			res, err := c.Upload(t.Context(), testToken, ReaderAt(bytesReader(data), int64(len(data))),
+				&UploadOptions{ChunkSize: testChunk, Concurrency: 1, VideoID: into})
+			assert.Equal(t, 2, s.triesOf(1))
+			if into == "" {
+				require.NoError(t, err)
+				assert.Equal(t, sha256Hex(data), res.SHA256)
+				return
+			}
+			require.Error(t, err)
+			assert.Nil(t, res)
+			assert.ErrorIs(t, err, ErrRangeTaken)
+		})
+	}
+}
