@@ -23,14 +23,14 @@ import (
 // is given.
 const DefaultAPIKey = "sandbox-api-key"
 
-// Operation names, as the operationIds of openapi.yaml. They name routes in
-// [Fault.Op] and in [Stats].
-const (
-	OpCreateUploadToken     = "createUploadToken"
-	OpListUploadTokens      = "listUploadTokens"
-	OpGetUploadToken        = "getUploadToken"
-	OpDeleteUploadToken     = "deleteUploadToken"
-	OpUploadWithUploadToken = "uploadWithUploadToken"
+// Operation names, as the operationIds of openapi.yaml ("createUploadToken"
+// and so on). They name routes in [Fault.Op] and in [Stats].
+var (
+	OpCreateUploadToken     = route.CreateUploadToken
+	OpListUploadTokens      = route.ListUploadTokens
+	OpGetUploadToken        = route.GetUploadToken
+	OpDeleteUploadToken     = route.DeleteUploadToken
+	OpUploadWithUploadToken = route.UploadWithUploadToken
 )
 
 // Limits of the upload endpoint, as the real service enforces them.
