@@ -81,6 +81,29 @@ func TestSandboxCommand(t *testing.T) {
 	assert.Contains(t, out.String(), "sandbox stopped")
 }
 
+// TestSandboxCommandSizesAgree: the sizes of --memory-budget and of a
+// fault's cut= are read alike, so that 512K is taken by both.
+func TestSandboxCommandSizesAgree(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out testutil.SyncBuffer
+	cmd := newRootCommand()
+	cmd.SetArgs([]string{"sandbox", "--addr", "127.0.0.1:0", "--memory-budget", "512K", "--fault", "upload:1:cut=512K"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the sandbox refused to start")
+		t.Fatal("the sandbox stopped on its own")
+	case <-time.After(50 * time.Millisecond):
+	}
+	listeningURL(t, &out)
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func TestSandboxCommandBadFault(t *testing.T) {
 	cmd := newRootCommand()
 	var out bytes.Buffer
