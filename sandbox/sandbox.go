@@ -23,8 +23,10 @@ import (
 // is given.
 const DefaultAPIKey = "sandbox-api-key"
 
-// Operation names, as the operationIds of openapi.yaml ("createUploadToken"
-// and so on). They name routes in [Fault.Op] and in [Stats].
+// Operation names, the operationIds of openapi.yaml: "createUploadToken",
+// "listUploadTokens", "getUploadToken", "deleteUploadToken" and
+// "uploadWithUploadToken", as the generated server names them. They name
+// routes in [Fault.Op] and in [Stats].
 var (
 	OpCreateUploadToken     = route.CreateUploadToken
 	OpListUploadTokens      = route.ListUploadTokens
