@@ -40,8 +40,7 @@ const DefaultMaxConnections = 4096
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free
 // one) and serves it in the background until Close or Shutdown. It serves
-// https when opts hold [WithTLS]. Asset links point at the server's URL
-// unless opts hold [WithBaseURL].
+// https when opts hold [WithTLS]. Asset links point at the server's URL.
 func Start(addr string, opts ...Option) (*Server, error) {
 	sb, err := New(opts...)
 	if err != nil {
@@ -57,9 +56,7 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert))
 		url = "https://" + ln.Addr().String()
 	}
-	if sb.cfg.baseURL == "" {
-		sb.cfg.baseURL = url
-	}
+	sb.cfg.baseURL = url
 	ln = netutil.LimitListener(ln, sb.cfg.maxConns)
 	s := &Server{
 		URL:     url,

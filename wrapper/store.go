@@ -322,10 +322,9 @@ func (st *FileStore) Delete(ctx context.Context, key string) error {
 	return removeStateFile(p)
 }
 
-// Keys lists the keys of the states in the store, in lexical order: with
-// Load, a batch of uploads can use the store as its journal. Each state
-// names its source and server (UploadState.Source and BaseURL).
-func (st *FileStore) Keys(ctx context.Context) ([]string, error) {
+// keys lists the keys of the states in the store, in lexical order; the
+// tests read a store through it.
+func (st *FileStore) keys(context.Context) ([]string, error) {
 	entries, err := os.ReadDir(st.dir)
 	if err != nil {
 		return nil, fmt.Errorf("avupload: reading the resume store: %w", err)
