@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
@@ -96,7 +97,7 @@ func TestDataDirQuarantinesWhatItCannotRead(t *testing.T) {
 	writeFiles(t, dir, files)
 	before := userBytes(t, dir)
 
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(dir), sandbox.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
 	vs := srv.Sandbox.Videos()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/avupload/avupload/internal/size"
 )
 
 // FaultKind is what a [Fault] does to a request.
@@ -243,7 +245,8 @@ func (f Fault) validate() error {
 //
 //	status=CODE   answer CODE (403, 429, 500, 502, 503 or 504) without processing
 //	cut=BYTES     read BYTES of the request body, then drop the connection;
-//	              BYTES may carry a KiB, MiB or GiB suffix
+//	              BYTES is written as avupload's sizes are: 1048576,
+//	              512K, 2MiB or 1.5GiB
 //	stall=DUR     wait DUR (a Go duration such as 5s) before handling normally
 //	commit-cut    process the request (store the chunk), then drop the
 //	              connection before answering
@@ -300,9 +303,9 @@ func ParseFault(spec string) (Fault, error) {
 		}
 		f.Kind, f.Status = FaultStatus, n
 	case "cut":
-		n, err := parseSize(value)
+		n, err := size.Parse(value)
 		if err != nil {
-			return Fault{}, fmt.Errorf("sandbox: fault %q: %w", spec, err)
+			return Fault{}, fmt.Errorf("sandbox: fault %q: byte count %q: %w", spec, value, err)
 		}
 		f.Kind, f.AfterBytes = FaultCutRequest, n
 	case "stall":
@@ -323,22 +326,6 @@ func ParseFault(spec string) (Fault, error) {
 		return Fault{}, fmt.Errorf("%w (in %q)", err, spec)
 	}
 	return f, nil
-}
-
-// parseSize parses a byte count with an optional KiB, MiB or GiB suffix.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSuffix(s, suffix), m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("byte count %q is not a non-negative number", s)
-	}
-	return n * mult, nil
 }
 
 // faultTable holds the scripted faults and the request counters.

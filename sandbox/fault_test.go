@@ -25,6 +25,9 @@ func TestParseFault(t *testing.T) {
 		{"uploadWithUploadToken:2:status=503", sandbox.Fault{Op: "uploadWithUploadToken", Request: 2, Kind: sandbox.FaultStatus, Status: 503}},
 		{"upload:3:cut=1048576", sandbox.Fault{Op: "uploadWithUploadToken", Request: 3, Kind: sandbox.FaultCutRequest, AfterBytes: 1048576}},
 		{"upload:3:cut=2MiB", sandbox.Fault{Op: "uploadWithUploadToken", Request: 3, Kind: sandbox.FaultCutRequest, AfterBytes: 2 << 20}},
+		// Sizes are spelled as avupload's flags spell them (internal/size).
+		{"upload:1:cut=512K", sandbox.Fault{Op: "uploadWithUploadToken", Request: 1, Kind: sandbox.FaultCutRequest, AfterBytes: 512 << 10}},
+		{"upload:1:cut=1.5MiB", sandbox.Fault{Op: "uploadWithUploadToken", Request: 1, Kind: sandbox.FaultCutRequest, AfterBytes: 3 << 19}},
 		{"upload:1:stall=5s", sandbox.Fault{Op: "uploadWithUploadToken", Request: 1, Kind: sandbox.FaultStall, Stall: 5 * time.Second}},
 		{"upload:4:commit-cut", sandbox.Fault{Op: "uploadWithUploadToken", Request: 4, Kind: sandbox.FaultCommitThenCut}},
 		{"*:*:status=500", sandbox.Fault{Kind: sandbox.FaultStatus, Status: 500}},

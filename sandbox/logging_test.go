@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
@@ -16,7 +17,7 @@ import (
 // TestLogsCarryNoSecrets runs every route, faults included, with debug
 // logging and checks that no token or API key reaches the log.
 func TestLogsCarryNoSecrets(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	const key = "secret-api-key-0123456789"
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := sandboxtest.NewServer(t, sandbox.WithAPIKeys(key), sandbox.WithLogger(logger),

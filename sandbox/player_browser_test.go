@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 )
 
@@ -40,7 +41,7 @@ func TestPlayerPageInChromium(t *testing.T) {
 	// The sandbox behind a recorder of the Range headers the browser sends.
 	sb, err := sandbox.New(sandbox.WithStrict(true))
 	require.NoError(t, err)
-	var ranges syncBuffer
+	var ranges testutil.SyncBuffer
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rg := r.Header.Get("Range"); rg != "" && strings.HasSuffix(r.URL.Path, ".mp4") {
 			fmt.Fprintln(&ranges, rg)

@@ -23,14 +23,16 @@ import (
 // is given.
 const DefaultAPIKey = "sandbox-api-key"
 
-// Operation names, as the operationIds of openapi.yaml. They name routes in
-// [Fault.Op] and in [Stats].
-const (
-	OpCreateUploadToken     = "createUploadToken"
-	OpListUploadTokens      = "listUploadTokens"
-	OpGetUploadToken        = "getUploadToken"
-	OpDeleteUploadToken     = "deleteUploadToken"
-	OpUploadWithUploadToken = "uploadWithUploadToken"
+// Operation names, the operationIds of openapi.yaml: "createUploadToken",
+// "listUploadTokens", "getUploadToken", "deleteUploadToken" and
+// "uploadWithUploadToken", as the generated server names them. They name
+// routes in [Fault.Op] and in [Stats].
+var (
+	OpCreateUploadToken     = route.CreateUploadToken
+	OpListUploadTokens      = route.ListUploadTokens
+	OpGetUploadToken        = route.GetUploadToken
+	OpDeleteUploadToken     = route.DeleteUploadToken
+	OpUploadWithUploadToken = route.UploadWithUploadToken
 )
 
 // Limits of the upload endpoint, as the real service enforces them.
@@ -62,7 +64,7 @@ type config struct {
 	limits   *RateLimits
 	faults   []Fault
 	logger   *slog.Logger
-	baseURL  string
+	baseURL  string // the server's URL, set by [Start]; "" when served otherwise
 	tlsCert  *tls.Certificate
 	cors     corsPolicy
 	strict   bool
@@ -202,19 +204,6 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("sandbox: WithLogger: nil logger")
 		}
 		c.logger = l
-		return nil
-	}
-}
-
-// WithBaseURL sets the public URL, such as "http://127.0.0.1:8080", that asset
-// links in video responses point at. Without it they point at the scheme and
-// host of the request. [Start] (and so sandboxtest.NewServer) sets it to the server's URL.
-func WithBaseURL(url string) Option {
-	return func(c *config) error {
-		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-			return fmt.Errorf("sandbox: WithBaseURL: %q is not an http(s) URL", url)
-		}
-		c.baseURL = strings.TrimRight(url, "/")
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -24,10 +25,11 @@ type Server struct {
 	// Sandbox is the server's handler, for inspection and faults.
 	Sandbox *Sandbox
 
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
-	err  error
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{}
+	err      error
+	handlers sync.WaitGroup // requests being served
 }
 
 // DefaultMaxConnections is how many connections a server from [Start] serves
@@ -38,8 +40,7 @@ const DefaultMaxConnections = 4096
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free
 // one) and serves it in the background until Close or Shutdown. It serves
-// https when opts hold [WithTLS]. Asset links point at the server's URL
-// unless opts hold [WithBaseURL].
+// https when opts hold [WithTLS]. Asset links point at the server's URL.
 func Start(addr string, opts ...Option) (*Server, error) {
 	sb, err := New(opts...)
 	if err != nil {
@@ -55,18 +56,23 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert))
 		url = "https://" + ln.Addr().String()
 	}
-	if sb.cfg.baseURL == "" {
-		sb.cfg.baseURL = url
-	}
+	sb.cfg.baseURL = url
 	ln = netutil.LimitListener(ln, sb.cfg.maxConns)
 	s := &Server{
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],
 		Sandbox: sb,
-		srv:     &http.Server{Handler: sb, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute},
 		ln:      ln,
 		done:    make(chan struct{}),
 	}
+	// Every request is counted, so that Close can wait for the handlers
+	// that still write to the data directory after their connection closed.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handlers.Add(1)
+		defer s.handlers.Done()
+		sb.ServeHTTP(w, r)
+	})
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	// TLS handshake failures (a browser that does not trust a self-signed
 	// certificate yet) go to the sandbox's log, not to the process's stderr.
 	s.srv.ErrorLog = slog.NewLogLogger(sb.cfg.logger.Handler(), slog.LevelDebug)
@@ -82,10 +88,12 @@ func Start(addr string, opts ...Option) (*Server, error) {
 // Addr returns the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the server at once, closing every connection.
+// Close stops the server at once, closing every connection, and returns
+// once the requests in flight have ended.
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	<-s.done
+	s.handlers.Wait()
 	return errors.Join(err, s.err, s.Sandbox.Close())
 }
 

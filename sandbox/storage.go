@@ -47,11 +47,10 @@ const memSegment = 1 << 20
 // upload, spooled or kept.
 type memStorage struct {
 	budget *semaphore.Weighted
-	limit  int64
 }
 
 func newMemStorage(budget int64) *memStorage {
-	return &memStorage{budget: semaphore.NewWeighted(budget), limit: budget}
+	return &memStorage{budget: semaphore.NewWeighted(budget)}
 }
 
 // segmentPool holds the read buffers of memStorage.spool.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
@@ -78,7 +79,7 @@ func TestStrictRefusesChunksWithoutVideoID(t *testing.T) {
 // answered as the API answers it (three videos), with a warning in the log
 // and the same lint report.
 func TestLaxAnswersAsTheAPIAndWarns(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	srv := sandboxtest.NewServer(t, sandbox.WithStrict(false), sandbox.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	for _, r := range goClientUpload(t, srv) {
 		require.Equal(t, http.StatusCreated, r.Status, "body: %s", r.Raw)
@@ -174,7 +175,7 @@ func TestStrictRules(t *testing.T) {
 	for _, c := range cases {
 		for _, strict := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/strict=%v", c.name, strict), func(t *testing.T) {
-				var logs syncBuffer
+				var logs testutil.SyncBuffer
 				srv := sandboxtest.NewServer(t, sandbox.WithStrict(strict), sandbox.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 				tok := newToken(t, srv)
 				r := c.send(t, srv, tok)

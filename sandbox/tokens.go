@@ -237,44 +237,81 @@ func invalidListParam(name string) *apiError {
 // either, sortBy defaults to createdAt and sortOrder to asc. Ties are broken by
 // the token, so pages never repeat or skip a token.
 func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensRequestObject) (gen.ListUploadTokensResponseObject, error) {
-	invalid := func(name string) gen.ListUploadTokensResponseObject {
+	q, bad := parseListQuery(req.Params)
+	if bad != "" {
 		return gen.ListUploadTokens400JSONResponse{BadRequestJSONResponse: gen.BadRequestJSONResponse{
-			Body: invalidListParam(name).p.badRequestBody(),
-		}}
+			Body: invalidListParam(bad).p.badRequestBody(),
+		}}, nil
 	}
-	p := req.Params
-	sortBy, sortOrder := "createdAt", "desc"
+	all := a.s.liveTokens()
+	q.sort(all)
+
+	total := len(all)
+	pages := (total + q.size - 1) / q.size
+	out := gen.TokenListResponse{Data: []gen.UploadToken{}}
+	if q.page <= pages { // compared first: (page-1)*size may overflow
+		start := (q.page - 1) * q.size
+		for _, t := range all[start:min(start+q.size, total)] {
+			out.Data = append(out.Data, t.model())
+		}
+	}
+	page, size, items := q.page, q.size, len(out.Data)
+	out.Pagination = gen.Pagination{
+		CurrentPage: &page, CurrentPageItems: &items, PageSize: &size, PagesTotal: &pages, ItemsTotal: &total,
+		Links: q.links(pages),
+	}
+	return tokenPageAnswer{Body: out}, nil
+}
+
+// listQuery is what a token list asks for, defaults filled in.
+type listQuery struct {
+	sortBy, sortOrder string
+	page, size        int
+	// namedSortBy and namedSortOrder say which sort parameters the
+	// request named: its links repeat those.
+	namedSortBy, namedSortOrder bool
+}
+
+// parseListQuery reads the list's parameters, or names the first invalid one.
+// The order is by creation, newest first, unless the request names a sort:
+// then it is ascending unless it says otherwise.
+func parseListQuery(p gen.ListUploadTokensParams) (q listQuery, invalid string) {
+	q = listQuery{sortBy: "createdAt", sortOrder: "desc", page: 1, size: 25,
+		namedSortBy: p.SortBy != nil, namedSortOrder: p.SortOrder != nil}
 	if p.SortBy != nil || p.SortOrder != nil {
-		sortOrder = "asc"
+		q.sortOrder = "asc"
 	}
 	if p.SortBy != nil {
 		if !p.SortBy.Valid() {
-			return invalid("sortBy"), nil
+			return listQuery{}, "sortBy"
 		}
-		sortBy = string(*p.SortBy)
+		q.sortBy = string(*p.SortBy)
 	}
 	if p.SortOrder != nil {
 		if !p.SortOrder.Valid() {
-			return invalid("sortOrder"), nil
+			return listQuery{}, "sortOrder"
 		}
-		sortOrder = string(*p.SortOrder)
+		q.sortOrder = string(*p.SortOrder)
 	}
-	page, size := 1, 25
 	if p.CurrentPage != nil {
 		if *p.CurrentPage < 1 {
-			return invalid("currentPage"), nil
+			return listQuery{}, "currentPage"
 		}
-		page = *p.CurrentPage
+		q.page = *p.CurrentPage
 	}
 	if p.PageSize != nil {
 		if *p.PageSize < 1 || *p.PageSize > 100 {
-			return invalid("pageSize"), nil
+			return listQuery{}, "pageSize"
 		}
-		size = *p.PageSize
+		q.size = *p.PageSize
 	}
+	return q, ""
+}
 
-	s := a.s
+// liveTokens returns the tokens that have not expired, and forgets the others.
+func (s *Sandbox) liveTokens() []*tokenRecord {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.cfg.now()
 	all := make([]*tokenRecord, 0, len(s.tokens))
 	for k, t := range s.tokens {
@@ -284,11 +321,14 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 		}
 		all = append(all, t)
 	}
-	s.mu.Unlock()
+	return all
+}
 
-	slices.SortFunc(all, func(x, y *tokenRecord) int {
+// sort orders tokens as q asks, by token when the field ties.
+func (q listQuery) sort(tokens []*tokenRecord) {
+	slices.SortFunc(tokens, func(x, y *tokenRecord) int {
 		var c int
-		if sortBy == "ttl" {
+		if q.sortBy == "ttl" {
 			c = cmp.Compare(x.ttl, y.ttl)
 		} else {
 			c = x.createdAt.Compare(y.createdAt)
@@ -296,45 +336,34 @@ func (a *api) ListUploadTokens(_ context.Context, req gen.ListUploadTokensReques
 		if c == 0 {
 			c = strings.Compare(x.token, y.token)
 		}
-		if sortOrder == "desc" {
+		if q.sortOrder == "desc" {
 			c = -c
 		}
 		return c
 	})
+}
 
-	total := len(all)
-	pages := (total + size - 1) / size
-	out := gen.TokenListResponse{Data: []gen.UploadToken{}}
-	if page <= pages { // compared first: (page-1)*size may overflow
-		start := (page - 1) * size
-		for _, t := range all[start:min(start+size, total)] {
-			out.Data = append(out.Data, t.model())
-		}
-	}
+// links returns the pagination links of q's page among pages: self, first,
+// previous and next when there are, and last.
+func (q listQuery) links(pages int) []gen.PaginationLink {
 	link := func(rel gen.PaginationLinkRel, n int) gen.PaginationLink {
-		q := "currentPage=" + strconv.Itoa(n) + "&pageSize=" + strconv.Itoa(size)
-		if p.SortBy != nil {
-			q += "&sortBy=" + url.QueryEscape(sortBy)
+		v := "currentPage=" + strconv.Itoa(n) + "&pageSize=" + strconv.Itoa(q.size)
+		if q.namedSortBy {
+			v += "&sortBy=" + url.QueryEscape(q.sortBy)
 		}
-		if p.SortOrder != nil {
-			q += "&sortOrder=" + url.QueryEscape(sortOrder)
+		if q.namedSortOrder {
+			v += "&sortOrder=" + url.QueryEscape(q.sortOrder)
 		}
-		uri := "/upload-tokens?" + q
+		uri := "/upload-tokens?" + v
 		return gen.PaginationLink{Rel: &rel, URI: &uri}
 	}
 	last := max(pages, 1)
-	links := []gen.PaginationLink{link(gen.PaginationLinkRelSelf, page), link(gen.PaginationLinkRelFirst, 1)}
-	if page > 1 {
-		links = append(links, link(gen.PaginationLinkRelPrevious, min(page-1, last)))
+	links := []gen.PaginationLink{link(gen.PaginationLinkRelSelf, q.page), link(gen.PaginationLinkRelFirst, 1)}
+	if q.page > 1 {
+		links = append(links, link(gen.PaginationLinkRelPrevious, min(q.page-1, last)))
 	}
-	if page < pages {
-		links = append(links, link(gen.PaginationLinkRelNext, page+1))
+	if q.page < pages {
+		links = append(links, link(gen.PaginationLinkRelNext, q.page+1))
 	}
-	links = append(links, link(gen.PaginationLinkRelLast, last))
-	items := len(out.Data)
-	out.Pagination = gen.Pagination{
-		CurrentPage: &page, CurrentPageItems: &items, PageSize: &size, PagesTotal: &pages, ItemsTotal: &total,
-		Links: links,
-	}
-	return tokenPageAnswer{Body: out}, nil
+	return append(links, link(gen.PaginationLinkRelLast, last))
 }

@@ -170,6 +170,7 @@ type upload struct {
 	sum      string
 	fileName string
 	videoID  string
+	kept     bool // file was stored as a video's: the request does not remove it
 }
 
 // readUpload streams the multipart body: the single file part (under any
@@ -292,7 +293,11 @@ func (s *Sandbox) bodyStalled() *apiError {
 	}}
 }
 
-// UploadWithUploadToken implements POST /upload.
+// UploadWithUploadToken implements POST /upload: it checks the token and
+// the Content-Range header, reads the body, and hands the file to
+// uploadWhole when it comes without Content-Range, to uploadChunk
+// otherwise. The file read is removed when the request ends, unless one of
+// them kept it as the video's.
 func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploadTokenRequestObject) (gen.UploadWithUploadTokenResponseObject, error) {
 	s := a.s
 	if p, ok := s.checkUploadTokenParam(req.Params.Token); !ok {
@@ -303,19 +308,12 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	var cr *contentRange
 	limit := int64(MaxWholeFileSize)
 	if req.Params.ContentRange != nil {
-		c, e := parseContentRange(*req.Params.ContentRange)
+		c, e := s.checkContentRange(ctx, *req.Params.ContentRange)
 		if e != nil {
 			return uploadError(e), nil
 		}
-		if e := c.check(); e != nil {
-			return uploadError(s.lintChunk(ctx, e, nil, c, nil)), nil
-		}
 		cr = &c
 		if c.unit == unitBytes {
-			if c.to-c.from+1 > MaxWholeFileSize {
-				return uploadError(tooLarge(fmt.Sprintf("range %d-%d announces %d bytes; one request carries at most %d bytes of file",
-					c.from, c.to, c.to-c.from+1, MaxWholeFileSize))), nil
-			}
 			limit = c.to - c.from + 1
 		}
 	}
@@ -323,9 +321,8 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if e != nil {
 		return uploadError(e), nil
 	}
-	committed := false
 	defer func() {
-		if !committed {
+		if !u.kept {
 			u.file.remove()
 		}
 	}()
@@ -336,60 +333,97 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 	if base == "" {
 		base = s.cfg.baseURL
 	}
-
 	if cr == nil {
-		if u.n > MaxWholeFileSize {
-			return uploadError(tooLarge(fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize))), nil
-		}
-		var v *video
-		if u.videoID != "" {
-			if v = s.video(u.videoID); v == nil {
-				return uploadError(unknownVideo(u.videoID)), nil
-			}
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			if v.complete {
-				return uploadError(alreadyUploaded(v.id)), nil
-			}
-			if v.unit != 0 {
-				return uploadError(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
-					fmt.Sprintf("video %s is being uploaded in chunks by %s; send this file with a \"Content-Range\" header", v.id, v.unit))), nil
-			}
-		} else {
-			v = s.newVideo(titleOf(u.fileName))
-			v.mu.Lock()
-			defer v.mu.Unlock()
-		}
-		v.updatedAt = s.cfg.now()
-		if err := s.saveVideo(v); err != nil {
-			s.abandon(v, u.videoID == "")
-			return uploadError(s.storageProblem(err)), nil
-		}
-		b, err := s.store.keep(v.id, "source", u.file)
-		if err != nil {
-			s.abandon(v, u.videoID == "")
-			return uploadError(s.storageProblem(err)), nil
-		}
-		committed = true
-		v.chunks = append(v.chunks, chunk{from: 0, to: u.n - 1, b: b})
-		v.source, v.sha, v.received, v.complete = b, u.sum, u.n, true
-		s.saveFinal(v)
-		return videoAnswer{Body: v.model(base)}, nil
+		return s.uploadWhole(u, base), nil
 	}
+	return s.uploadChunk(ctx, *cr, u, base)
+}
 
-	c := *cr
-	if c.unit == unitPart && u.n > MaxWholeFileSize {
-		return uploadError(tooLarge(fmt.Sprintf("part %d holds more than %d bytes, the most one request carries; send smaller parts", c.part, MaxWholeFileSize))), nil
+// checkContentRange parses and checks a Content-Range header on its own,
+// before the body is read: its syntax, its bounds, and a byte range no
+// larger than one request carries.
+func (s *Sandbox) checkContentRange(ctx context.Context, header string) (contentRange, *apiError) {
+	c, e := parseContentRange(header)
+	if e != nil {
+		return contentRange{}, e
 	}
-	if c.unit == unitBytes && u.n != c.to-c.from+1 {
-		got := strconv.FormatInt(u.n, 10)
-		if u.n > c.to-c.from+1 {
+	if e := c.check(); e != nil {
+		return contentRange{}, s.lintChunk(ctx, e, nil, c, nil)
+	}
+	if c.unit == unitBytes && c.to-c.from+1 > MaxWholeFileSize {
+		return contentRange{}, tooLarge(fmt.Sprintf("range %d-%d announces %d bytes; one request carries at most %d bytes of file",
+			c.from, c.to, c.to-c.from+1, MaxWholeFileSize))
+	}
+	return c, nil
+}
+
+// uploadWhole stores a file sent without Content-Range as a new video, or
+// as the whole of the video named by videoId, which must have received
+// nothing in chunks.
+func (s *Sandbox) uploadWhole(u *upload, base string) gen.UploadWithUploadTokenResponseObject {
+	if u.n > MaxWholeFileSize {
+		return uploadError(tooLarge(fmt.Sprintf("a file sent without \"Content-Range\" holds at most %d bytes; send larger files in chunks", MaxWholeFileSize)))
+	}
+	var v *video
+	if u.videoID != "" {
+		if v = s.video(u.videoID); v == nil {
+			return uploadError(unknownVideo(u.videoID))
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.complete {
+			return uploadError(alreadyUploaded(v.id))
+		}
+		if v.unit != 0 {
+			return uploadError(rangeError(`This video source has already been initiated with a "Content-Range" upload.`,
+				fmt.Sprintf("video %s is being uploaded in chunks by %s; send this file with a \"Content-Range\" header", v.id, v.unit)))
+		}
+	} else {
+		v = s.newVideo(titleOf(u.fileName))
+		v.mu.Lock()
+		defer v.mu.Unlock()
+	}
+	v.updatedAt = s.cfg.now()
+	if err := s.saveVideo(v); err != nil {
+		s.abandon(v, u.videoID == "")
+		return uploadError(s.storageProblem(err))
+	}
+	b, err := s.store.keep(v.id, "source", u.file)
+	if err != nil {
+		s.abandon(v, u.videoID == "")
+		return uploadError(s.storageProblem(err))
+	}
+	u.kept = true
+	v.chunks = append(v.chunks, chunk{from: 0, to: u.n - 1, b: b})
+	v.source, v.sha, v.received, v.complete = b, u.sum, u.n, true
+	s.saveFinal(v)
+	return videoAnswer{Body: v.model(base)}
+}
+
+// checkChunkSize refuses a chunk of n bytes that one request cannot carry,
+// or that is not the size its byte range announces.
+func checkChunkSize(c contentRange, n int64) *apiError {
+	if c.unit == unitPart && n > MaxWholeFileSize {
+		return tooLarge(fmt.Sprintf("part %d holds more than %d bytes, the most one request carries; send smaller parts", c.part, MaxWholeFileSize))
+	}
+	if c.unit == unitBytes && n != c.to-c.from+1 {
+		got := strconv.FormatInt(n, 10)
+		if n > c.to-c.from+1 {
 			got = "more than " + strconv.FormatInt(c.to-c.from+1, 10)
 		}
-		return uploadError(fileProblem(`The uploaded file size differs from the "Content-Range" header range length.`,
-			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))), nil
+		return fileProblem(`The uploaded file size differs from the "Content-Range" header range length.`,
+			fmt.Sprintf("range %d-%d announces %d bytes, the file holds %s", c.from, c.to, c.to-c.from+1, got))
 	}
+	return nil
+}
 
+// uploadChunk stores the chunk c of a new video, or of the video named by
+// videoId, once its size agrees with c and the video accepts it, and
+// assembles the video when it was the last one missing.
+func (s *Sandbox) uploadChunk(ctx context.Context, c contentRange, u *upload, base string) (gen.UploadWithUploadTokenResponseObject, error) {
+	if e := checkChunkSize(c, u.n); e != nil {
+		return uploadError(e), nil
+	}
 	if u.videoID == "" {
 		if e := s.lintMissingVideoID(ctx, c); e != nil {
 			return uploadError(e), nil
@@ -433,7 +467,7 @@ func (a *api) UploadWithUploadToken(ctx context.Context, req gen.UploadWithUploa
 		s.abandon(v, created)
 		return uploadError(s.storageProblem(err)), nil
 	}
-	committed = true
+	u.kept = true
 	v.chunks = append(v.chunks, chunk{from: c.from, to: c.to, part: c.part, b: b})
 	v.received += u.n
 	if !v.done() {

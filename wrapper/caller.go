@@ -63,14 +63,11 @@ type Event struct {
 // Redirects are never followed: its http.Clients hand a 3xx back as an
 // answer, which is not retried.
 type caller struct {
-	hc            *http.Client // every call's, unless the call names another
-	chunks        *http.Client // upload chunks' over HTTP/1.1; hc when there is none of its own
-	policy        RetryPolicy
+	*config                     // the Client's: its key, base path, retry policy and logger
+	hc            *http.Client  // every call's, unless the call names another
+	chunks        *http.Client  // upload chunks' over HTTP/1.1; hc when there is none of its own
 	stall         time.Duration // for every call but upload chunks
-	basePath      string
-	apiKey        string
-	tokenOverHTTP bool // the upload token may go over plain http to any host
-	logger        *slog.Logger
+	tokenOverHTTP bool          // the upload token may go over plain http to any host
 	events        func(Event)
 	idleEvery     time.Duration
 	sleep         func(context.Context, time.Duration) error
@@ -96,7 +93,7 @@ type call struct {
 // *OpError; any answer, 3xx to 5xx included, is returned as a response.
 func (c *caller) Do(req *http.Request) (*http.Response, error) {
 	op := operationOf(req.Method, strings.TrimPrefix(req.URL.Path, c.basePath))
-	cl := call{op: op, policy: c.policy, stall: c.stall}
+	cl := call{op: op, policy: c.retry, stall: c.stall}
 	if op == opUpload {
 		cl.secrets = []string{req.URL.Query().Get("token")}
 	}

@@ -22,17 +22,24 @@ const Version = "0.1.0"
 // and should be reused: it holds the HTTP connections of upload chunks (see
 // UploadOptions.HTTP2 and CloseIdleConnections).
 type Client struct {
-	baseURL    string
-	apiKey     string
-	httpClient *http.Client
-	api        *gen.Client
-	raw        *gen.ClientWithResponses
-	retry      RetryPolicy
-	logger     *slog.Logger
-	caller     *caller
+	*config
+	api    *gen.Client
+	raw    *gen.ClientWithResponses
+	caller *caller
 	// chunkPool is the transport of upload chunks over HTTP/1.1, when the
 	// Client made one (see http1Transport).
 	chunkPool *http.Transport
+}
+
+// config is what a Client was built with that its caller and transports
+// need too. It is held once, by pointer, by each of them: the API key, the
+// base URL and path, the retry policy and the logger have one copy.
+type config struct {
+	baseURL  string // without a trailing slash
+	basePath string // baseURL's path, without a trailing slash
+	apiKey   string
+	retry    RetryPolicy
+	logger   *slog.Logger
 }
 
 // Option configures a Client. Options validate their arguments and New
@@ -263,14 +270,20 @@ func New(opts ...Option) (*Client, error) {
 			base = s.httpClient.Transport
 		}
 	}
+	cfg := &config{
+		baseURL:  s.baseURL,
+		basePath: strings.TrimSuffix(u.Path, "/"),
+		apiKey:   s.apiKey,
+		retry:    s.retry,
+		logger:   s.logger,
+	}
 	wrap := func(rt http.RoundTripper) *transport {
 		return &transport{
-			base:     rt,
-			apiKey:   s.apiKey,
-			scheme:   u.Scheme,
-			host:     u.Host,
-			basePath: strings.TrimSuffix(u.Path, "/"),
-			headers:  headers,
+			config:  cfg,
+			base:    rt,
+			scheme:  u.Scheme,
+			host:    u.Host,
+			headers: headers,
 		}
 	}
 	hc.Transport = wrap(base)
@@ -286,14 +299,11 @@ func New(opts ...Option) (*Client, error) {
 		chunks = &copied
 	}
 	cl := &caller{
+		config:        cfg,
 		hc:            hc,
 		chunks:        chunks,
-		policy:        s.retry,
 		stall:         s.stall,
-		basePath:      strings.TrimSuffix(u.Path, "/"),
-		apiKey:        s.apiKey,
 		tokenOverHTTP: s.tokenHTTP,
-		logger:        s.logger,
 		events:        s.events,
 		idleEvery:     IdleNotice,
 		sleep:         sleepCtx,
@@ -307,15 +317,11 @@ func New(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("avupload: %w", err)
 	}
 	return &Client{
-		baseURL:    s.baseURL,
-		apiKey:     s.apiKey,
-		httpClient: hc,
-		api:        api,
-		raw:        &gen.ClientWithResponses{ClientInterface: api},
-		retry:      s.retry,
-		logger:     s.logger,
-		caller:     cl,
-		chunkPool:  h1,
+		config:    cfg,
+		api:       api,
+		raw:       &gen.ClientWithResponses{ClientInterface: api},
+		caller:    cl,
+		chunkPool: h1,
 	}, nil
 }
 

@@ -207,3 +207,18 @@ func TestRawWithoutRetries(t *testing.T) {
 	assert.Equal(t, 1, f.count())
 	assert.Empty(t, waits.all())
 }
+
+// TestSettingsLiveOnce: the Client, its caller and its transports (of the
+// calls and of the chunks) share one copy of the key, base path, retry
+// policy and logger.
+func TestSettingsLiveOnce(t *testing.T) {
+	c, err := New(WithBaseURL("http://127.0.0.1:1/api/"), WithAPIKey("k1"))
+	require.NoError(t, err)
+	assert.Equal(t, "/api", c.basePath)
+	assert.Same(t, c.config, c.caller.config)
+	for _, hc := range []*http.Client{c.caller.hc, c.caller.chunks} {
+		tr, ok := hc.Transport.(*transport)
+		require.True(t, ok)
+		assert.Same(t, c.config, tr.config)
+	}
+}

@@ -11,7 +11,8 @@ import (
 
 // What only tests and validators need: the OpenAPI loader behind the embedded
 // description (gen/spec), the YAML parsers and the JSON-schema validator it
-// pulls in, the code generator itself and the recorded answers.
+// pulls in, the code generator itself, the recorded answers and the
+// misbehaving servers of internal/testutil.
 var testOnlyModules = []string{
 	"github.com/getkin/kin-openapi",
 	"github.com/oapi-codegen/oapi-codegen/v2",
@@ -20,6 +21,7 @@ var testOnlyModules = []string{
 	"gopkg.in/yaml.",
 	"github.com/avupload/avupload/gen/spec",
 	"github.com/avupload/avupload/internal/recorded",
+	"github.com/avupload/avupload/internal/testutil",
 }
 
 // TestProgramsLinkNoTestOnlyCode lists what a program importing each package

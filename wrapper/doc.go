@@ -160,8 +160,10 @@
 // asking for longer ends the call at once, and its [*APIError] says how
 // long it asked for ([APIError.ServerWait]). Failures that would recur (a
 // host that does not resolve, a TLS or certificate error) fail at once.
-// Decisions follow error types, never error texts. A cancelled context ends
-// the wait at once.
+// Decisions follow error types and statuses, not error texts, with one
+// exception: whether a chunk the API refuses is already on the server is
+// read from the title and detail of its 400 answer, as the API gives that
+// refusal no code of its own. A cancelled context ends the wait at once.
 //
 // Every attempt is bounded by a stall rule: nothing sent and no answer for
 // the stall timeout, or an answer not whole within it, abandons the attempt

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avupload/avupload/internal/human"
 )
 
 // Sentinel errors a caller may branch on with errors.Is. An *APIError matches
@@ -119,7 +121,7 @@ func (e *APIError) Error() string {
 	}
 	if e.ServerWait > 0 {
 		b.WriteString("; the server asks to wait ")
-		b.WriteString(formatWait(e.ServerWait))
+		b.WriteString(human.Wait(e.ServerWait))
 		b.WriteString(" before trying again")
 	}
 	return b.String()
@@ -211,15 +213,6 @@ func redirectTarget(resp *http.Response) string {
 		return "an unreadable location"
 	}
 	return target.Host
-}
-
-// formatWait renders a wait for a person: "45s", "1h0m0s", or "3 days" for
-// anything above two days.
-func formatWait(d time.Duration) string {
-	if d > 48*time.Hour {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
-	}
-	return d.Round(time.Second).String()
 }
 
 // readAPIError reads (a bounded part of) resp's body, closes it and returns

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/internal/testutil"
 )
 
 var sentinels = []error{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrServer, ErrNoAPIKey, ErrInvalidInput}
@@ -101,7 +103,7 @@ func TestAPIErrorFromANonJSONAnswer(t *testing.T) {
 }
 
 func TestTransportErrorIsAnOpError(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, _ *http.Request) { hangUp(w) })
+	f := newFake(t, testutil.HangUp)
 	c, _ := newTestClient(t, f, WithoutRetries())
 	err := c.DeleteUploadToken(t.Context(), testToken)
 	var opErr *OpError
@@ -143,7 +145,7 @@ func TestSecretsNeverReachErrorsOrLogs(t *testing.T) {
 			_, _ = w.Write([]byte("upstream said " + testToken + " " + testKey))
 		}},
 		{name: "retried then refused", handler: func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusServiceUnavailable, echo) }},
-		{name: "connection closed", handler: func(w http.ResponseWriter, _ *http.Request) { hangUp(w) }},
+		{name: "connection closed", handler: testutil.HangUp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -115,14 +115,6 @@ func reply(w http.ResponseWriter, status int, body string) {
 	_, _ = io.WriteString(w, body)
 }
 
-// hangUp closes the connection without answering.
-func hangUp(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		_ = conn.Close()
-	}
-}
-
 // Payloads as api-facts.md records them.
 const (
 	tokenJSON        = recorded.CreateToken

@@ -1,7 +1,6 @@
 package wrapper
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/avupload/avupload/internal/testutil"
 )
 
 // These tests put the client in front of servers that misbehave as real
@@ -154,58 +155,12 @@ func TestRedirectsIgnoreTheUsersCheckRedirect(t *testing.T) {
 	assert.NotNil(t, hc.CheckRedirect, "the caller's client is left as it was")
 }
 
-// silent accepts the request and never answers, until the client leaves.
-func silent(_ http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	<-r.Context().Done()
-}
-
-// dripBody answers 200 at once, then a byte of the body every 20 ms.
-func dripBody(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	for _, b := range []byte(tokenJSON + strings.Repeat(" ", 1<<20)) {
-		if _, err := w.Write([]byte{b}); err != nil {
-			return
-		}
-		http.NewResponseController(w).Flush()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// dripHeaders writes the status line and headers a byte every 20 ms, on
-// the raw connection.
-func dripHeaders(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	drip(conn, buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"+strings.Repeat("X-Pad: 1\r\n", 1<<16))
-}
-
-func drip(conn net.Conn, buf *bufio.ReadWriter, s string) {
-	for i := range len(s) {
-		if err := buf.WriteByte(s[i]); err != nil {
-			return
-		}
-		if err := buf.Flush(); err != nil {
-			return
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		if _, err := buf.Peek(1); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return // the client went away
-			}
-		}
-	}
-}
+// dripBody answers 200 at once, then a byte of the body every 20 ms;
+// dripHeaders writes the status line and headers a byte every 20 ms.
+var (
+	dripBody    = testutil.DripBody(http.StatusOK, tokenJSON+strings.Repeat(" ", 1<<20), 20*time.Millisecond)
+	dripHeaders = testutil.DripHeaders(20 * time.Millisecond)
+)
 
 // TestStalledCallsEnd points token calls at servers that never answer, or
 // answer a byte at a time: each attempt is abandoned after the stall
@@ -216,7 +171,7 @@ func TestStalledCallsEnd(t *testing.T) {
 		h        http.HandlerFunc
 		requests int
 	}{
-		{"no answer", silent, testPolicy.MaxAttempts},
+		{"no answer", testutil.Silent, testPolicy.MaxAttempts},
 		{"headers a byte at a time", dripHeaders, testPolicy.MaxAttempts},
 		// A 200 whose body stalls did its work: it is not sent again.
 		{"body a byte at a time", dripBody, 1},
@@ -259,7 +214,7 @@ func TestStalledChunkAnswerEnds(t *testing.T) {
 // TestIdleAttemptsAreReported: while an attempt makes no progress, the
 // event function hears of it at every notice interval.
 func TestIdleAttemptsAreReported(t *testing.T) {
-	f := newFake(t, silent)
+	f := newFake(t, testutil.Silent)
 	var mu sync.Mutex
 	var idle []Event
 	c, _ := newTestClient(t, f, WithoutRetries(), WithStallTimeout(time.Second), WithEvents(func(e Event) {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
@@ -50,7 +51,7 @@ func TestRetriesByAnswer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
 				if tt.status == 0 {
-					hangUp(w)
+					testutil.HangUp(w, nil)
 					return
 				}
 				reply(w, tt.status, `{"title":"no","status":`+strconv.Itoa(tt.status)+`}`)
@@ -94,7 +95,7 @@ func TestRetryRecovers(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
 		switch n.Add(1) {
 		case 1:
-			hangUp(w)
+			testutil.HangUp(w, nil)
 		case 2:
 			reply(w, http.StatusServiceUnavailable, `{}`)
 		default:

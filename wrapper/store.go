@@ -66,11 +66,17 @@ type UploadState struct {
 	// a run that stopped before the chunk's answer (a crash, a failure)
 	// leaves a record that the API may hold the chunk. A later run sends
 	// it again, and believes the API when it says it holds that exact range
-	// already only for a chunk in Acked or Sending, whose bytes it checks
-	// against PrefixSHA256 first; for any other chunk that answer fails
-	// the upload with ErrRangeTaken. A chunk leaves Sending when it is
-	// acknowledged.
+	// already only for a chunk in Acked, or in Sending of a video the upload
+	// made (VideoMade), whose bytes it checks against PrefixSHA256 first;
+	// for any other chunk that answer fails the upload with ErrRangeTaken.
+	// A chunk leaves Sending when it is acknowledged or refused.
 	Sending []AckedChunk `json:"sending,omitempty"`
+	// VideoMade is set when the upload's own first chunk made the video.
+	// A video it did not make (UploadOptions.VideoID) may hold bytes that
+	// other uploads sent before this one's chunks went: there, a record of
+	// sending vouches for nothing, as the API's "already received" for a
+	// chunk whose answer was lost may be about those other bytes.
+	VideoMade bool `json:"videoMade,omitempty"`
 	// UpdatedAt is when the state was last saved.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -316,10 +322,9 @@ func (st *FileStore) Delete(ctx context.Context, key string) error {
 	return removeStateFile(p)
 }
 
-// Keys lists the keys of the states in the store, in lexical order: with
-// Load, a batch of uploads can use the store as its journal. Each state
-// names its source and server (UploadState.Source and BaseURL).
-func (st *FileStore) Keys(ctx context.Context) ([]string, error) {
+// keys lists the keys of the states in the store, in lexical order; the
+// tests read a store through it.
+func (st *FileStore) keys(context.Context) ([]string, error) {
 	entries, err := os.ReadDir(st.dir)
 	if err != nil {
 		return nil, fmt.Errorf("avupload: reading the resume store: %w", err)

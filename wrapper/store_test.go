@@ -175,7 +175,7 @@ func TestFileStoreKeys(t *testing.T) {
 	require.NoError(t, st.Save(t.Context(), k1, validState()))
 	require.NoError(t, st.Save(t.Context(), k2, validState()))
 	require.NoError(t, os.WriteFile(filepath.Join(st.Dir(), "notes.txt"), nil, 0o600))
-	keys, err := st.Keys(t.Context())
+	keys, err := st.keys(t.Context())
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{k1, k2}, keys)
 }

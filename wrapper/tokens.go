@@ -330,18 +330,12 @@ func newUploadToken(g gen.UploadToken, raw []byte) UploadToken {
 }
 
 func newPagination(g gen.Pagination) Pagination {
-	deref := func(p *int) int {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
 	p := Pagination{
-		Page:       deref(g.CurrentPage),
-		PageSize:   deref(g.PageSize),
-		PagesTotal: deref(g.PagesTotal),
-		ItemsTotal: deref(g.ItemsTotal),
-		PageItems:  deref(g.CurrentPageItems),
+		Page:       orZero(g.CurrentPage),
+		PageSize:   orZero(g.PageSize),
+		PagesTotal: orZero(g.PagesTotal),
+		ItemsTotal: orZero(g.ItemsTotal),
+		PageItems:  orZero(g.CurrentPageItems),
 	}
 	for _, l := range g.Links {
 		if l.Rel == nil || l.URI == nil {

@@ -14,12 +14,11 @@ import (
 // where (and only where) it belongs. Retries, stalls and redirects are the
 // caller's business (see caller).
 type transport struct {
-	base     http.RoundTripper
-	apiKey   string
-	scheme   string // the API's scheme and host: the key is never sent
-	host     string // anywhere else, nor over http when the API is https
-	basePath string // the API's path prefix, without a trailing slash
-	headers  http.Header
+	*config // the Client's: its key and base path
+	base    http.RoundTripper
+	scheme  string // the API's scheme and host: the key is never sent
+	host    string // anywhere else, nor over http when the API is https
+	headers http.Header
 }
 
 // RoundTrip sends a copy of req with the client's headers and, to the API's
@@ -37,13 +36,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(out)
 }
 
-// The operations, named by their operationIds.
-const (
-	opCreateToken = "createUploadToken"
-	opListTokens  = "listUploadTokens"
-	opGetToken    = "getUploadToken"
-	opDeleteToken = "deleteUploadToken"
-	opUpload      = "uploadWithUploadToken"
+// The operations, named by their operationIds (see route).
+var (
+	opCreateToken = route.CreateUploadToken
+	opListTokens  = route.ListUploadTokens
+	opGetToken    = route.GetUploadToken
+	opDeleteToken = route.DeleteUploadToken
+	opUpload      = route.UploadWithUploadToken
 )
 
 // needsKey reports whether op is one of the calls that need the API key.

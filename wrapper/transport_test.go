@@ -35,7 +35,7 @@ func TestRoundTripLeavesTheRequestAlone(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("X-Mine", "1")
 
-	resp, err := c.httpClient.Do(req)
+	resp, err := c.caller.hc.Do(req)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	assert.Equal(t, http.Header{"X-Mine": {"1"}}, req.Header, "the caller's request is not modified")
@@ -100,7 +100,7 @@ func TestAPIKeyOnlyToTheAPIOrigin(t *testing.T) {
 		t.Run(tt.url, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, tt.url, nil)
 			require.NoError(t, err)
-			resp, err := c.httpClient.Transport.RoundTrip(req)
+			resp, err := c.caller.hc.Transport.RoundTrip(req)
 			require.NoError(t, err)
 			require.NoError(t, resp.Body.Close())
 			_, _, has := got.BasicAuth()

@@ -75,11 +75,14 @@ type UploadOptions struct {
 	// transport sends them, and HTTP2 changes nothing.
 	HTTP2 bool
 	// VideoID continues an existing video instead of creating one: every
-	// chunk carries it. A chunk the server says it already holds, for exactly
-	// the same range, counts as acknowledged only when this upload sent it:
-	// an earlier attempt in this run, or an earlier run whose state in
-	// Store records it. Otherwise the upload fails with ErrRangeTaken,
-	// overwriting nothing: the video holds bytes this upload cannot vouch for.
+	// chunk carries it. Such a video may hold bytes other uploads sent, so
+	// a chunk the server says it already holds never counts as
+	// acknowledged, even when an earlier try of it got no answer: the upload
+	// fails with ErrRangeTaken, overwriting nothing. (Into a video the
+	// upload made itself, that answer counts for a chunk it sent before: an
+	// earlier attempt in this run, or an earlier run whose state in Store
+	// records it.) A chunk the server acknowledged, as recorded in Store,
+	// is never sent again.
 	VideoID string
 	// FileName is the file name sent with the video: by default the base
 	// name of a file source, or "video".

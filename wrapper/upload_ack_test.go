@@ -667,3 +667,83 @@ func TestVideoIDRefusalIsNotTrustedOnRerun(t *testing.T) {
 		assert.Nil(t, saved, "run %d: no state is left to trust", run)
 	}
 }
+
+// TestWriteAheadRecordInAVideoNotMadeHere: into a video named by VideoID,
+// which other uploads may have filled, a record of sending vouches for
+// nothing: the run stops before chunk 2's answer, and the API's "overlap"
+// naming chunk 2's exact range on the rerun may be about bytes that were
+// there before. The rerun fails with ErrRangeTaken. Found by the promise
+// checker: a --video-id rerun into another file's complete video exited 0.
+func TestWriteAheadRecordInAVideoNotMadeHere(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s := newChunkServer(t, func(w http.ResponseWriter, r *http.Request, c chunkReq) {
+		if c.index == 2 {
+			cancel()
+			<-r.Context().Done()
+			return
+		}
+		videoOK(w, c)
+	})
+	c := s.client(t)
+	data := testData(4*testChunk+1, 70)
+	path := writeTestFile(t, data)
+	store := NewStateFile(filepath.Join(t.TempDir(), "state.json"))
+	opts := &UploadOptions{ChunkSize: testChunk, Concurrency: 1, Store: store, VideoID: ackVideo}
+
+	_, err := c.Upload(ctx, testToken, File(path), opts)
+	require.ErrorIs(t, err, context.Canceled)
+	saved, err := store.Load(t.Context(), "")
+	require.NoError(t, err)
+	require.NotNil(t, saved)
+	require.Equal(t, []int{2}, stateIndexes(saved.Sending))
+	assert.False(t, saved.VideoMade)
+
+	s.setAnswer(func(w http.ResponseWriter, _ *http.Request, c chunkReq) {
+		if c.index == 2 {
+			overlapping(w, exactOverlap(c))
+			return
+		}
+		videoOK(w, c)
+	})
+	res, err := c.Upload(t.Context(), testToken, File(path), opts)
+	require.Error(t, err, "nothing shows that the bytes the API holds in chunk 2's range are these")
+	assert.Nil(t, res)
+	assert.ErrorIs(t, err, ErrRangeTaken)
+}
+
+// TestRetryIntoAVideoNotMadeHere: into a video named by VideoID, a chunk
+// whose first try got no usable answer and whose retry the API refuses as
+// an exact overlap is not taken as landed: the range may have held other
+// bytes before the first try. Into the upload's own video, it is (the first
+// try landed, its answer was lost). Found by the promise checker: a stall
+// then an overlap made a --video-id run exit 0 into a video of other bytes.
+func TestRetryIntoAVideoNotMadeHere(t *testing.T) {
+	for _, into := range []string{"", ackVideo} {
+		t.Run(map[string]string{"": "own video", ackVideo: "video named by VideoID"}[into], func(t *testing.T) {
+			s := newChunkServer(t, func(w http.ResponseWriter, _ *http.Request, c chunkReq) {
+				switch {
+				case c.index != 1:
+					videoOK(w, c)
+				case c.attempt == 1:
+					reply(w, http.StatusServiceUnavailable, `{"title":"Service unavailable","status":503}`)
+				default:
+					overlapping(w, exactOverlap(c))
+				}
+			})
+			c := s.client(t)
+			data := testData(3*testChunk, 71)
+			res, err := c.Upload(t.Context(), testToken, ReaderAt(bytesReader(data), int64(len(data))),
+				&UploadOptions{ChunkSize: testChunk, Concurrency: 1, VideoID: into})
+			assert.Equal(t, 2, s.triesOf(1))
+			if into == "" {
+				require.NoError(t, err)
+				assert.Equal(t, sha256Hex(data), res.SHA256)
+				return
+			}
+			require.Error(t, err)
+			assert.Nil(t, res)
+			assert.ErrorIs(t, err, ErrRangeTaken)
+		})
+	}
+}

@@ -160,8 +160,10 @@ func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (
 			p.acked.add(c.Index)
 			p.prior[c.Index] = c
 		}
-		for _, c := range saved.Sending {
-			p.prior[c.Index] = c
+		if saved.VideoMade {
+			for _, c := range saved.Sending {
+				p.prior[c.Index] = c
+			}
 		}
 		p.state = saved.Clone()
 		p.state.Version = stateVersion
@@ -243,6 +245,7 @@ func (p *pass) sendFirst(ctx context.Context) error {
 	if !first.whole {
 		p.mu.Lock()
 		p.state = p.newState(v.VideoID)
+		p.state.VideoMade = true
 		p.mu.Unlock()
 	}
 	err = p.ack(ctx, first, v)
@@ -369,7 +372,7 @@ func (p *pass) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 		if !errors.Is(err, ErrSourceChanged) || p.state == nil {
 			return err
 		}
-		return p.discard(ctx, err, "bytes of the source as it was")
+		return p.discard(ctx, err, "the bytes sent while the source changed")
 	}
 	p.acked.add(ch.index)
 	p.ackedBytes += ch.n
@@ -463,7 +466,7 @@ func (p *pass) resized(ctx context.Context, err error) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.discard(ctx, err, "bytes of the source as it was")
+	return p.discard(ctx, err, "the bytes sent while the source changed")
 }
 
 // finish is the last phase: it checks that every chunk was acknowledged

@@ -86,8 +86,9 @@ func (u *upload) sourceShort(ch *chunk) error {
 // ErrRangeTaken is matched by errors.Is when the API refuses a chunk
 // because it already holds bytes in the chunk's range of the video (a range
 // overlapping it, the same part, or the whole video, complete), and this
-// upload cannot show that they are its own: no earlier attempt of this run
-// sent that exact range, and the saved state does not record it as sent or
+// upload cannot show that they are its own: the video is not one the upload
+// made (UploadOptions.VideoID), or no earlier attempt of this run sent that
+// exact range and the saved state does not record it as sent or
 // acknowledged. Nothing was overwritten, and the upload stops rather than
 // count bytes it cannot vouch for. It comes typically of
 // UploadOptions.VideoID naming a video that another upload filled; the
@@ -155,14 +156,18 @@ func heldByAPI(err error, ch *chunk) heldKind {
 // landedBefore decides what to make of the API's saying that it holds
 // bytes in ch's range already (held, from the refusal err after attempts
 // tries): nil, so that the chunk counts as landed, when the API holds
-// exactly ch's range and this upload sent it before: an earlier attempt in
-// this run, or an earlier run whose saved state records the chunk as sent
-// or acknowledged, with the source's SHA-256 through it the same as now.
+// exactly ch's range of a video this upload made and this upload sent it
+// before: an earlier attempt in this run, or an earlier run whose saved
+// state records the chunk as sent or acknowledged, with the source's
+// SHA-256 through it the same as now.
 // Otherwise an error matching ErrRangeTaken (or ErrSourceChanged, when the
 // earlier run sent other bytes), which leaves the API's bytes as they are.
 func (p *pass) landedBefore(ctx context.Context, ch *chunk, videoID string, held heldKind, attempts int, err error) error {
 	u := p.u
-	if held == heldExact || held == heldComplete {
+	if (held == heldExact || held == heldComplete) && p.madeHere() {
+		// Only in a video this upload made: into one it did not, the
+		// bytes the API holds may be others', sent before this upload's
+		// first try, whose answer it never saw.
 		ours := attempts > 1
 		if !ours {
 			var perr error
@@ -204,6 +209,14 @@ type rangeTakenError struct {
 
 func (e *rangeTakenError) Error() string   { return e.msg }
 func (e *rangeTakenError) Unwrap() []error { return []error{ErrRangeTaken, e.api} }
+
+// madeHere reports whether the video the chunks go to was made by this
+// upload's first chunk, in this run or in the earlier one the state records.
+func (p *pass) madeHere() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != nil && p.state.VideoMade
+}
 
 // sentBefore reports whether the saved state this upload resumed records ch
 // as sent or acknowledged by an earlier run. The record's SHA-256 of the

@@ -188,7 +188,7 @@ func TestResumeWithANewToken(t *testing.T) {
 			assert.Equal(t, 5, e.srv.Sandbox.Stats().CountStatus(sandbox.OpUploadWithUploadToken, http.StatusCreated))
 			assert.Equal(t, sha256Hex(data), res.SHA256)
 			assert.Equal(t, res.SHA256, e.storedSHA256(t, res))
-			keys, err := store.Keys(t.Context())
+			keys, err := store.keys(t.Context())
 			require.NoError(t, err)
 			assert.Empty(t, keys, "the state is deleted after success")
 		})

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/wrapper"
 )
 
@@ -175,23 +176,18 @@ func describe(err error) string {
 	return fmt.Sprintf("%T", err)
 }
 
-// The misbehaving servers.
-
-func silent(_ http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	<-r.Context().Done()
-}
+// The misbehaving servers (see internal/testutil), a byte a second for
+// those that drip.
+var (
+	silent      = testutil.Silent
+	hangUp      = testutil.HangUp
+	dripHeaders = testutil.DripHeaders(time.Second)
+	// Leading blanks are valid JSON: the object comes only after a day.
+	dripBody = testutil.DripBody(http.StatusCreated, strings.Repeat(" ", 86400)+`{"videoId":"viX","token":"toX"}`, time.Second)
+)
 
 func status(code int, headers ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		for i := 0; i+1 < len(headers); i += 2 {
-			w.Header().Set(headers[i], headers[i+1])
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = io.WriteString(w, `{"token":"toX","videoId":"viX","title":"busy","status":`+fmt.Sprint(code)+`}`)
-	}
+	return testutil.Answer(code, `{"token":"toX","videoId":"viX","title":"busy","status":`+fmt.Sprint(code)+`}`, headers...)
 }
 
 var other = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -206,45 +202,4 @@ func redirect(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusTemporaryRedirect
 	}
 	http.Redirect(w, r, other.URL+"/upload?token="+token, code)
-}
-
-func hangUp(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-		_ = conn.Close()
-	}
-}
-
-func dripBody(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	// Leading blanks are valid JSON: the object comes only after a day.
-	for _, b := range []byte(strings.Repeat(" ", 86400) + `{"videoId":"viX","token":"toX"}`) {
-		if _, err := w.Write([]byte{b}); err != nil {
-			return
-		}
-		_ = http.NewResponseController(w).Flush()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func dripHeaders(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	head := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + strings.Repeat("X-Pad: 1\r\n", 1<<16)
-	for i := range len(head) {
-		if buf.WriteByte(head[i]) != nil || buf.Flush() != nil {
-			return
-		}
-		time.Sleep(time.Second)
-	}
 }

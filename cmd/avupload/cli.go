@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/avupload/avupload/internal/human"
 	"github.com/avupload/avupload/wrapper"
 )
 
@@ -388,7 +389,7 @@ func waitHint(e *wrapper.APIError, cmd *cobra.Command, now time.Time) string {
 	if e.ServerWait <= 0 {
 		return ""
 	}
-	hint := "; the server asks to wait " + formatWait(e.ServerWait)
+	hint := "; the server asks to wait " + human.Wait(e.ServerWait)
 	if e.ServerWait < 100*365*24*time.Hour {
 		hint += ": run the command again after " + now.Add(e.ServerWait).UTC().Format("2006-01-02 15:04:05 UTC")
 	}
@@ -400,14 +401,6 @@ func waitHint(e *wrapper.APIError, cmd *cobra.Command, now time.Time) string {
 		}
 	}
 	return hint
-}
-
-// formatWait renders a wait: "45s", "1h0m0s", or "3 days" beyond two days.
-func formatWait(d time.Duration) string {
-	if d > 48*time.Hour {
-		return fmt.Sprintf("%d days", d/(24*time.Hour))
-	}
-	return d.Round(time.Second).String()
 }
 
 // describeAPIError renders an answer that was not a success. The API's own

@@ -18,7 +18,7 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 	require.NoError(t, err, "go list: %s", out)
 	deps := strings.Fields(string(out))
 	require.Contains(t, deps, "github.com/avupload/avupload/sandbox", "the CLI is expected to link the sandbox")
-	for _, banned := range []string{"testing", "github.com/avupload/avupload/sandbox/sandboxtest", "github.com/stretchr/testify/assert"} {
+	for _, banned := range []string{"testing", "github.com/avupload/avupload/sandbox/sandboxtest", "github.com/avupload/avupload/internal/testutil", "github.com/stretchr/testify/assert"} {
 		assert.NotContains(t, deps, banned, "the avupload binary links %s", banned)
 	}
 }

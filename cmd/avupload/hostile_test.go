@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/wrapper"
 )
 
@@ -57,18 +58,6 @@ func noControls(t *testing.T, s string) {
 	}
 }
 
-func answer(status int, body string, headers ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		for i := 0; i+1 < len(headers); i += 2 {
-			w.Header().Set(headers[i], headers[i+1])
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}
-}
-
 // TestServerTextIsEscaped feeds ANSI and OSC sequences through every place
 // the CLI prints server text: an error's title and detail, a video id in
 // the result, as text and as JSON, and tokens in a list.
@@ -80,15 +69,15 @@ func TestServerTextIsEscaped(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"error title and detail", answer(400, `{"title":`+q("bad "+ansi)+`,"detail":`+q(ansi)+`,"status":400}`),
+		{"error title and detail", testutil.Answer(400, `{"title":`+q("bad "+ansi)+`,"detail":`+q(ansi)+`,"status":400}`),
 			[]string{"upload", smallFile(t)}, exitFailure},
-		{"video id", answer(201, `{"videoId":`+q("vi"+ansi)+`,"assets":{"player":`+q("https://p/"+ansi)+`}}`),
+		{"video id", testutil.Answer(201, `{"videoId":`+q("vi"+ansi)+`,"assets":{"player":`+q("https://p/"+ansi)+`}}`),
 			[]string{"upload", smallFile(t)}, exitOK},
-		{"video id as JSON", answer(201, `{"videoId":`+q("vi"+ansi)+`,"title":`+q(ansi)+`}`),
+		{"video id as JSON", testutil.Answer(201, `{"videoId":`+q("vi"+ansi)+`,"title":`+q(ansi)+`}`),
 			[]string{"upload", "--json", smallFile(t)}, exitOK},
-		{"token list", answer(200, `{"data":[{"token":`+q("to"+ansi)+`,"ttl":0}],"pagination":{"links":[]}}`),
+		{"token list", testutil.Answer(200, `{"data":[{"token":`+q("to"+ansi)+`,"ttl":0}],"pagination":{"links":[]}}`),
 			[]string{"token", "list"}, exitOK},
-		{"token list, quiet", answer(200, `{"data":[{"token":`+q("to"+ansi)+`,"ttl":0}],"pagination":{"links":[]}}`),
+		{"token list, quiet", testutil.Answer(200, `{"data":[{"token":`+q("to"+ansi)+`,"ttl":0}],"pagination":{"links":[]}}`),
 			[]string{"token", "list", "-q"}, exitOK},
 	}
 	for _, tt := range tests {
@@ -126,7 +115,7 @@ func TestEscapeText(t *testing.T) {
 // the upload at once, and the CLI says when to run it again and how it
 // resumes.
 func TestRefusedLongWaitSaysWhenToRerun(t *testing.T) {
-	h := answer(429, `{"title":"Too many requests.","status":429}`, "X-RateLimit-Remaining", "0", "X-RateLimit-Retry-After", "86400")
+	h := testutil.Answer(429, `{"title":"Too many requests.","status":429}`, "X-RateLimit-Remaining", "0", "X-RateLimit-Retry-After", "86400")
 	code, _, errw := runAgainst(t, h, "upload", smallFile(t))
 	assert.Equal(t, exitFailure, code)
 	assert.Contains(t, errw, "the server asks to wait 24h0m0s: run the command again after ")
@@ -144,10 +133,10 @@ func TestRetryWaitIsTold(t *testing.T) {
 	var answered atomic.Bool
 	h := func(w http.ResponseWriter, r *http.Request) {
 		if !answered.Swap(true) {
-			answer(503, `{}`, "Retry-After", "3")(w, r)
+			testutil.Answer(503, `{}`, "Retry-After", "3")(w, r)
 			return
 		}
-		answer(201, `{"videoId":"vi1"}`)(w, r)
+		testutil.Answer(201, `{"videoId":"vi1"}`)(w, r)
 	}
 	code, _, errw := runAgainst(t, h, "upload", smallFile(t))
 	assert.Equal(t, exitOK, code)

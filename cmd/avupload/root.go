@@ -35,8 +35,9 @@ func version() string {
 	return wrapper.Version + " (" + revision + ")"
 }
 
-// newRootCommand returns the avupload command with every subcommand. Each
-// subcommand lives in its own file and is added here.
+// newRootCommand returns the avupload command with the sandbox subcommand,
+// which needs no credential; run adds the token and upload commands (see
+// addCommands). Each subcommand lives in its own file.
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "avupload",

@@ -69,8 +69,8 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
            a small file sent in one request is hit too), first or first/N
            (first chunks: a whole file, part 1, bytes 0-), later or later/N
            (any chunk after the first)
-  ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (KiB/MiB/GiB
-           suffixes allowed), stall=DURATION (e.g. 5s), commit-cut`,
+  ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (a size as
+           --memory-budget takes: 1048576, 512K, 2MiB), stall=DURATION (e.g. 5s), commit-cut`,
 		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
       --fault upload:upload/1:status=503 --fault upload:later/1:commit-cut

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // listeningURL waits for the sandbox to print the URL it listens on.
-func listeningURL(t *testing.T, out *syncBuffer) string {
+func listeningURL(t *testing.T, out *testutil.SyncBuffer) string {
 	t.Helper()
 	re := regexp.MustCompile(`sandbox listening on (http://127\.0\.0\.1:\d+)`)
 	var url string
@@ -61,7 +43,7 @@ func TestSandboxCommand(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd := newRootCommand()
 	cmd.SetArgs([]string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key", "--data-dir", t.TempDir(),
 		"--rate-limit", "--fault", "list:1:status=503"})
@@ -97,6 +79,29 @@ func TestSandboxCommand(t *testing.T) {
 		t.Fatal("the sandbox did not shut down")
 	}
 	assert.Contains(t, out.String(), "sandbox stopped")
+}
+
+// TestSandboxCommandSizesAgree: the sizes of --memory-budget and of a
+// fault's cut= are read alike, so that 512K is taken by both.
+func TestSandboxCommandSizesAgree(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out testutil.SyncBuffer
+	cmd := newRootCommand()
+	cmd.SetArgs([]string{"sandbox", "--addr", "127.0.0.1:0", "--memory-budget", "512K", "--fault", "upload:1:cut=512K"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the sandbox refused to start")
+		t.Fatal("the sandbox stopped on its own")
+	case <-time.After(50 * time.Millisecond):
+	}
+	listeningURL(t, &out)
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestSandboxCommandBadFault(t *testing.T) {
@@ -168,7 +173,7 @@ func TestSandboxWithoutDataDirWritesNothing(t *testing.T) {
 	t.Chdir(cwd)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"sandbox", "--addr", "127.0.0.1:0", "--api-key", "cli-key"},
@@ -226,7 +231,7 @@ func TestSandboxCommandStrict(t *testing.T) {
 			if strict {
 				args = append(args, "--strict")
 			}
-			var out syncBuffer
+			var out testutil.SyncBuffer
 			done := make(chan int, 1)
 			go func() {
 				done <- run(ctx, args, stdio{strings.NewReader(""), &out, &out}, func(string) string { return "" })

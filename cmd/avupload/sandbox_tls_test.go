@@ -16,15 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 )
 
 // runSandbox starts `avupload sandbox args...` and waits until it prints its
 // URL. stop cancels it and waits for a clean exit.
-func runSandbox(t *testing.T, args ...string) (url string, out *syncBuffer, stop func()) {
+func runSandbox(t *testing.T, args ...string) (url string, out *testutil.SyncBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	cmd := newRootCommand()
 	cmd.SetArgs(append([]string{"sandbox", "--addr", "127.0.0.1:0"}, args...))
 	cmd.SetOut(out)

@@ -3,65 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
+
+	"github.com/avupload/avupload/internal/size"
 )
 
-// sizeUnits are the suffixes parseSize accepts, largest first. They are
-// binary (1 MiB = 1,048,576 bytes) whatever their spelling.
-var sizeUnits = []struct {
-	suffix string
-	bytes  int64
-}{
-	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
-}
-
-// parseSize parses a byte count: a whole number of bytes ("52428800") or a
-// number with a binary unit ("50MiB", "5 MiB", "1.5GiB", "512K"). Units are
-// matched without regard to case.
-func parseSize(s string) (int64, error) {
-	text := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if len(text) > len(u.suffix) && strings.EqualFold(text[len(text)-len(u.suffix):], u.suffix) {
-			text, mult = strings.TrimSpace(text[:len(text)-len(u.suffix)]), u.bytes
-			break
-		}
-	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	switch {
-	case err == nil && n < 0:
-		return 0, errNegativeSize
-	case err == nil && n > math.MaxInt64/mult:
-		return 0, errSizeTooLarge
-	case err == nil:
-		return n * mult, nil
-	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(text, "-"):
-		return 0, errNegativeSize
-	case errors.Is(err, strconv.ErrRange):
-		return 0, errSizeTooLarge
-	}
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || mult == 1 || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(text, "eExXpP_") {
-		return 0, errors.New("want a whole number of bytes, or a number with KiB, MiB or GiB, e.g. 50MiB")
-	}
-	bytes := f * float64(mult)
-	switch {
-	case bytes < 0:
-		return 0, errNegativeSize
-	case bytes >= math.MaxInt64:
-		return 0, errSizeTooLarge
-	}
-	return int64(bytes), nil
-}
-
-// The refusals of parseSize that are not about the spelling.
-var (
-	errNegativeSize = errors.New("a size cannot be negative")
-	errSizeTooLarge = errors.New("too large")
-)
+// parseSize parses a byte count as every size flag and fault script reads
+// it (see size.Parse): "52428800", "50MiB", "1.5GiB", "512K".
+func parseSize(s string) (int64, error) { return size.Parse(s) }
 
 // checkSizeRange refuses n, the value of the size flag name as the user
 // typed it (text), outside lo to hi. It gives the exact byte counts, since a
@@ -83,9 +33,9 @@ func checkSizeRange(name, text string, n, lo, hi int64) error {
 // exactSize renders n in the largest binary unit that divides it, "5MiB",
 // or in bytes.
 func exactSize(n int64) string {
-	for _, u := range sizeUnits[:3] {
-		if n >= u.bytes && n%u.bytes == 0 {
-			return fmt.Sprintf("%d%s", n/u.bytes, u.suffix)
+	for _, u := range size.Units[:3] {
+		if n >= u.Bytes && n%u.Bytes == 0 {
+			return fmt.Sprintf("%d%s", n/u.Bytes, u.Suffix)
 		}
 	}
 	return fmt.Sprintf("%d B", n)
@@ -94,9 +44,9 @@ func exactSize(n int64) string {
 // formatSize renders n bytes the way a person reads them: "300.0 MiB",
 // "5.0 GiB", "512 B".
 func formatSize(n int64) string {
-	for _, u := range sizeUnits[:3] {
-		if n >= u.bytes {
-			return fmt.Sprintf("%.1f %s", float64(n)/float64(u.bytes), u.suffix)
+	for _, u := range size.Units[:3] {
+		if n >= u.Bytes {
+			return fmt.Sprintf("%.1f %s", float64(n)/float64(u.Bytes), u.Suffix)
 		}
 	}
 	return fmt.Sprintf("%d B", n)

@@ -72,18 +72,35 @@ func (r *recorder) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 	// The handler is a method value, such as
 	// gen.ServerInterfaceWrapper.ListUploadTokens-fm: its name is the
 	// operationId, capitalised by the generator.
-	name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name()
-	name = strings.TrimSuffix(name, "-fm")
-	name = name[strings.LastIndex(name, ".")+1:]
+	name := operationID(h)
 	if !ok || name == "" || !slices.Contains(allowOrder, method) {
 		r.err = fmt.Errorf("unexpected route %q (%s)", pattern, name)
 		return
 	}
-	r.t.ops[pattern] = strings.ToLower(name[:1]) + name[1:]
+	r.t.ops[pattern] = name
 	r.t.mux.Handle(pattern, http.NotFoundHandler())
 	if !slices.Contains(r.t.methods, method) {
 		r.t.methods = append(r.t.methods, method)
 	}
+}
+
+// operationID returns the operationId a generated method is named after:
+// its name, without its receiver and with a lower-case first letter, or ""
+// when f is not a function. f is a method value, such as
+// gen.ServerInterfaceWrapper.ListUploadTokens-fm, or a method expression,
+// such as gen.ServerInterface.ListUploadTokens.
+func operationID(f any) string {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return ""
+	}
+	name := runtime.FuncForPC(v.Pointer()).Name()
+	name = strings.TrimSuffix(name, "-fm")
+	name = name[strings.LastIndex(name, ".")+1:]
+	if name == "" {
+		return ""
+	}
+	return strings.ToLower(name[:1]) + name[1:]
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, _ *http.Request) { http.NotFound(w, nil) }
@@ -120,12 +137,33 @@ func (t *table) match(method, p string) string {
 	return pattern
 }
 
-// Operations returns every operationId the description names, sorted.
-func Operations() []string {
+// operations returns every operationId the description names, sorted.
+func operations() []string {
 	var out []string
 	for _, op := range load().ops {
 		out = append(out, op)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The operations this project calls and serves, named by their operationIds
+// as the generated server's methods give them: a name here is derived, not
+// written, and a method the description loses no longer compiles.
+var (
+	CreateUploadToken     = mustName(gen.ServerInterface.CreateUploadToken)
+	ListUploadTokens      = mustName(gen.ServerInterface.ListUploadTokens)
+	GetUploadToken        = mustName(gen.ServerInterface.GetUploadToken)
+	DeleteUploadToken     = mustName(gen.ServerInterface.DeleteUploadToken)
+	UploadWithUploadToken = mustName(gen.ServerInterface.UploadWithUploadToken)
+)
+
+// mustName returns the operationId of m, a method expression of
+// gen.ServerInterface, and panics when the routes name no such operation.
+func mustName(m any) string {
+	op := operationID(m)
+	if !slices.Contains(operations(), op) {
+		panic(fmt.Sprintf("route: %q is not an operation of the description", op))
+	}
+	return op
 }

@@ -61,5 +61,15 @@ func TestRoutesMatchTheDescription(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	assert.Equal(t, want, Operations())
+	assert.Equal(t, want, operations())
+}
+
+// TestNames checks the derived names against the operationIds of
+// openapi.yaml, written here by hand on purpose.
+func TestNames(t *testing.T) {
+	assert.Equal(t,
+		[]string{"createUploadToken", "listUploadTokens", "getUploadToken", "deleteUploadToken", "uploadWithUploadToken"},
+		[]string{CreateUploadToken, ListUploadTokens, GetUploadToken, DeleteUploadToken, UploadWithUploadToken})
+	assert.Empty(t, operationID(nil))
+	assert.Empty(t, operationID("x"))
 }

@@ -11,7 +11,7 @@ import (
 
 // NewServer starts a Sandbox on a free port of 127.0.0.1 and closes it in
 // tb.Cleanup. It fails tb if the server cannot start. Asset links point at
-// the server's URL unless opts hold [sandbox.WithBaseURL].
+// the server's URL.
 //
 // The sandbox is strict ([sandbox.WithStrict]): it refuses, besides what
 // the API refuses, what a correct client never sends (a chunk after the
