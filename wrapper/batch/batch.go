@@ -141,12 +141,12 @@ type Options struct {
 	// files recorded whose content is unchanged (see Verify), resumes the
 	// partial ones and retries the failed ones. A file that changed since it
 	// was recorded is uploaded again as a new video. Only the records of
-	// the client's server (Client.BaseURL) count.
+	// the client's server (wrapper.Client.BaseURL) count.
 	//
 	// A journal that cannot be written stops the batch: when a completed
 	// file cannot be recorded (FileUnrecorded), or a resume state cannot be
-	// saved (wrapper.ErrStateNotSaved), no file starts any more, the files under
-	// way finish, and Upload returns an error matching
+	// saved (wrapper.ErrStateNotSaved), no file starts any more, the files
+	// under way finish, and Upload returns an error matching
 	// ErrJournalNotSaved or wrapper.ErrStateNotSaved.
 	Journal *Journal
 	// Verify is what a skip is based on: SkipIfSameContent by default.
@@ -156,16 +156,16 @@ type Options struct {
 	// before the current one has less than half its life left, and deletes
 	// every token it minted when it ends.
 	Token string
-	// TokenTTL is the lifetime of minted tokens: DefaultTokenTTL when
-	// 0, else whole seconds of at least MinTokenTTL.
+	// TokenTTL is the lifetime of minted tokens: DefaultTokenTTL when 0,
+	// else whole seconds from MinTokenTTL to wrapper.MaxTokenTTL.
 	TokenTTL time.Duration
 	// OnFile, when set, is told each file's outcome as it ends, from one
 	// goroutine at a time.
 	OnFile func(FileResult)
 	// Progress, when set, is told how far the batch got whenever it moves,
 	// from one goroutine at a time. Calls are coalesced: a slow function
-	// misses intermediate counts but never slows the batch. Upload
-	// returns after the last call returned.
+	// misses intermediate counts but never slows the batch. Upload returns
+	// after the last call returned.
 	Progress func(Progress)
 }
 

@@ -345,7 +345,7 @@ func (j *Journal) Store() *wrapper.FileStore { return j.store }
 func (j *Journal) Dropped() int { return j.dropped }
 
 // Done returns the record of the file at the absolute path abs uploaded
-// to the server at baseURL (as Client.BaseURL gives it), if the journal
+// to the server at baseURL (as wrapper.Client.BaseURL gives it), if the journal
 // holds one.
 func (j *Journal) Done(baseURL, abs string) (JournalEntry, bool) {
 	j.mu.Lock()

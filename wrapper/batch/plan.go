@@ -81,11 +81,11 @@ func (o *PlanOptions) keep(name, key string) bool {
 	if len(o.Include) > 0 && !match(o.Include) || match(o.Exclude) {
 		return false
 	}
-	return o.Shards == 0 || ShardOf(key, o.Shards) == o.Shard
+	return o.Shards == 0 || shardOf(key, o.Shards) == o.Shard
 }
 
-// ShardOf returns the 1-based shard, out of n, of a file whose ShardKey is key.
-func ShardOf(key string, n int) int {
+// shardOf returns the 1-based shard, out of n, of a file whose ShardKey is key.
+func shardOf(key string, n int) int {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	return int(h.Sum64()%uint64(n)) + 1
