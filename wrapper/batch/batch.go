@@ -129,7 +129,8 @@ type Result struct {
 // API key: without the key, Token must be set.
 type Options struct {
 	// Upload holds the options every file is uploaded with: ChunkSize,
-	// Concurrency (chunks in flight per file, DefaultConcurrency when 0),
+	// Concurrency (chunks in flight per file, wrapper.DefaultConcurrency
+	// when 0),
 	// HTTP2, Retry and StallTimeout.
 	// VideoID must be empty; Store, Progress and FileName are the batch's.
 	Upload wrapper.UploadOptions
@@ -210,16 +211,17 @@ func interrupted(ctx context.Context) error {
 
 // Upload uploads files through c, Jobs at a time, sharing the client's
 // connections (idle ones are reused from file to file). Each file goes as
-// [wrapper.Client.Upload] sends it, with opts.Upload; a
-// file that fails (refused by the API, unreadable, out of retries) is
-// reported through OnFile and counted, and never stops the others; a
-// journal that cannot be written does (see Options.Journal).
+// [wrapper.Client.Upload] sends it, with opts.Upload; a file that fails
+// (refused by the API, unreadable, out of retries) is reported through
+// OnFile and counted, and never stops the others; a journal that cannot be
+// written does (see Options.Journal). The journal stays open: its owner
+// closes it.
 //
 // When ctx ends, no file is started any more, the files under way stop with
 // their state saved in the journal, and Upload returns the result so
 // far with an error matching ctx.Err(). An error is also returned, before
 // any file, for bad options or a token that cannot be minted; and, with a
-// result, when the journal cannot be closed or a minted token cannot be
+// result, when the journal stopped the batch or a minted token cannot be
 // deleted. The outcome of each file is in the result and OnFile, not in
 // the error. opts may be nil: the defaults then apply.
 func Upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options) (*Result, error) {
