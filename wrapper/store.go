@@ -317,8 +317,8 @@ func (st *FileStore) Delete(ctx context.Context, key string) error {
 }
 
 // Keys lists the keys of the states in the store, in lexical order: with
-// Load, a program can find the uploads left under way. Each state names
-// its source and server (UploadState.Source and BaseURL).
+// Load, a batch of uploads can use the store as its journal. Each state
+// names its source and server (UploadState.Source and BaseURL).
 func (st *FileStore) Keys(ctx context.Context) ([]string, error) {
 	entries, err := os.ReadDir(st.dir)
 	if err != nil {
