@@ -46,7 +46,8 @@
 //     with the SHA-256 and size printed, made by the case's runs, holding
 //     a version the file had, and not a file that changed size during that
 //     upload; no version is two complete videos but for the single-request
-//     crash window; no secret is printed; failures say so, and no run dies
+//     crash window and the video of a file edited during a run that failed
+//     for it; no secret is printed; failures say so, and no run dies
 //     of a signal it was not sent. It draws 16 cases in `make test` (15 to
 //     34 s on two shared cores, 0.9 to 2.1 s a case), 120 in
 //     TestLongPromise (135 to 251 s); the seed is fixed under CI=true,

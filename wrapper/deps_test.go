@@ -30,6 +30,7 @@ func TestProgramsLinkNoTestOnlyCode(t *testing.T) {
 	for _, pkg := range []string{
 		"github.com/avupload/avupload/gen",
 		"github.com/avupload/avupload/wrapper",
+		"github.com/avupload/avupload/wrapper/batch",
 		"github.com/avupload/avupload/cmd/avupload",
 	} {
 		t.Run(pkg, func(t *testing.T) {

@@ -89,28 +89,10 @@
 //
 // # Many files
 //
-// [PlanBatch] lists the files of directories and paths (include and exclude
-// patterns on the base name, a deterministic K/N shard by path) and
-// [Client.UploadBatch] uploads them a few at a time, sharing the client's
-// connections. A [Journal] directory records each completed file and
-// keeps the resume state of each file under way, so a batch run again with
-// the same journal skips what is done, resumes what is partial and retries
-// what failed:
-//
-//	files, err := wrapper.PlanBatch([]string{"/mnt/videos"}, wrapper.PlanOptions{Include: []string{"*.mp4"}})
-//	if err != nil {
-//		return err
-//	}
-//	j, err := wrapper.OpenJournal("/var/lib/avupload/journal")
-//	if err != nil {
-//		return err
-//	}
-//	defer j.Close()
-//	res, err := client.UploadBatch(ctx, files, &wrapper.BatchOptions{Jobs: 4, Journal: j, Token: token})
-//	if err != nil {
-//		return err
-//	}
-//	fmt.Println(res.Uploaded, "uploaded,", res.Skipped, "skipped,", res.Failed, "failed")
+// Package [github.com/avupload/avupload/wrapper/batch], built on this
+// one, uploads the files of directories and paths a few at a time, sharing
+// the client's connections, with a journal that lets a rerun skip what is
+// done, resume what is partial and retry what failed.
 //
 // # Managing tokens
 //

@@ -313,30 +313,3 @@ func TestCloseIdleConnections(t *testing.T) {
 	assert.Equal(t, before+1, p.opened.Load(), "the second upload opened a new connection: the idle ones were closed")
 	c.CloseIdleConnections()
 }
-
-// TestBatchChunkProtocol checks that a batch's files go as UploadOptions
-// says: over HTTP/1.1 by default, over HTTP/2 with HTTP2.
-func TestBatchChunkProtocol(t *testing.T) {
-	for _, http2 := range []bool{false, true} {
-		t.Run(map[bool]string{false: "default", true: "HTTP2"}[http2], func(t *testing.T) {
-			p := newProtoServer(t, 1)
-			c, err := New(WithBaseURL(p.srv.URL+basePath), WithHTTPClient(p.srv.Client()))
-			require.NoError(t, err)
-			t.Cleanup(c.CloseIdleConnections)
-			root := t.TempDir()
-			var files []BatchFile
-			for _, name := range []string{"a.mp4", "b.mp4"} {
-				path := filepath.Join(root, name)
-				require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("v", int(testChunk)+10)), 0o600))
-				files = append(files, BatchFile{Path: path, ShardKey: name, Size: testChunk + 10})
-			}
-			res, err := c.UploadBatch(t.Context(), files, &BatchOptions{Token: testToken,
-				Upload: UploadOptions{ChunkSize: testChunk, HTTP2: http2}})
-			require.NoError(t, err)
-			require.Equal(t, 2, res.Uploaded)
-			want := map[bool]int{false: 1, true: 2}[http2]
-			protos, _ := p.seen(opUpload)
-			assert.Equal(t, map[int]int{want: 4}, protos, "two files of two chunks, over HTTP/%d", want)
-		})
-	}
-}

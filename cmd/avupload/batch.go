@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/avupload/avupload/wrapper"
+	"github.com/avupload/avupload/wrapper/batch"
 )
 
 // batchFlags are the flags of `avupload upload` that only a batch takes.
@@ -62,7 +63,7 @@ tokens with the API key from $` + envAPIKey + ` (--token-ttl long, renewed befor
 they run short) and deletes them at the end.`
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
-	fs.IntVar(&b.jobs, "jobs", wrapper.DefaultJobs, fmt.Sprintf("batch: `J` files uploaded at once, 1 to %d", wrapper.MaxJobs))
+	fs.IntVar(&b.jobs, "jobs", batch.DefaultJobs, fmt.Sprintf("batch: `J` files uploaded at once, 1 to %d", batch.MaxJobs))
 	fs.StringVar(&b.journal, "journal", "", "batch: record completed files and resume states in `DIR`, and skip or resume from it")
 	fs.StringVar(&b.shard, "shard", "", "batch: upload only share `K/N` of the files (1-based), e.g. 2/8")
 	fs.StringArrayVar(&b.include, "include", nil, "batch: upload only files whose name matches `GLOB`, e.g. '*.mp4' (repeatable)")
@@ -70,7 +71,7 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "batch: follow symbolic links found in directories")
 	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "batch: skip a recorded file whose size and modification time are unchanged, without re-reading it")
 	fs.BoolVar(&b.repairJournal, "repair-journal", false, "batch: drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
-	fs.DurationVar(&b.tokenTTL, "token-ttl", wrapper.DefaultBatchTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
+	fs.DurationVar(&b.tokenTTL, "token-ttl", batch.DefaultTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
 }
 
 // batchOnly lists the flags that make a single file a batch of one.
@@ -123,31 +124,31 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.stall <= 0:
 		return f.checkStall()
-	case b.jobs < 1 || b.jobs > wrapper.MaxJobs:
-		return usagef("--jobs %d: want 1 to %d", b.jobs, wrapper.MaxJobs)
-	case b.tokenTTL < wrapper.MinBatchTokenTTL || b.tokenTTL%time.Second != 0:
-		return usagef("--token-ttl %s: want whole seconds, at least %s", b.tokenTTL, wrapper.MinBatchTokenTTL)
+	case b.jobs < 1 || b.jobs > batch.MaxJobs:
+		return usagef("--jobs %d: want 1 to %d", b.jobs, batch.MaxJobs)
+	case b.tokenTTL < batch.MinTokenTTL || b.tokenTTL%time.Second != 0:
+		return usagef("--token-ttl %s: want whole seconds, at least %s", b.tokenTTL, batch.MinTokenTTL)
 	case b.repairJournal && b.journal == "":
 		return usagef("--repair-journal repairs the --journal DIR: give one")
 	}
-	plan := wrapper.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
+	plan := batch.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
 	if b.journal != "" {
 		plan.Skip = []string{b.journal} // never upload the journal itself
 	}
 	if b.shard != "" {
-		k, n, err := wrapper.ParseShard(b.shard)
-		if err != nil {
+		k, n, ok := parseShard(b.shard)
+		if !ok {
 			return usagef("--shard %q: want K/N with 1 <= K <= N, e.g. 2/8", b.shard)
 		}
 		plan.Shard, plan.Shards = k, n
 	}
-	opts := &wrapper.BatchOptions{
+	opts := &batch.Options{
 		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall},
 		Jobs:     b.jobs,
 		TokenTTL: b.tokenTTL,
 	}
 	if b.trustMtime {
-		opts.Verify = wrapper.SkipIfSameStat
+		opts.Verify = batch.SkipIfSameStat
 	}
 	key := ""
 	token, err := a.uploadToken(f.token)
@@ -166,7 +167,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return err
 	}
 	defer c.CloseIdleConnections()
-	files, err := wrapper.PlanBatch(args, plan)
+	files, err := batch.Plan(args, plan)
 	if err != nil {
 		return usageError{err}
 	}
@@ -196,7 +197,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	out.broken = func(err error) { cancel(&stdoutError{err: err}) }
 	opts.OnFile = out.file
 	opts.Progress = out.progress
-	res, err := c.UploadBatch(ctx, files, opts)
+	res, err := batch.Upload(ctx, c, files, opts)
 	if res == nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
 	}
-	if errors.Is(err, wrapper.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
+	if errors.Is(err, batch.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
 		return out.stopped(err, res, len(files), b.journal)
 	}
 	if err != nil {
@@ -220,14 +221,28 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 	return nil
 }
 
+// parseShard reads --shard's K/N (1 <= K <= N), written in digits alone.
+func parseShard(s string) (k, n int, ok bool) {
+	a, b, ok := strings.Cut(s, "/")
+	if ok {
+		_, err1 := fmt.Sscanf(a, "%d", &k)
+		_, err2 := fmt.Sscanf(b, "%d", &n)
+		ok = err1 == nil && err2 == nil && fmt.Sprintf("%d/%d", k, n) == s
+	}
+	if !ok || n < 1 || k < 1 || k > n {
+		return 0, 0, false
+	}
+	return k, n, true
+}
+
 // openJournal opens the --journal, in the user's words when it cannot,
 // and says what --repair-journal dropped and whether the journal knows the
 // server at base.
-func openJournal(dir string, repair bool, stderr io.Writer, quiet bool, base string) (*wrapper.Journal, error) {
-	j, err := wrapper.OpenJournalWith(dir, wrapper.JournalOptions{Repair: repair})
+func openJournal(dir string, repair bool, stderr io.Writer, quiet bool, base string) (*batch.Journal, error) {
+	j, err := batch.OpenJournalWith(dir, batch.JournalOptions{Repair: repair})
 	var (
 		locked  *wrapper.LockedError
-		damaged *wrapper.JournalLineError
+		damaged *batch.JournalLineError
 	)
 	switch {
 	case errors.As(err, &locked):
@@ -266,7 +281,7 @@ func (e *stdoutError) Unwrap() error { return e.err }
 type batchInterrupted struct {
 	err     error
 	cause   error // the context's cause: a *stdoutError, or the signal's cancellation
-	res     *wrapper.BatchResult
+	res     *batch.Result
 	files   int
 	journal string
 }
@@ -308,9 +323,9 @@ type batchOutput struct {
 	mu       sync.Mutex
 	out      io.Writer
 	errw     io.Writer
-	broken   func(error)          // told once when out cannot be written
-	failed   bool                 // out could not be written: nothing more goes there
-	unrec    []wrapper.FileResult // the files uploaded but not recorded
+	broken   func(error)        // told once when out cannot be written
+	failed   bool               // out could not be written: nothing more goes there
+	unrec    []batch.FileResult // the files uploaded but not recorded
 	json     bool
 	quiet    bool
 	term     bool               // stderr is a terminal: the status line is redrawn in place
@@ -318,7 +333,7 @@ type batchOutput struct {
 	describe func(error) string // one redacted line for a file's error
 	start    time.Time
 	last     time.Time
-	prog     wrapper.BatchProgress
+	prog     batch.Progress
 }
 
 func newBatchOutput(out, errw io.Writer, o *outputFlags, describe func(error) string) *batchOutput {
@@ -327,7 +342,7 @@ func newBatchOutput(out, errw io.Writer, o *outputFlags, describe func(error) st
 }
 
 // file prints one file's outcome.
-func (o *batchOutput) file(r wrapper.FileResult) {
+func (o *batchOutput) file(r batch.FileResult) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearStatus()
@@ -335,7 +350,7 @@ func (o *batchOutput) file(r wrapper.FileResult) {
 	if r.Err != nil {
 		msg = o.describe(r.Err)
 	}
-	if r.Status == wrapper.FileUnrecorded {
+	if r.Status == batch.FileUnrecorded {
 		o.unrec = append(o.unrec, r)
 	}
 	switch {
@@ -348,9 +363,9 @@ func (o *batchOutput) file(r wrapper.FileResult) {
 		line, _ := json.Marshal(j)
 		o.write("%s\n", escapeJSON(line))
 	case o.quiet:
-	case r.Status == wrapper.FileFailed:
+	case r.Status == batch.FileFailed:
 		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
-	case r.Status == wrapper.FileUnrecorded:
+	case r.Status == batch.FileUnrecorded:
 		printf(o.errw, "unrecorded %s  %s  %s: %s\n", escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path), msg)
 	default:
 		o.write("%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
@@ -375,7 +390,7 @@ func (o *batchOutput) write(format string, args ...any) {
 // stopped lists, on standard error, the files the journal could not
 // record, and returns the error of a batch that stopped because its
 // journal could not be written.
-func (o *batchOutput) stopped(err error, res *wrapper.BatchResult, files int, journal string) error {
+func (o *batchOutput) stopped(err error, res *batch.Result, files int, journal string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	again := 0
@@ -403,7 +418,7 @@ func (o *batchOutput) stopped(err error, res *wrapper.BatchResult, files int, jo
 }
 
 // progress is the batch's Progress function.
-func (o *batchOutput) progress(p wrapper.BatchProgress) {
+func (o *batchOutput) progress(p batch.Progress) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.prog = p
@@ -483,7 +498,7 @@ func (o *batchOutput) statusLine(now time.Time) string {
 
 // finish clears the status line and prints the summary: on stdout for a
 // person, on stderr with --json so that stdout holds only file objects.
-func (o *batchOutput) finish(res *wrapper.BatchResult) {
+func (o *batchOutput) finish(res *batch.Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearStatus()

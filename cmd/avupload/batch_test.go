@@ -17,7 +17,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/stretchr/testify/assert"
 
-	"github.com/avupload/avupload/wrapper"
+	"github.com/avupload/avupload/wrapper/batch"
 )
 
 // cmdEachOnce checks that every regular file named, or under a
@@ -68,8 +68,8 @@ func cmdEachOnce(ts *testscript.TestScript, neg bool, args []string) {
 // on a terminal the files in flight, their names escaped.
 func TestBatchStatusLine(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	p := wrapper.BatchProgress{Files: 5, Done: 2, Failed: 1, Bytes: 10 << 20, BytesDone: 4 << 20, BytesSkipped: 1 << 20,
-		InFlight: []wrapper.FileProgress{
+	p := batch.Progress{Files: 5, Done: 2, Failed: 1, Bytes: 10 << 20, BytesDone: 4 << 20, BytesSkipped: 1 << 20,
+		InFlight: []batch.FileProgress{
 			{Path: "dir/a.mp4", Acked: 1 << 20, Total: 2 << 20},
 			{Path: "dir/b\x1b[2J.mp4", Acked: 0, Total: 1 << 20},
 			{Path: "c.mp4", Total: 1}, {Path: "d.mp4", Total: 1}, {Path: "e.mp4", Total: 1},
@@ -166,4 +166,29 @@ func cmdChop(ts *testscript.TestScript, neg bool, args []string) {
 	data, err := os.ReadFile(p)
 	ts.Check(err)
 	ts.Check(os.WriteFile(p, []byte(strings.TrimSuffix(string(data), "\n")), 0o600))
+}
+
+// TestParseShard checks which --shard values are read, and as what.
+func TestParseShard(t *testing.T) {
+	tests := []struct {
+		in   string
+		k, n int
+		ok   bool
+	}{
+		{"1/1", 1, 1, true},
+		{"3/8", 3, 8, true},
+		{"0/2", 0, 0, false},
+		{"3/2", 0, 0, false},
+		{"1/0", 0, 0, false},
+		{"1", 0, 0, false},
+		{"a/b", 0, 0, false},
+		{"1/2x", 0, 0, false},
+		{" 1/2", 0, 0, false},
+		{"-1/2", 0, 0, false},
+	}
+	for _, tt := range tests {
+		k, n, ok := parseShard(tt.in)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		assert.Equal(t, [2]int{tt.k, tt.n}, [2]int{k, n}, tt.in)
+	}
 }

@@ -94,7 +94,7 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	fs.Lookup("concurrency").DefValue = ""
 	fs.BoolVar(&f.http2, "http2", false,
 		"multiplex chunks over one HTTP/2 connection when the server offers it; by default each chunk in flight has its own HTTP/1.1 connection")
-	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one")
+	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one; refused, overwriting nothing, where it holds bytes this upload did not send")
 	fs.StringVar(&f.stateFile, "state-file", "", "record acknowledged chunks in `PATH`, and resume from it")
 	fs.DurationVar(&f.stall, "stall-timeout", wrapper.DefaultStallTimeout,
 		"abandon and retry a chunk when nothing moves for this `DURATION`, e.g. 30s")

@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"errors"
@@ -9,11 +9,10 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
-// BatchFile is one file of a batch, as PlanBatch found it.
-type BatchFile struct {
+// File is one file of a batch, as Plan found it.
+type File struct {
 	// Path is the file's path: an argument as given, or a directory argument
 	// joined with the file's place under it.
 	Path string
@@ -54,20 +53,6 @@ type PlanOptions struct {
 	Skip []string
 }
 
-// ParseShard reads a shard written K/N (1 <= K <= N), as --shard takes it.
-func ParseShard(s string) (k, n int, err error) {
-	a, b, ok := strings.Cut(s, "/")
-	if ok {
-		_, err1 := fmt.Sscanf(a, "%d", &k)
-		_, err2 := fmt.Sscanf(b, "%d", &n)
-		ok = err1 == nil && err2 == nil && fmt.Sprintf("%d/%d", k, n) == s
-	}
-	if !ok || n < 1 || k < 1 || k > n {
-		return 0, 0, invalidInput("shard %q: want K/N with 1 <= K <= N, e.g. 1/4", s)
-	}
-	return k, n, nil
-}
-
 func (o *PlanOptions) validate() error {
 	for _, p := range slices.Concat(o.Include, o.Exclude) {
 		if _, err := path.Match(p, ""); err != nil {
@@ -96,24 +81,24 @@ func (o *PlanOptions) keep(name, key string) bool {
 	if len(o.Include) > 0 && !match(o.Include) || match(o.Exclude) {
 		return false
 	}
-	return o.Shards == 0 || ShardOf(key, o.Shards) == o.Shard
+	return o.Shards == 0 || shardOf(key, o.Shards) == o.Shard
 }
 
-// ShardOf returns the 1-based shard, out of n, of a file whose ShardKey is key.
-func ShardOf(key string, n int) int {
+// shardOf returns the 1-based shard, out of n, of a file whose ShardKey is key.
+func shardOf(key string, n int) int {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	return int(h.Sum64()%uint64(n)) + 1
 }
 
-// PlanBatch lists the files of a batch: each path that is a file, and every
+// Plan lists the files of a batch: each path that is a file, and every
 // regular file under each path that is a directory, walked recursively in
 // lexical order, filtered and sharded by opts. A file reached twice (two
 // arguments, or links) is listed once. A path that does not exist, or an
 // argument that is neither a file nor a directory, is an error; so is a
 // directory that cannot be read. Files that are not regular (devices,
 // sockets, pipes) found while walking are left out.
-func PlanBatch(paths []string, opts PlanOptions) ([]BatchFile, error) {
+func Plan(paths []string, opts PlanOptions) ([]File, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
@@ -147,7 +132,7 @@ func PlanBatch(paths []string, opts PlanOptions) ([]BatchFile, error) {
 
 type planner struct {
 	opts  PlanOptions
-	files []BatchFile
+	files []File
 	seen  map[string]bool // absolute paths of the files listed
 	dirs  map[string]bool // real paths of the directories walked, against link loops
 	skip  map[string]bool // real paths of opts.Skip
@@ -178,7 +163,7 @@ func (p *planner) add(name, key string, fi fs.FileInfo) {
 		return
 	}
 	p.seen[abs] = true
-	p.files = append(p.files, BatchFile{Path: name, ShardKey: key, Size: fi.Size()})
+	p.files = append(p.files, File{Path: name, ShardKey: key, Size: fi.Size()})
 }
 
 // walk lists dir, found at rel under a directory argument.

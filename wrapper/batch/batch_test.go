@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"context"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // batchTree is a small tree: whole-file uploads of a few hundred KiB and
@@ -37,7 +39,7 @@ var batchTree = map[string]int64{
 }
 
 // fileSums maps each file of files to its hex SHA-256.
-func fileSums(t testing.TB, files []BatchFile) map[string]string {
+func fileSums(t testing.TB, files []File) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
 	for _, f := range files {
@@ -75,9 +77,9 @@ func (c *collect) onFile(r FileResult) {
 	c.got[r.File.Path] = r
 }
 
-func batchOpts(j *Journal, token string, col *collect) *BatchOptions {
-	return &BatchOptions{
-		Upload:  UploadOptions{ChunkSize: testChunk, Concurrency: 2},
+func batchOpts(j *Journal, token string, col *collect) *Options {
+	return &Options{
+		Upload:  wrapper.UploadOptions{ChunkSize: testChunk, Concurrency: 2},
 		Jobs:    3,
 		Journal: j,
 		Token:   token,
@@ -85,13 +87,13 @@ func batchOpts(j *Journal, token string, col *collect) *BatchOptions {
 	}
 }
 
-// TestUploadBatchTreeThenSkip uploads a tree whole with a journal: every
+// TestUploadTreeThenSkip uploads a tree whole with a journal: every
 // file becomes one complete video holding its bytes, and a rerun skips them
 // all without a single upload request.
-func TestUploadBatchTreeThenSkip(t *testing.T) {
+func TestUploadTreeThenSkip(t *testing.T) {
 	env := newUploadEnv(t)
 	root := writeTree(t, t.TempDir(), batchTree)
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	require.Len(t, files, len(batchTree))
 	sums := fileSums(t, files)
@@ -101,14 +103,14 @@ func TestUploadBatchTreeThenSkip(t *testing.T) {
 	require.NoError(t, err)
 	var col collect
 	opts := batchOpts(j, env.token, &col)
-	var last BatchProgress
+	var last Progress
 	var calls int
-	opts.Progress = func(p BatchProgress) { last = p; calls++ }
-	res, err := env.client.UploadBatch(t.Context(), files, opts)
+	opts.Progress = func(p Progress) { last = p; calls++ }
+	res, err := Upload(t.Context(), env.client, files, opts)
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 
-	assert.Equal(t, BatchResult{Uploaded: len(files), BytesSent: totalSize(files), Duration: res.Duration}, *res)
+	assert.Equal(t, Result{Uploaded: len(files), BytesSent: totalSize(files), Duration: res.Duration}, *res)
 	assert.Positive(t, calls)
 	assert.Equal(t, len(files), last.Done)
 	assert.Equal(t, last.Bytes, last.BytesDone, "the last progress call shows every byte")
@@ -130,9 +132,9 @@ func TestUploadBatchTreeThenSkip(t *testing.T) {
 	uploads := env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken)
 	j, err = OpenJournal(journalDir)
 	require.NoError(t, err)
-	assert.Equal(t, len(files), j.Len())
+	assert.Equal(t, len(files), j.len())
 	var again collect
-	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	res, err = Upload(t.Context(), env.client, files, batchOpts(j, env.token, &again))
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 	assert.Equal(t, len(files), res.Skipped)
@@ -144,7 +146,7 @@ func TestUploadBatchTreeThenSkip(t *testing.T) {
 	}
 }
 
-func totalSize(files []BatchFile) int64 {
+func totalSize(files []File) int64 {
 	var n int64
 	for _, f := range files {
 		n += f.Size
@@ -152,23 +154,23 @@ func totalSize(files []BatchFile) int64 {
 	return n
 }
 
-// TestUploadBatchEditedFile edits a recorded file in place, size and mtime
+// TestUploadEditedFile edits a recorded file in place, size and mtime
 // restored: the default check uploads it again as a new video; the stat
 // check, as documented, does not see the edit.
-func TestUploadBatchEditedFile(t *testing.T) {
+func TestUploadEditedFile(t *testing.T) {
 	env := newUploadEnv(t)
 	root := writeTree(t, t.TempDir(), map[string]int64{"one.mp4": 200 << 10, "two.mp4": 100 << 10})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	journalDir := t.TempDir()
-	run := func(verify SkipCheck) (*BatchResult, *collect) {
+	run := func(verify SkipCheck) (*Result, *collect) {
 		j, err := OpenJournal(journalDir)
 		require.NoError(t, err)
 		defer func() { require.NoError(t, j.Close()) }()
 		var col collect
 		opts := batchOpts(j, env.token, &col)
 		opts.Verify = verify
-		res, err := env.client.UploadBatch(t.Context(), files, opts)
+		res, err := Upload(t.Context(), env.client, files, opts)
 		require.NoError(t, err)
 		return res, &col
 	}
@@ -203,15 +205,15 @@ func TestUploadBatchEditedFile(t *testing.T) {
 	assert.Equal(t, 2, res.Skipped, "the new upload is recorded")
 }
 
-// TestUploadBatchFailureStaysAlone checks that a file the API refuses, and
+// TestUploadFailureStaysAlone checks that a file the API refuses, and
 // one that cannot be uploaded at all, fail alone: every other file is
 // uploaded, and a rerun retries only the failed ones.
-func TestUploadBatchFailureStaysAlone(t *testing.T) {
+func TestUploadFailureStaysAlone(t *testing.T) {
 	env := newUploadEnv(t, sandbox.WithFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 2,
 		Kind: sandbox.FaultStatus, Status: http.StatusForbidden}))
 	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000, "3.mp4": 3000, "4.mp4": 4000})
 	require.NoError(t, os.WriteFile(filepath.Join(root, "0-empty.mp4"), nil, 0o600))
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	require.Len(t, files, 5)
 	journalDir := t.TempDir()
@@ -221,26 +223,26 @@ func TestUploadBatchFailureStaysAlone(t *testing.T) {
 	var col collect
 	opts := batchOpts(j, env.token, &col)
 	opts.Jobs = 1 // the second request is the second file's
-	res, err := env.client.UploadBatch(t.Context(), files, opts)
+	res, err := Upload(t.Context(), env.client, files, opts)
 	require.NoError(t, err, "failed files are counted, not returned")
 	require.NoError(t, j.Close())
 	assert.Equal(t, 3, res.Uploaded)
 	assert.Equal(t, 2, res.Failed)
 	empty := col.got[filepath.Join(root, "0-empty.mp4")]
 	assert.Equal(t, FileFailed, empty.Status)
-	assert.ErrorIs(t, empty.Err, ErrInvalidInput)
+	assert.ErrorIs(t, empty.Err, wrapper.ErrInvalidInput)
 	refused := col.got[filepath.Join(root, "2.mp4")]
 	assert.Equal(t, FileFailed, refused.Status)
-	assert.ErrorIs(t, refused.Err, ErrForbidden)
+	assert.ErrorIs(t, refused.Err, wrapper.ErrForbidden)
 	assert.Empty(t, refused.VideoID)
 
 	j, err = OpenJournal(journalDir)
 	require.NoError(t, err)
 	var again collect
-	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	res, err = Upload(t.Context(), env.client, files, batchOpts(j, env.token, &again))
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
-	assert.Equal(t, BatchResult{Uploaded: 1, Skipped: 3, Failed: 1, BytesSent: 2000, Duration: res.Duration}, *res)
+	assert.Equal(t, Result{Uploaded: 1, Skipped: 3, Failed: 1, BytesSent: 2000, Duration: res.Duration}, *res)
 	assert.Equal(t, FileUploaded, again.got[refused.File.Path].Status)
 	bySum := completeBySum(env.srv.Sandbox)
 	for path, sum := range fileSums(t, files[1:]) {
@@ -248,18 +250,18 @@ func TestUploadBatchFailureStaysAlone(t *testing.T) {
 	}
 }
 
-// TestUploadBatchCancelThenResume cancels a batch of chunked files once a
+// TestUploadCancelThenResume cancels a batch of chunked files once a
 // file under way has a chunk acknowledged: no other file starts, the files
 // under way keep their states, and a rerun finishes the batch with every
 // file uploaded exactly once.
-func TestUploadBatchCancelThenResume(t *testing.T) {
+func TestUploadCancelThenResume(t *testing.T) {
 	env := newUploadEnv(t)
 	tree := map[string]int64{}
 	for _, name := range []string{"a", "b", "c"} {
 		tree[name+".mp4"] = 2*testChunk + 1000
 	}
 	root := writeTree(t, t.TempDir(), tree)
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	journalDir := t.TempDir()
 
@@ -271,14 +273,14 @@ func TestUploadBatchCancelThenResume(t *testing.T) {
 	opts := batchOpts(j, env.token, &col)
 	opts.Jobs = 2
 	opts.Upload.Concurrency = 1
-	opts.Progress = func(p BatchProgress) {
+	opts.Progress = func(p Progress) {
 		for _, f := range p.InFlight {
 			if f.Acked >= testChunk {
 				cancel()
 			}
 		}
 	}
-	res, err := env.client.UploadBatch(ctx, files, opts)
+	res, err := Upload(ctx, env.client, files, opts)
 	require.ErrorIs(t, err, context.Canceled)
 	require.NoError(t, j.Close())
 	require.NotNil(t, res)
@@ -296,7 +298,7 @@ func TestUploadBatchCancelThenResume(t *testing.T) {
 	j, err = OpenJournal(journalDir)
 	require.NoError(t, err)
 	var again collect
-	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &again))
+	res, err = Upload(t.Context(), env.client, files, batchOpts(j, env.token, &again))
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 	assert.Zero(t, res.Failed)
@@ -313,15 +315,15 @@ func TestUploadBatchCancelThenResume(t *testing.T) {
 	assert.Positive(t, resumed, "the file under way at the cancel resumed from its state")
 }
 
-// TestUploadBatchMintsTokens runs a batch with the API key and no token:
+// TestUploadMintsTokens runs a batch with the API key and no token:
 // the batch mints its tokens, a new one when the current one has run half
 // its life, and deletes every one at the end.
-func TestUploadBatchMintsTokens(t *testing.T) {
+func TestUploadMintsTokens(t *testing.T) {
 	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
-	c, err := New(WithBaseURL(srv.URL), WithAPIKey(srv.APIKey), WithRetryPolicy(fastRetries))
+	c, err := wrapper.New(wrapper.WithBaseURL(srv.URL), wrapper.WithAPIKey(srv.APIKey), wrapper.WithRetryPolicy(fastRetries))
 	require.NoError(t, err)
 	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000, "3.mp4": 3000, "4.mp4": 4000})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 
 	// Each look at the clock is 20 minutes after the last: with a TTL of
@@ -335,23 +337,28 @@ func TestUploadBatchMintsTokens(t *testing.T) {
 		return clock
 	}
 	var col collect
-	res, err := c.uploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, OnFile: col.onFile}, now)
+	res, err := upload(t.Context(), c, files, &Options{Jobs: 1, OnFile: col.onFile}, now)
 	require.NoError(t, err)
 	assert.Equal(t, 4, res.Uploaded)
 	created := srv.Sandbox.Stats().CountStatus(sandbox.OpCreateUploadToken, http.StatusOK)
 	assert.GreaterOrEqual(t, created, 2, "a token is renewed before it runs short")
 	assert.Equal(t, created, srv.Sandbox.Stats().CountStatus(sandbox.OpDeleteUploadToken, http.StatusNoContent))
-	page, err := c.ListUploadTokens(t.Context(), ListOptions{})
+	page, err := c.ListUploadTokens(t.Context(), wrapper.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, page.Tokens, "the batch leaves no token behind")
 
-	_, err = c.UploadBatch(t.Context(), files, &BatchOptions{TokenTTL: 30 * time.Second})
-	assert.ErrorIs(t, err, ErrInvalidInput)
+	_, err = Upload(t.Context(), c, files, &Options{TokenTTL: 30 * time.Second})
+	assert.ErrorIs(t, err, wrapper.ErrInvalidInput)
+
+	// nil options are the defaults: with the key, the batch mints its tokens and runs.
+	res, err = Upload(t.Context(), c, files, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 4, res.Uploaded)
 }
 
-// TestUploadBatchRenewsRefusedToken checks that a minted token the API
+// TestUploadRenewsRefusedToken checks that a minted token the API
 // refuses mid-batch is replaced, and the file uploaded with the new one.
-func TestUploadBatchRenewsRefusedToken(t *testing.T) {
+func TestUploadRenewsRefusedToken(t *testing.T) {
 	sb, err := sandbox.New(sandbox.WithAPIKeys("batch-key"))
 	require.NoError(t, err)
 	var refused atomic.Int32
@@ -366,14 +373,14 @@ func TestUploadBatchRenewsRefusedToken(t *testing.T) {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(WithBaseURL(srv.URL), WithAPIKey("batch-key"), WithRetryPolicy(fastRetries))
+	c, err := wrapper.New(wrapper.WithBaseURL(srv.URL), wrapper.WithAPIKey("batch-key"), wrapper.WithRetryPolicy(fastRetries))
 	require.NoError(t, err)
 	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 
 	var col collect
-	res, err := c.UploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, OnFile: col.onFile})
+	res, err := Upload(t.Context(), c, files, &Options{Jobs: 1, OnFile: col.onFile})
 	require.NoError(t, err)
 	assert.Equal(t, 2, res.Uploaded)
 	assert.Equal(t, int32(1), refused.Load(), "the refusal happened")
@@ -389,7 +396,7 @@ func TestUploadBatchRenewsRefusedToken(t *testing.T) {
 	require.NoError(t, err)
 	refused.Store(0)
 	var mine collect
-	res, err = c.UploadBatch(t.Context(), files, &BatchOptions{Jobs: 1, Token: token, OnFile: mine.onFile})
+	res, err = Upload(t.Context(), c, files, &Options{Jobs: 1, Token: token, OnFile: mine.onFile})
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Failed)
 	assert.Equal(t, 1, res.Uploaded)
@@ -408,7 +415,7 @@ func TestJournalTornLine(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "done.jsonl"), []byte(journalHead+good+"\n"+good[:40]), 0o600))
 	j, err := OpenJournal(dir)
 	require.NoError(t, err)
-	assert.Equal(t, 1, j.Len())
+	assert.Equal(t, 1, j.len())
 	e, ok := j.Done(base, "/videos/a.mp4")
 	require.True(t, ok)
 	assert.Equal(t, "vi1", e.VideoID)
@@ -419,31 +426,34 @@ func TestJournalTornLine(t *testing.T) {
 	j, err = OpenJournal(dir)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, j.Close()) }()
-	assert.Equal(t, 2, j.Len())
+	assert.Equal(t, 2, j.len())
 	e, ok = j.Done(base, "/videos/b.mp4")
 	require.True(t, ok)
 	assert.Equal(t, "vi2", e.VideoID)
 }
 
-// TestUploadBatchRefusesOptions checks the options refused before anything is sent.
-func TestUploadBatchRefusesOptions(t *testing.T) {
+// TestUploadRefusesOptions checks the options refused before anything is sent.
+func TestUploadRefusesOptions(t *testing.T) {
 	env := newUploadEnv(t)
-	files := []BatchFile{{Path: "x", ShardKey: "x", Size: 1}}
+	files := []File{{Path: "x", ShardKey: "x", Size: 1}}
 	tests := []struct {
 		name string
-		opts *BatchOptions
+		opts *Options
 	}{
-		{"no token and no key", &BatchOptions{}},
+		{"no token and no key", &Options{}},
 		{"nil options", nil},
-		{"too many jobs", &BatchOptions{Token: env.token, Jobs: MaxJobs + 1}},
-		{"negative jobs", &BatchOptions{Token: env.token, Jobs: -1}},
-		{"one video for all", &BatchOptions{Token: env.token, Upload: UploadOptions{VideoID: "vi1"}}},
-		{"chunk too small", &BatchOptions{Token: env.token, Upload: UploadOptions{ChunkSize: 1}}},
+		{"too many jobs", &Options{Token: env.token, Jobs: MaxJobs + 1}},
+		{"negative jobs", &Options{Token: env.token, Jobs: -1}},
+		{"one video for all", &Options{Token: env.token, Upload: wrapper.UploadOptions{VideoID: "vi1"}}},
+		{"chunk too small", &Options{Token: env.token, Upload: wrapper.UploadOptions{ChunkSize: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := env.client.UploadBatch(t.Context(), files, tt.opts)
-			assert.ErrorIs(t, err, ErrInvalidInput)
+			_, err := Upload(t.Context(), env.client, files, tt.opts)
+			assert.ErrorIs(t, err, wrapper.ErrInvalidInput)
+			if tt.opts == nil || tt.opts.Token == "" {
+				assert.EqualError(t, err, "avupload: invalid input: a batch needs an upload token, or a client with the API key to mint tokens")
+			}
 		})
 	}
 	assert.Zero(t, env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken))
@@ -457,7 +467,7 @@ func TestOpenJournalRefusesUnwritable(t *testing.T) {
 	_, err := OpenJournal(file)
 	assert.Error(t, err, "a file is not a journal")
 	_, err = OpenJournal("")
-	assert.ErrorIs(t, err, ErrInvalidInput)
+	assert.ErrorIs(t, err, wrapper.ErrInvalidInput)
 
 	if os.Geteuid() == 0 {
 		return // root writes anywhere: the read-only case cannot be built

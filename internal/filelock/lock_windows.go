@@ -1,6 +1,6 @@
 //go:build windows
 
-package wrapper
+package filelock
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
-//go:build unix
+//go:build unix && !wasip1
 
-package sandbox
+package filelock
 
 import (
 	"errors"
@@ -9,18 +9,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tryLock takes an exclusive flock on f without waiting.
-func tryLock(f *os.File) error {
+// tryLock takes an exclusive flock on f without waiting; false when
+// another open file holds it.
+func tryLock(f *os.File) (bool, error) {
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		switch {
 		case err == nil:
-			return nil
+			return true, nil
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.EWOULDBLOCK):
-			return errLocked
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 }

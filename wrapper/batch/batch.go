@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // Bounds and defaults of a batch.
@@ -20,11 +22,11 @@ const (
 	DefaultJobs = 2
 	// MaxJobs is the most files a batch uploads at once.
 	MaxJobs = 64
-	// DefaultBatchTokenTTL is the lifetime of the tokens a batch mints with
-	// the API key, unless BatchOptions.TokenTTL says otherwise.
-	DefaultBatchTokenTTL = time.Hour
-	// MinBatchTokenTTL is the shortest lifetime a batch accepts for the tokens it mints.
-	MinBatchTokenTTL = time.Minute
+	// DefaultTokenTTL is the lifetime of the tokens a batch mints with
+	// the API key, unless Options.TokenTTL says otherwise.
+	DefaultTokenTTL = time.Hour
+	// MinTokenTTL is the shortest lifetime a batch accepts for the tokens it mints.
+	MinTokenTTL = time.Minute
 )
 
 // SkipCheck is what a batch verifies before it skips a file its journal
@@ -33,9 +35,9 @@ type SkipCheck int
 
 const (
 	// SkipIfSameContent skips a recorded file when its size and SHA-256 are
-	// those recorded. It costs a read of every recorded file on each run (at
-	// the disk's speed, about 1 s per GiB here) and never skips a file whose
-	// bytes changed. It is the default.
+	// those recorded. It costs a read of every recorded file on each run, at
+	// the speed of the disk or of SHA-256, whichever is slower, and never
+	// skips a file whose bytes changed. It is the default.
 	SkipIfSameContent SkipCheck = iota
 	// SkipIfSameStat skips a recorded file when its size and modification
 	// time are those recorded, reading nothing. It misses an edit that keeps
@@ -54,14 +56,14 @@ const (
 	FileFailed   FileStatus = "failed"   // refused, unreadable, or interrupted
 	// FileUnrecorded: uploaded (VideoID is its video), but the journal
 	// could not record it, so a later batch would upload it again. The
-	// batch stops starting files after one (see BatchOptions.Journal).
+	// batch stops starting files after one (see Options.Journal).
 	FileUnrecorded FileStatus = "unrecorded"
 )
 
 // FileResult is the outcome of one file of a batch.
 type FileResult struct {
 	// File is the file as planned.
-	File BatchFile
+	File File
 	// Status is how the file ended.
 	Status FileStatus
 	// VideoID is the file's video: the new one, or the recorded one when skipped.
@@ -94,8 +96,8 @@ type FileProgress struct {
 	Total int64
 }
 
-// BatchProgress is how far a batch got.
-type BatchProgress struct {
+// Progress is how far a batch got.
+type Progress struct {
 	// Files is the number of files in the batch; Done of them ended, Failed of those failed.
 	Files, Done, Failed int
 	// Bytes is the total size of the files; BytesDone is acknowledged or
@@ -106,8 +108,8 @@ type BatchProgress struct {
 	InFlight []FileProgress
 }
 
-// BatchResult sums up a batch.
-type BatchResult struct {
+// Result sums up a batch.
+type Result struct {
 	// Uploaded, Skipped, Failed and Unrecorded count the files that ended
 	// so; Interrupted the files under way when the batch was cancelled
 	// (their status is FileFailed, their state kept in the journal), and
@@ -122,14 +124,16 @@ type BatchResult struct {
 	Duration time.Duration
 }
 
-// BatchOptions tunes UploadBatch. The zero value (or nil) is not enough:
-// either Token must be set, or the client must hold the API key.
-type BatchOptions struct {
+// Options tunes Upload. The zero value (and a nil *Options, which stands
+// for it) uploads with the defaults, minting its tokens with the client's
+// API key: without the key, Token must be set.
+type Options struct {
 	// Upload holds the options every file is uploaded with: ChunkSize,
-	// Concurrency (chunks in flight per file, DefaultConcurrency when 0),
+	// Concurrency (chunks in flight per file, wrapper.DefaultConcurrency
+	// when 0),
 	// HTTP2, Retry and StallTimeout.
 	// VideoID must be empty; Store, Progress and FileName are the batch's.
-	Upload UploadOptions
+	Upload wrapper.UploadOptions
 	// Jobs is how many files are uploaded at once: DefaultJobs when 0, at
 	// most MaxJobs. Memory stays within Jobs times one upload's bound.
 	Jobs int
@@ -138,13 +142,13 @@ type BatchOptions struct {
 	// files recorded whose content is unchanged (see Verify), resumes the
 	// partial ones and retries the failed ones. A file that changed since it
 	// was recorded is uploaded again as a new video. Only the records of
-	// the client's server (Client.BaseURL) count.
+	// the client's server (wrapper.Client.BaseURL) count.
 	//
 	// A journal that cannot be written stops the batch: when a completed
 	// file cannot be recorded (FileUnrecorded), or a resume state cannot be
-	// saved (ErrStateNotSaved), no file starts any more, the files under
-	// way finish, and UploadBatch returns an error matching
-	// ErrJournalNotSaved or ErrStateNotSaved.
+	// saved (wrapper.ErrStateNotSaved), no file starts any more, the files
+	// under way finish, and Upload returns an error matching
+	// ErrJournalNotSaved or wrapper.ErrStateNotSaved.
 	Journal *Journal
 	// Verify is what a skip is based on: SkipIfSameContent by default.
 	Verify SkipCheck
@@ -153,20 +157,22 @@ type BatchOptions struct {
 	// before the current one has less than half its life left, and deletes
 	// every token it minted when it ends.
 	Token string
-	// TokenTTL is the lifetime of minted tokens: DefaultBatchTokenTTL when
-	// 0, else whole seconds of at least MinBatchTokenTTL.
+	// TokenTTL is the lifetime of minted tokens: DefaultTokenTTL when 0,
+	// else whole seconds from MinTokenTTL to wrapper.MaxTokenTTL.
 	TokenTTL time.Duration
 	// OnFile, when set, is told each file's outcome as it ends, from one
 	// goroutine at a time.
 	OnFile func(FileResult)
 	// Progress, when set, is told how far the batch got whenever it moves,
 	// from one goroutine at a time. Calls are coalesced: a slow function
-	// misses intermediate counts but never slows the batch. UploadBatch
-	// returns after the last call returned.
-	Progress func(BatchProgress)
+	// misses intermediate counts but never slows the batch. Upload returns
+	// after the last call returned.
+	Progress func(Progress)
 }
 
-func (o *BatchOptions) normalize(c *Client) error {
+// normalize applies the defaults and checks the values. Whether a client
+// without the API key is given a Token is checked by the first mint.
+func (o *Options) normalize() error {
 	switch {
 	case o.Jobs == 0:
 		o.Jobs = DefaultJobs
@@ -176,44 +182,59 @@ func (o *BatchOptions) normalize(c *Client) error {
 	if o.Upload.VideoID != "" {
 		return invalidInput("a batch cannot add every file to one video: leave VideoID empty")
 	}
-	if err := o.Upload.normalize(); err != nil {
+	if err := o.Upload.Validate(); err != nil {
 		return err
 	}
 	switch {
 	case o.TokenTTL == 0:
-		o.TokenTTL = DefaultBatchTokenTTL
-	case o.TokenTTL < MinBatchTokenTTL || o.TokenTTL > MaxTokenTTL || o.TokenTTL%time.Second != 0:
-		return invalidInput("token TTL %s: want whole seconds from %s to %s", o.TokenTTL, MinBatchTokenTTL, MaxTokenTTL)
-	}
-	if o.Token == "" && c.apiKey == "" {
-		return invalidInput("a batch needs an upload token, or a client with the API key to mint tokens")
+		o.TokenTTL = DefaultTokenTTL
+	case o.TokenTTL < MinTokenTTL || o.TokenTTL > wrapper.MaxTokenTTL || o.TokenTTL%time.Second != 0:
+		return invalidInput("token TTL %s: want whole seconds from %s to %s", o.TokenTTL, MinTokenTTL, wrapper.MaxTokenTTL)
 	}
 	return nil
 }
 
-// UploadBatch uploads files, Jobs at a time, sharing the client's
-// connections (idle ones are reused from file to file). Each file goes as Upload sends it, with opts.Upload; a
-// file that fails (refused by the API, unreadable, out of retries) is
-// reported through OnFile and counted, and never stops the others; a
-// journal that cannot be written does (see BatchOptions.Journal).
-//
-// When ctx ends, no file is started any more, the files under way stop with
-// their state saved in the journal, and UploadBatch returns the result so
-// far with an error matching ctx.Err(). An error is also returned, before
-// any file, for bad options or a token that cannot be minted; and, with a
-// result, when the journal cannot be closed or a minted token cannot be
-// deleted. The outcome of each file is in the result and OnFile, not in
-// the error. opts may be nil only to be refused.
-func (c *Client) UploadBatch(ctx context.Context, files []BatchFile, opts *BatchOptions) (*BatchResult, error) {
-	return c.uploadBatch(ctx, files, opts, time.Now)
+// invalidInput is an error matching wrapper.ErrInvalidInput, as the
+// wrapper's own refusals are.
+func invalidInput(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", wrapper.ErrInvalidInput, fmt.Sprintf(format, args...))
 }
 
-func (c *Client) uploadBatch(ctx context.Context, files []BatchFile, opts *BatchOptions, now func() time.Time) (*BatchResult, error) {
-	if opts == nil {
-		opts = &BatchOptions{}
+// errNoKey is the refusal of a batch that has no token and whose client
+// has no API key to mint one.
+var errNoKey = invalidInput("a batch needs an upload token, or a client with the API key to mint tokens")
+
+// interrupted is the error of a batch whose context ended.
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("avupload: upload interrupted: %w", ctx.Err())
+}
+
+// Upload uploads files through c, Jobs at a time, sharing the client's
+// connections (idle ones are reused from file to file). Each file goes as
+// [wrapper.Client.Upload] sends it, with opts.Upload; a file that fails
+// (refused by the API, unreadable, out of retries) is reported through
+// OnFile and counted, and never stops the others; a journal that cannot be
+// written does (see Options.Journal). The journal stays open: its owner
+// closes it.
+//
+// When ctx ends, no file is started any more, the files under way stop with
+// their state saved in the journal, and Upload returns the result so
+// far with an error matching ctx.Err(). An error is also returned, before
+// any file, for bad options or a token that cannot be minted; and, with a
+// result, when the journal stopped the batch or a minted token cannot be
+// deleted. The outcome of each file is in the result and OnFile, not in
+// the error. opts may be nil: the defaults then apply.
+func Upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options) (*Result, error) {
+	return upload(ctx, c, files, opts, time.Now)
+}
+
+// upload is Upload with the clock its minted tokens' lifetimes are counted by.
+func upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options, now func() time.Time) (*Result, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	o := *opts
-	if err := o.normalize(c); err != nil {
+	if err := o.normalize(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -228,11 +249,14 @@ func (c *Client) uploadBatch(ctx context.Context, files []BatchFile, opts *Batch
 	// Mint the first token before any file, so that a wrong key fails the
 	// batch once rather than every file.
 	if _, err := b.tokens.get(ctx, ""); err != nil {
+		if errors.Is(err, wrapper.ErrNoAPIKey) {
+			return nil, errNoKey
+		}
 		return nil, err
 	}
 	b.notify = newNotifier(o.Progress, b.snapshot)
 	b.stop = make(chan struct{})
-	if j := o.Journal; j != nil && j.Len() > 0 && !slices.Contains(j.Servers(), c.BaseURL()) {
+	if j := o.Journal; j != nil && j.len() > 0 && !slices.Contains(j.Servers(), c.BaseURL()) {
 		b.res.NewServer = true
 	}
 
@@ -274,19 +298,19 @@ feed:
 	return &res, errors.Join(b.stopErr, err)
 }
 
-// batch is one call of UploadBatch.
+// batch is one call of Upload.
 type batch struct {
-	c      *Client
-	o      *BatchOptions
-	files  []BatchFile
+	c      *wrapper.Client
+	o      *Options
+	files  []File
 	tokens *tokenSource
 	notify *notifier
 
 	stop chan struct{} // closed when the journal failed: no file starts any more
 
 	mu       sync.Mutex // guards what follows, and serializes OnFile
-	res      BatchResult
-	prog     BatchProgress
+	res      Result
+	prog     Progress
 	inFlight []*FileProgress
 	started  int
 	stopErr  error // why stop was closed
@@ -311,7 +335,7 @@ func (b *batch) halt(err error) {
 }
 
 // snapshot copies the batch's progress.
-func (b *batch) snapshot() BatchProgress {
+func (b *batch) snapshot() Progress {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.prog
@@ -362,9 +386,9 @@ func (b *batch) do(ctx context.Context, i int) {
 		b.res.Failed++
 		b.prog.Failed++
 		b.prog.Bytes -= r.Size // what failed no longer counts toward the end
-		if b.o.Journal != nil && errors.Is(r.Err, ErrStateNotSaved) {
+		if b.o.Journal != nil && errors.Is(r.Err, wrapper.ErrStateNotSaved) {
 			b.halt(fmt.Errorf("avupload: the journal %s could not save a resume state, so the batch stopped starting files: %w",
-				b.o.Journal.Dir(), r.Err))
+				b.o.Journal.dir, r.Err))
 		}
 	}
 	if b.o.OnFile != nil {
@@ -375,7 +399,7 @@ func (b *batch) do(ctx context.Context, i int) {
 }
 
 // upload handles one file and returns its result and the bytes this run sent.
-func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (FileResult, int64) {
+func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResult, int64) {
 	fail := func(err error) (FileResult, int64) {
 		return FileResult{Status: FileFailed, Size: f.Size, Err: err}, 0
 	}
@@ -409,7 +433,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 		store = &fileStore{ResumeStore: j.Store()}
 		uo.Store = store
 	}
-	uo.Progress = func(p UploadProgress) {
+	uo.Progress = func(p wrapper.UploadProgress) {
 		b.mu.Lock()
 		fp.Acked = p.Acked
 		if p.Total >= 0 {
@@ -422,11 +446,11 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 	if err != nil {
 		return fail(err)
 	}
-	res, err := b.c.Upload(ctx, token, File(f.Path), &uo)
-	if err != nil && b.tokens.fixed == "" && ctx.Err() == nil && errors.Is(err, ErrUnauthorized) {
+	res, err := b.c.Upload(ctx, token, wrapper.File(f.Path), &uo)
+	if err != nil && b.tokens.fixed == "" && ctx.Err() == nil && errors.Is(err, wrapper.ErrUnauthorized) {
 		// The minted token expired under a long upload: go on with a fresh one.
 		if token, err = b.tokens.get(ctx, token); err == nil {
-			res, err = b.c.Upload(ctx, token, File(f.Path), &uo)
+			res, err = b.c.Upload(ctx, token, wrapper.File(f.Path), &uo)
 		}
 	}
 	if err != nil {
@@ -446,7 +470,7 @@ func (b *batch) upload(ctx context.Context, f BatchFile, fp *FileProgress) (File
 			return r, sent
 		}
 		if err := store.flush(context.WithoutCancel(ctx)); err != nil {
-			b.c.logger.Warn("avupload: deleting a finished upload's state", "error", err.Error())
+			b.c.Logger().Warn("avupload: deleting a finished upload's state", "error", err.Error())
 		}
 	}
 	return r, sent
@@ -464,6 +488,9 @@ func (b *batch) unchanged(ctx context.Context, path string, fi os.FileInfo, e Jo
 	}
 	return sum == e.SHA256, nil
 }
+
+// hashBufferSize is the size of the buffer a skip check reads a file through.
+const hashBufferSize = 64 << 10
 
 // hashFile is the hex SHA-256 of the file at path.
 func hashFile(ctx context.Context, path string) (string, error) {
@@ -492,13 +519,13 @@ func hashFile(ctx context.Context, path string) (string, error) {
 // tokenSource gives a batch's files their token: the one given, or one it
 // minted and renews before it runs short.
 type tokenSource struct {
-	c     *Client
+	c     *wrapper.Client
 	fixed string
 	ttl   time.Duration
 	now   func() time.Time
 
 	mu     sync.Mutex
-	cur    UploadToken
+	cur    wrapper.UploadToken
 	minted []string
 }
 
@@ -536,7 +563,7 @@ func (t *tokenSource) deleteMinted(ctx context.Context) error {
 	failed := 0
 	var last error
 	for _, tok := range minted {
-		if err := t.c.DeleteUploadToken(ctx, tok); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := t.c.DeleteUploadToken(ctx, tok); err != nil && !errors.Is(err, wrapper.ErrNotFound) {
 			failed++
 			last = err
 		}
@@ -555,7 +582,7 @@ type notifier struct {
 	done  chan struct{}
 }
 
-func newNotifier(fn func(BatchProgress), snap func() BatchProgress) *notifier {
+func newNotifier(fn func(Progress), snap func() Progress) *notifier {
 	n := &notifier{poked: make(chan struct{}, 1), done: make(chan struct{})}
 	if fn == nil {
 		close(n.done)

@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"os"
@@ -30,7 +30,7 @@ func writeTree(t testing.TB, root string, files map[string]int64) string {
 	return root
 }
 
-func planKeys(files []BatchFile) []string {
+func planKeys(files []File) []string {
 	var keys []string
 	for _, f := range files {
 		keys = append(keys, f.ShardKey)
@@ -38,10 +38,10 @@ func planKeys(files []BatchFile) []string {
 	return keys
 }
 
-// TestPlanBatchWalk checks the walk: regular files only, recursively, in
+// TestPlanWalk checks the walk: regular files only, recursively, in
 // lexical order, filtered on the base name, each file once, links left
 // out unless followed.
-func TestPlanBatchWalk(t *testing.T) {
+func TestPlanWalk(t *testing.T) {
 	root := writeTree(t, t.TempDir(), map[string]int64{
 		"a.mp4": 10, "b.mov": 20, "sub/c.mp4": 30, "sub/deep/d.mp4": 40, "sub/.hidden.mp4": 5, "notes.txt": 1,
 	})
@@ -71,7 +71,7 @@ func TestPlanBatchWalk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := PlanBatch(tt.paths, tt.opts)
+			files, err := Plan(tt.paths, tt.opts)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, planKeys(files))
 			for _, f := range files {
@@ -83,8 +83,8 @@ func TestPlanBatchWalk(t *testing.T) {
 	}
 }
 
-// TestPlanBatchRefuses checks the arguments refused before any walk.
-func TestPlanBatchRefuses(t *testing.T) {
+// TestPlanRefuses checks the arguments refused before any walk.
+func TestPlanRefuses(t *testing.T) {
 	root := t.TempDir()
 	tests := []struct {
 		name  string
@@ -99,21 +99,21 @@ func TestPlanBatchRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := PlanBatch(tt.paths, tt.opts)
+			_, err := Plan(tt.paths, tt.opts)
 			assert.Error(t, err)
 		})
 	}
 }
 
-// TestPlanBatchShards checks that shards 1/N..N/N cover the files exactly
+// TestPlanShards checks that shards 1/N..N/N cover the files exactly
 // once, and that adding files moves no file to another shard.
-func TestPlanBatchShards(t *testing.T) {
+func TestPlanShards(t *testing.T) {
 	tree := map[string]int64{}
 	for i := range 60 {
 		tree[filepath.ToSlash(filepath.Join("d"+string(rune('a'+i%5)), "f"+string(rune('a'+i/5))+".bin"))] = 1
 	}
 	root := writeTree(t, t.TempDir(), tree)
-	all, err := PlanBatch([]string{root}, PlanOptions{})
+	all, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	require.Len(t, all, 60)
 
@@ -121,7 +121,7 @@ func TestPlanBatchShards(t *testing.T) {
 	before := map[string]int{}
 	var union []string
 	for k := 1; k <= n; k++ {
-		part, err := PlanBatch([]string{root}, PlanOptions{Shard: k, Shards: n})
+		part, err := Plan([]string{root}, PlanOptions{Shard: k, Shards: n})
 		require.NoError(t, err)
 		assert.NotEmpty(t, part, "shard %d/%d", k, n)
 		for _, f := range part {
@@ -134,7 +134,7 @@ func TestPlanBatchShards(t *testing.T) {
 
 	writeTree(t, root, map[string]int64{"new/one.bin": 1, "da/zz.bin": 1, "top.bin": 1})
 	for k := 1; k <= n; k++ {
-		part, err := PlanBatch([]string{root}, PlanOptions{Shard: k, Shards: n})
+		part, err := Plan([]string{root}, PlanOptions{Shard: k, Shards: n})
 		require.NoError(t, err)
 		for _, f := range part {
 			if was, ok := before[f.ShardKey]; ok {
@@ -144,37 +144,9 @@ func TestPlanBatchShards(t *testing.T) {
 	}
 }
 
-func TestParseShard(t *testing.T) {
-	tests := []struct {
-		in   string
-		k, n int
-		ok   bool
-	}{
-		{"1/1", 1, 1, true},
-		{"3/8", 3, 8, true},
-		{"0/2", 0, 0, false},
-		{"3/2", 0, 0, false},
-		{"1/0", 0, 0, false},
-		{"1", 0, 0, false},
-		{"a/b", 0, 0, false},
-		{"1/2x", 0, 0, false},
-		{" 1/2", 0, 0, false},
-		{"-1/2", 0, 0, false},
-	}
-	for _, tt := range tests {
-		k, n, err := ParseShard(tt.in)
-		if !tt.ok {
-			assert.ErrorIs(t, err, ErrInvalidInput, tt.in)
-			continue
-		}
-		require.NoError(t, err, tt.in)
-		assert.Equal(t, [2]int{tt.k, tt.n}, [2]int{k, n}, tt.in)
-	}
-}
-
-// TestPlanBatchSkip checks that the paths to skip, a journal directory
+// TestPlanSkip checks that the paths to skip, a journal directory
 // under the tree above all, are never listed, however they are reached.
-func TestPlanBatchSkip(t *testing.T) {
+func TestPlanSkip(t *testing.T) {
 	root := writeTree(t, t.TempDir(), map[string]int64{
 		"a.mp4": 10, "journal/done.jsonl": 20, "journal/states/x": 5, "sub/b.mp4": 30, "sub/skip.mp4": 1,
 	})
@@ -193,14 +165,14 @@ func TestPlanBatchSkip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := PlanBatch([]string{root}, PlanOptions{FollowSymlinks: true, Skip: tt.skip})
+			files, err := Plan([]string{root}, PlanOptions{FollowSymlinks: true, Skip: tt.skip})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, planKeys(files))
 		})
 	}
 	// Relative paths work too.
 	t.Chdir(root)
-	files, err := PlanBatch([]string{"."}, PlanOptions{Skip: []string{"journal"}})
+	files, err := Plan([]string{"."}, PlanOptions{Skip: []string{"journal"}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a.mp4", "sub/b.mp4", "sub/skip.mp4"}, planKeys(files))
 }

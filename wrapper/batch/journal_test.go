@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"bufio"
@@ -20,28 +20,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/sandbox"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // journalHead is the first line of a journal of this version.
 const journalHead = "{\"avuploadJournal\":2}\n"
 
-// TestUploadBatchJournalKnowsItsServer checks that a journal skips only
+// TestUploadJournalKnowsItsServer checks that a journal skips only
 // the files it recorded for the client's server: used against another
 // server, it uploads every file there and says it knew nothing of it.
-func TestUploadBatchJournalKnowsItsServer(t *testing.T) {
+func TestUploadJournalKnowsItsServer(t *testing.T) {
 	envA, envB := newUploadEnv(t), newUploadEnv(t)
 	root := writeTree(t, t.TempDir(), map[string]int64{"a.mp4": 3000, "sub/b.mp4": 5000})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "journal")
 
-	run := func(env *uploadEnv) *BatchResult {
+	run := func(env *uploadEnv) *Result {
 		t.Helper()
 		j, err := OpenJournal(dir)
 		require.NoError(t, err)
 		defer func() { require.NoError(t, j.Close()) }()
 		var col collect
-		res, err := env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &col))
+		res, err := Upload(t.Context(), env.client, files, batchOpts(j, env.token, &col))
 		require.NoError(t, err)
 		return res
 	}
@@ -146,13 +148,13 @@ func TestOpenJournalDamagedLine(t *testing.T) {
 				require.NoError(t, err)
 				assert.Zero(t, j.Dropped())
 			}
-			assert.Equal(t, tt.records, j.Len())
+			assert.Equal(t, tt.records, j.len())
 			require.NoError(t, j.record(JournalEntry{BaseURL: base, Path: "/v/new", Size: 1, SHA256: strings.Repeat("c", 64), VideoID: "vi9"}))
 			require.NoError(t, j.Close())
 
 			j, err = OpenJournal(dir)
 			require.NoError(t, err, "the repaired journal opens as it is")
-			assert.Equal(t, tt.records+1, j.Len())
+			assert.Equal(t, tt.records+1, j.len())
 			_, ok := j.Done(base, "/v/new")
 			assert.True(t, ok)
 			require.NoError(t, j.Close())
@@ -179,7 +181,7 @@ func TestJournalEntryRawPath(t *testing.T) {
 	j, err = OpenJournal(dir)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, j.Close()) }()
-	assert.Equal(t, len(paths), j.Len())
+	assert.Equal(t, len(paths), j.len())
 	for i, p := range paths {
 		e, ok := j.Done("b", p)
 		require.True(t, ok, "%q", p)
@@ -203,13 +205,13 @@ func (f *failingFile) Write(b []byte) (int, error) {
 	return f.journalFile.Write(b)
 }
 
-// TestUploadBatchStopsWhenJournalFails checks that a record that cannot
+// TestUploadStopsWhenJournalFails checks that a record that cannot
 // be written stops the batch: no file starts after it, the file is
 // reported unrecorded with its video, and the error says why.
-func TestUploadBatchStopsWhenJournalFails(t *testing.T) {
+func TestUploadStopsWhenJournalFails(t *testing.T) {
 	env := newUploadEnv(t)
 	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": 1000, "2.mp4": 2000, "3.mp4": 3000, "4.mp4": 4000, "5.mp4": 5000})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	j, err := OpenJournal(t.TempDir())
 	require.NoError(t, err)
@@ -221,7 +223,7 @@ func TestUploadBatchStopsWhenJournalFails(t *testing.T) {
 		mu    sync.Mutex
 		order []FileResult
 	)
-	opts := &BatchOptions{Jobs: 1, Journal: j, Token: env.token, OnFile: func(r FileResult) {
+	opts := &Options{Jobs: 1, Journal: j, Token: env.token, OnFile: func(r FileResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		order = append(order, r)
@@ -229,7 +231,7 @@ func TestUploadBatchStopsWhenJournalFails(t *testing.T) {
 			ff.armed.Store(true) // the disk fills up as the third file ends
 		}
 	}}
-	res, err := env.client.UploadBatch(t.Context(), files, opts)
+	res, err := Upload(t.Context(), env.client, files, opts)
 	require.ErrorIs(t, err, ErrJournalNotSaved)
 	assert.ErrorIs(t, err, errJournalDiskFull)
 	assert.ErrorContains(t, err, "so the batch stopped starting files")
@@ -249,9 +251,9 @@ func TestUploadBatchStopsWhenJournalFails(t *testing.T) {
 	assert.Equal(t, 3, env.srv.Sandbox.Stats().Count(sandbox.OpUploadWithUploadToken), "two files were never sent")
 }
 
-// TestUploadBatchStopsWhenStateFails checks that a resume state the
+// TestUploadStopsWhenStateFails checks that a resume state the
 // journal cannot save stops the batch from starting files.
-func TestUploadBatchStopsWhenStateFails(t *testing.T) {
+func TestUploadStopsWhenStateFails(t *testing.T) {
 	sb, err := sandbox.New()
 	require.NoError(t, err)
 	token, err := sb.CreateToken(0)
@@ -266,10 +268,10 @@ func TestUploadBatchStopsWhenStateFails(t *testing.T) {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
+	c, err := wrapper.New(wrapper.WithBaseURL(srv.URL), wrapper.WithRetryPolicy(fastRetries))
 	require.NoError(t, err)
 	root := writeTree(t, t.TempDir(), map[string]int64{"1.mp4": testChunk + 10, "2.mp4": testChunk + 20, "3.mp4": testChunk + 30})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	j, err := OpenJournal(dir)
 	require.NoError(t, err)
@@ -277,8 +279,8 @@ func TestUploadBatchStopsWhenStateFails(t *testing.T) {
 	var col collect
 	opts := batchOpts(j, token, &col)
 	opts.Jobs, opts.Upload.Concurrency = 1, 1
-	res, err := c.UploadBatch(t.Context(), files, opts)
-	require.ErrorIs(t, err, ErrStateNotSaved)
+	res, err := Upload(t.Context(), c, files, opts)
+	require.ErrorIs(t, err, wrapper.ErrStateNotSaved)
 	assert.ErrorContains(t, err, "could not save a resume state, so the batch stopped starting files")
 	assert.Equal(t, 1, res.Failed)
 	assert.Equal(t, 2, res.NotStarted)
@@ -300,7 +302,7 @@ func TestLockHolderProcess(t *testing.T) {
 	if kind == "journal" {
 		_, err = OpenJournal(path)
 	} else {
-		_, err = NewStateFile(path).Lock()
+		_, err = wrapper.NewStateFile(path).Lock()
 	}
 	if err != nil {
 		os.Stdout.WriteString("error " + err.Error() + "\n")
@@ -343,7 +345,7 @@ func TestLocksKeepRunsApart(t *testing.T) {
 			}
 			return j.Close, nil
 		}},
-		{"state", func(path string) (func() error, error) { return NewStateFile(path).Lock() }},
+		{"state", func(path string) (func() error, error) { return wrapper.NewStateFile(path).Lock() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
@@ -352,7 +354,7 @@ func TestLocksKeepRunsApart(t *testing.T) {
 
 			start := time.Now()
 			_, err := tt.lock(path)
-			var locked *LockedError
+			var locked *wrapper.LockedError
 			require.ErrorAs(t, err, &locked)
 			assert.Less(t, time.Since(start), 2*time.Second, "refused at once")
 			assert.Equal(t, path, locked.Path)
@@ -375,14 +377,14 @@ func TestLocksKeepRunsApart(t *testing.T) {
 	}
 }
 
-// TestUploadBatchUnrecordedResume checks what a later batch does with the
+// TestUploadUnrecordedResume checks what a later batch does with the
 // files a failing journal could not record: one whose resume state was
 // kept is completed as the same video without being sent again; one sent
 // in a single request kept none, says so, and goes again.
-func TestUploadBatchUnrecordedResume(t *testing.T) {
+func TestUploadUnrecordedResume(t *testing.T) {
 	env := newUploadEnv(t)
 	root := writeTree(t, t.TempDir(), map[string]int64{"small.mp4": 1000, "large.mp4": 2*testChunk + 5})
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	j, err := OpenJournal(dir)
@@ -391,7 +393,7 @@ func TestUploadBatchUnrecordedResume(t *testing.T) {
 	ff.armed.Store(true)
 	j.f = ff
 	var first collect
-	res, err := env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &first))
+	res, err := Upload(t.Context(), env.client, files, batchOpts(j, env.token, &first))
 	require.ErrorIs(t, err, ErrJournalNotSaved)
 	assert.Equal(t, 2, res.Unrecorded, "both were in flight when the journal failed")
 	require.NoError(t, j.Close())
@@ -403,7 +405,7 @@ func TestUploadBatchUnrecordedResume(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, j.Close()) }()
 	var second collect
-	res, err = env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &second))
+	res, err = Upload(t.Context(), env.client, files, batchOpts(j, env.token, &second))
 	require.NoError(t, err)
 	assert.Equal(t, 2, res.Uploaded)
 	again := second.got[large.File.Path]

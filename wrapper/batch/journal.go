@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/avupload/avupload/internal/atomicfile"
+	"github.com/avupload/avupload/internal/filelock"
+	"github.com/avupload/avupload/wrapper"
 )
 
 // journalSyncInterval is the most time a completed file's record waits in
@@ -36,9 +38,9 @@ type journalHeader struct {
 // written in another format version, which it leaves as it is.
 var ErrJournalVersion = errors.New("avupload: the journal is in another format version")
 
-// ErrJournalNotSaved is matched by the error of UploadBatch when the
+// ErrJournalNotSaved is matched by the error of Upload when the
 // journal could not record a completed file: the batch then stops starting
-// files (see BatchOptions.Journal).
+// files (see Options.Journal).
 var ErrJournalNotSaved = errors.New("avupload: the journal could not be written")
 
 // JournalLineError is the error of OpenJournal for a damaged line of the
@@ -151,7 +153,7 @@ type journalFile interface {
 
 // Journal is the crash-safe record of a batch, kept in a directory:
 //
-//	states/      one resume state per file whose upload is under way (a FileStore)
+//	states/      one resume state per file whose upload is under way (a wrapper.FileStore)
 //	done.jsonl   format version line, then one JSON line per file uploaded (a JournalEntry)
 //	lock         the lock of the run using the journal, with its process id
 //
@@ -170,12 +172,12 @@ type journalFile interface {
 //
 // One process at a time may use a journal: OpenJournal takes the
 // operating system's lock on it (released by Close, or when the process
-// ends, even killed) and fails with a *LockedError while another holds it.
+// ends, even killed) and fails with a *wrapper.LockedError while another holds it.
 // A Journal is safe for concurrent use by the files of one batch.
 type Journal struct {
 	dir     string
-	store   *FileStore
-	unlock  func() error
+	store   *wrapper.FileStore
+	lock    *filelock.Lock
 	dropped int
 
 	mu       sync.Mutex
@@ -196,31 +198,44 @@ func OpenJournal(dir string) (*Journal, error) {
 // OpenJournalWith opens the journal in dir, creating dir (mode 0700) if
 // needed, locks it, and reads the files it records as done. A journal
 // that cannot be written is refused at once; so is one that another
-// process holds (*LockedError), one of another format version
+// process holds (*wrapper.LockedError), one of another format version
 // (ErrJournalVersion) and, unless o.Repair, one with a damaged line
 // (*JournalLineError).
 func OpenJournalWith(dir string, o JournalOptions) (*Journal, error) {
 	if dir == "" {
 		return nil, invalidInput("journal directory is empty")
 	}
-	store, err := NewFileStore(filepath.Join(dir, "states"))
+	store, err := wrapper.NewFileStore(filepath.Join(dir, "states"))
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockPath(filepath.Join(dir, "lock"), dir)
+	lock, err := lockJournal(dir)
 	if err != nil {
 		return nil, err
 	}
 	j, err := openJournal(dir, store, o)
 	if err != nil {
-		_ = unlock()
+		_ = lock.UnlockRemove()
 		return nil, err
 	}
-	j.unlock = unlock
+	j.lock = lock
 	return j, nil
 }
 
-func openJournal(dir string, store *FileStore, o JournalOptions) (*Journal, error) {
+// lockJournal takes the lock of the journal in dir: a *wrapper.LockedError
+// naming dir while another holds it.
+func lockJournal(dir string) (*filelock.Lock, error) {
+	l, err := filelock.TryLock(filepath.Join(dir, "lock"))
+	if held := (*filelock.HeldError)(nil); errors.As(err, &held) {
+		return nil, &wrapper.LockedError{Path: dir, PID: held.PID}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("avupload: locking %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func openJournal(dir string, store *wrapper.FileStore, o JournalOptions) (*Journal, error) {
 	// A state that cannot be saved stops its upload: find out now, before
 	// anything is sent.
 	probe, err := os.CreateTemp(store.Dir(), ".probe-*")
@@ -323,17 +338,14 @@ func (j *Journal) add(e JournalEntry) {
 	}
 }
 
-// Dir returns the journal's directory.
-func (j *Journal) Dir() string { return j.dir }
-
 // Store returns the resume store holding the states of the files under way.
-func (j *Journal) Store() *FileStore { return j.store }
+func (j *Journal) Store() *wrapper.FileStore { return j.store }
 
 // Dropped returns the number of damaged lines JournalOptions.Repair dropped.
 func (j *Journal) Dropped() int { return j.dropped }
 
 // Done returns the record of the file at the absolute path abs uploaded
-// to the server at baseURL (as Client.BaseURL gives it), if the journal
+// to the server at baseURL (as wrapper.Client.BaseURL gives it), if the journal
 // holds one.
 func (j *Journal) Done(baseURL, abs string) (JournalEntry, bool) {
 	j.mu.Lock()
@@ -350,8 +362,8 @@ func (j *Journal) Servers() []string {
 	return slices.Clone(j.servers)
 }
 
-// Len returns the number of files the journal records as done.
-func (j *Journal) Len() int {
+// len returns the number of files the journal records as done.
+func (j *Journal) len() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return len(j.done)
@@ -404,11 +416,11 @@ func (j *Journal) Close() error {
 		err = fmt.Errorf("avupload: closing the journal: %w", cerr)
 	}
 	j.f = nil
-	if j.unlock != nil {
-		if uerr := j.unlock(); err == nil && uerr != nil {
+	if j.lock != nil {
+		if uerr := j.lock.UnlockRemove(); err == nil && uerr != nil {
 			err = fmt.Errorf("avupload: unlocking the journal: %w", uerr)
 		}
-		j.unlock = nil
+		j.lock = nil
 	}
 	return err
 }
@@ -418,7 +430,7 @@ func (j *Journal) Close() error {
 // success waits until the file's record is written, so that a crash between
 // the two leaves the state, never neither.
 type fileStore struct {
-	ResumeStore
+	wrapper.ResumeStore
 	mu      sync.Mutex
 	pending []string
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package wrapper
+package batch
 
 import (
 	"os"
@@ -11,17 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestUploadBatchRawPaths checks that two files whose names differ only
+// TestUploadRawPaths checks that two files whose names differ only
 // in bytes that are not UTF-8 (which Linux allows, unlike macOS and
 // Windows) keep apart in the journal: three runs upload each once.
-func TestUploadBatchRawPaths(t *testing.T) {
+func TestUploadRawPaths(t *testing.T) {
 	env := newUploadEnv(t)
 	root := t.TempDir()
 	names := []string{"clip\xff.mp4", "clip\xfe.mp4"}
 	for i, name := range names {
 		require.NoError(t, os.WriteFile(filepath.Join(root, name), testData(int64(1000+i), uint64(i+1)), 0o600))
 	}
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(t, err)
 	require.Len(t, files, 2)
 	sums := fileSums(t, files)
@@ -30,7 +30,7 @@ func TestUploadBatchRawPaths(t *testing.T) {
 		j, err := OpenJournal(dir)
 		require.NoError(t, err)
 		var col collect
-		res, err := env.client.UploadBatch(t.Context(), files, batchOpts(j, env.token, &col))
+		res, err := Upload(t.Context(), env.client, files, batchOpts(j, env.token, &col))
 		require.NoError(t, err)
 		require.NoError(t, j.Close())
 		if run == 0 {

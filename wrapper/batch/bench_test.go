@@ -1,4 +1,4 @@
-package wrapper
+package batch
 
 import (
 	"fmt"
@@ -26,30 +26,30 @@ func BenchmarkJournalRecord(b *testing.B) {
 	}
 }
 
-// BenchmarkUploadBatchTiny uploads 500 files of 1 KiB to the sandbox in
+// BenchmarkUploadTiny uploads 500 files of 1 KiB to the sandbox in
 // process, at 4 jobs, with a journal and without, and reports files/s:
 // the difference is what the journal costs per file.
-func BenchmarkUploadBatchTiny(b *testing.B) {
+func BenchmarkUploadTiny(b *testing.B) {
 	const n = 500
 	tree := map[string]int64{}
 	for i := range n {
 		tree[fmt.Sprintf("d%02d/t%04d.mp4", i%20, i)] = 1024
 	}
 	root := writeTree(b, b.TempDir(), tree)
-	files, err := PlanBatch([]string{root}, PlanOptions{})
+	files, err := Plan([]string{root}, PlanOptions{})
 	require.NoError(b, err)
 	for _, journal := range []bool{false, true} {
 		b.Run(fmt.Sprintf("journal=%t", journal), func(b *testing.B) {
 			env := newUploadEnv(b)
 			for b.Loop() {
-				opts := &BatchOptions{Jobs: 4, Token: env.token}
+				opts := &Options{Jobs: 4, Token: env.token}
 				if journal {
 					j, err := OpenJournal(filepath.Join(b.TempDir(), "j"))
 					require.NoError(b, err)
 					opts.Journal = j
 					defer func() { require.NoError(b, j.Close()) }()
 				}
-				res, err := env.client.UploadBatch(b.Context(), files, opts)
+				res, err := Upload(b.Context(), env.client, files, opts)
 				require.NoError(b, err)
 				require.Equal(b, n, res.Uploaded)
 			}
