@@ -38,11 +38,12 @@ test: check-generated
 	$(GO) vet ./...
 	GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -race -count=1 ./...
 
-## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium; needs chromium and npm, fails without them
+## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium, and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
 browser-test:
 	cd e2e/browser/testdata && npm ci --ignore-scripts --no-audit --no-fund
-	$(GO) vet -tags browser ./e2e/browser/
+	$(GO) vet -tags browser ./e2e/browser/ ./sandbox/
 	$(GO) test -tags browser -count=1 ./e2e/browser/
+	$(GO) test -tags browser -count=1 -run InChromium ./sandbox/
 
 ## test-long: the cases too big for `make test` (300 MiB uploads, 32 concurrent uploads, a 200 MiB body, many more crash runs), tests named TestLong* in files built with the tag `long`; CI runs them
 test-long:
