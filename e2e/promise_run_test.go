@@ -96,7 +96,6 @@ type pcase struct {
 	mu          sync.Mutex
 	phase1Open  bool
 	extra       sync.WaitGroup // processes started by triggers
-	extraRuns   []*pproc
 	srcFired    bool
 	signals     int
 	damaged     bool

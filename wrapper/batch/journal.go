@@ -448,7 +448,7 @@ func (s *fileStore) kept(ctx context.Context) bool {
 	keys := slices.Clone(s.pending)
 	s.mu.Unlock()
 	for _, k := range keys {
-		if st, err := s.ResumeStore.Load(ctx, k); err == nil && st != nil {
+		if st, err := s.Load(ctx, k); err == nil && st != nil {
 			return true
 		}
 	}
