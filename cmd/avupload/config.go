@@ -107,7 +107,7 @@ func (s *serverFlags) bind(cmd *cobra.Command, a *app) error {
 	case !s.verbose:
 		return nil
 	}
-	s.logger = newLogger(&redactWriter{a: a, w: cmd.ErrOrStderr()}, s.logFormat)
+	s.logger = newLogger(&redactWriter{a: a, w: cmd.ErrOrStderr(), term: isTerminal(cmd.ErrOrStderr())}, s.logFormat)
 	cmd.SetContext(httptrace.WithClientTrace(cmd.Context(), connTrace(cmd.Context(), s.logger)))
 	return nil
 }
@@ -165,17 +165,24 @@ func connTrace(ctx context.Context, log *slog.Logger) *httptrace.ClientTrace {
 }
 
 // redactWriter writes the log to w with every secret of a replaced: the
-// library's lines hold none, and this makes sure of it.
+// library's lines hold none, and this makes sure of it. On a terminal each
+// line first takes the line from the progress bar, which redraws on its
+// next update.
 type redactWriter struct {
-	mu sync.Mutex
-	a  *app
-	w  io.Writer
+	mu   sync.Mutex
+	a    *app
+	w    io.Writer
+	term bool
 }
 
 func (r *redactWriter) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := io.WriteString(r.w, r.a.redact(string(p))); err != nil {
+	line := r.a.redact(string(p))
+	if r.term {
+		line = "\r\x1b[K" + line
+	}
+	if _, err := io.WriteString(r.w, line); err != nil {
 		return 0, err
 	}
 	return len(p), nil
