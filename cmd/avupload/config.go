@@ -107,7 +107,15 @@ func (s *serverFlags) bind(cmd *cobra.Command, a *app) error {
 	case !s.verbose:
 		return nil
 	}
-	s.logger = newLogger(&redactWriter{a: a, w: cmd.ErrOrStderr(), term: isTerminal(cmd.ErrOrStderr())}, s.logFormat)
+	// The log shares standard error with the progress display and the
+	// notices, which write from their own goroutines: one lock for all
+	// writers but a file, which takes concurrent writes (and stays one for
+	// isTerminal).
+	stderr := cmd.ErrOrStderr()
+	if _, ok := stderr.(*os.File); !ok {
+		cmd.SetErr(&syncWriter{w: stderr})
+	}
+	s.logger = newLogger(&redactWriter{a: a, w: cmd.ErrOrStderr(), term: isTerminal(stderr)}, s.logFormat)
 	cmd.SetContext(httptrace.WithClientTrace(cmd.Context(), connTrace(cmd.Context(), s.logger)))
 	return nil
 }
