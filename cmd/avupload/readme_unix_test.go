@@ -32,6 +32,50 @@ func readmeBlocks(t *testing.T) (kinds, blocks []string) {
 	return kinds, blocks
 }
 
+// avuploadBinary returns a directory holding avupload: the test binary,
+// which plays it (see TestMain).
+func avuploadBinary(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	bin := t.TempDir()
+	require.NoError(t, os.Symlink(exe, filepath.Join(bin, "avupload")))
+	return bin
+}
+
+// TestSSLCertFileKeepsWorking checks, in processes of their own (Go reads
+// SSL_CERT_FILE once per process), that SSL_CERT_FILE makes the CLI trust
+// a certificate, as documented, and that --cacert adds to it.
+func TestSSLCertFileKeepsWorking(t *testing.T) {
+	srv, ca := tlsSandbox(t)
+	_, otherCA := tlsSandbox(t)
+	bin := avuploadBinary(t)
+	tests := []struct {
+		name   string
+		env    []string
+		args   []string
+		failed bool
+	}{
+		{name: "untrusted", failed: true},
+		{name: "SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + ca}},
+		{name: "--cacert adds to SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + ca}, args: []string{"--cacert", otherCA}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(bin, "avupload"), append([]string{"token", "list", "--base-url", srv.URL}, tt.args...)...)
+			cmd.Env = append([]string{"APIVIDEO_API_KEY=" + srv.APIKey, "GORACE=atexit_sleep_ms=0"}, tt.env...)
+			out, err := cmd.CombinedOutput()
+			if tt.failed {
+				require.Error(t, err)
+				assert.Contains(t, string(out), "certificate")
+				return
+			}
+			require.NoError(t, err, "%s", out)
+			assert.Contains(t, string(out), "TOKEN")
+		})
+	}
+}
+
 // TestReadmeFirstFiveMinutes runs the README's "first five minutes" as a
 // user pastes it: each sandbox block in a process of its own, whose export
 // lines are pasted before the client block that follows it, run by sh. The
@@ -43,10 +87,7 @@ func TestReadmeFirstFiveMinutes(t *testing.T) {
 	kinds, blocks := readmeBlocks(t)
 	require.Equal(t, []string{"sandbox", "client", "sandbox", "client"}, kinds, "the section's blocks, in order")
 
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	bin := t.TempDir()
-	require.NoError(t, os.Symlink(exe, filepath.Join(bin, "avupload")))
+	bin := avuploadBinary(t)
 	env := []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
