@@ -61,7 +61,7 @@ func (s *serverFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.sandbox, "sandbox", false, "talk to api.video's sandbox environment (https://sandbox.api.video)")
 	fs.StringVar(&s.cacert, "cacert", "", "trust the PEM certificates in `FILE` as well as the system's, e.g. the one 'avupload sandbox --tls' prints (default $"+envCACert+")")
 	fs.BoolVarP(&s.verbose, "verbose", "v", false, "log what the client does on standard error: connections, retries, waits, resumes (never a token or key)")
-	fs.StringVar(&s.logFormat, "log-format", "text", "format of the --verbose log: text or json (one object per line)")
+	fs.StringVar(&s.logFormat, "log-format", "text", "the --verbose log's `FORMAT`: text (key=value) or json (one object a line)")
 }
 
 // bindServer completes the server flags of cmd, if it has any, from the

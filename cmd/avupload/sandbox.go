@@ -46,8 +46,10 @@ prints the lines to paste in another shell so that the other avupload
 commands talk to it (` + envBaseURL + `, ` + envAPIKey + `, and with --tls
 ` + envCACert + `), e.g.
   export AVUPLOAD_BASE_URL=http://127.0.0.1:8080
-  export APIVIDEO_API_KEY=sandbox-api-key Inspect it with
-GET /_sandbox/videos, GET /_sandbox/stats and GET /_sandbox/lint.
+  export APIVIDEO_API_KEY=sandbox-api-key
+On Windows they are PowerShell lines ($env:AVUPLOAD_BASE_URL = '...').
+Inspect it with GET /_sandbox/videos, GET /_sandbox/stats and
+GET /_sandbox/lint.
 
 GET /_sandbox/lint lists, per client (its AV-Origin-Client and AV-Origin-App
 headers), the mistakes a correct client never makes: a chunk after the first
