@@ -106,7 +106,9 @@ func TestReadmeFirstFiveMinutes(t *testing.T) {
 			require.NoError(t, sb.Start())
 			t.Cleanup(func() {
 				_ = sb.Process.Signal(syscall.SIGINT)
+				stopped := time.AfterFunc(10*time.Second, func() { _ = sb.Process.Kill() })
 				_ = sb.Wait()
+				assert.True(t, stopped.Stop(), "the sandbox stops on SIGINT within 10s")
 			})
 			want := 2
 			if strings.Contains(sandboxLine, "--tls") {
