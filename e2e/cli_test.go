@@ -48,11 +48,13 @@ func cliBinary(t testing.TB) string {
 }
 
 // cliEnv is the environment the binary runs with: the test's, without any
-// credential, plus extra.
+// credential nor the server and certificate a developer's shell may point
+// at a sandbox (README, first five minutes), plus extra.
 func cliEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "APIVIDEO_API_KEY=") || strings.HasPrefix(kv, "AVUPLOAD_TOKEN=") {
+		if strings.HasPrefix(kv, "APIVIDEO_API_KEY=") || strings.HasPrefix(kv, "AVUPLOAD_TOKEN=") ||
+			strings.HasPrefix(kv, "AVUPLOAD_BASE_URL=") || strings.HasPrefix(kv, "AVUPLOAD_CACERT=") {
 			continue
 		}
 		env = append(env, kv)

@@ -66,6 +66,7 @@ type config struct {
 	logger   *slog.Logger
 	baseURL  string // the server's URL, set by [Start]; "" when served otherwise
 	tlsCert  *tls.Certificate
+	http2    bool // offer h2 over TLS (WithHTTP2)
 	cors     corsPolicy
 	strict   bool
 }

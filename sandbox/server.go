@@ -52,12 +52,14 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
+	ln = netutil.LimitListener(ln, sb.cfg.maxConns)
 	if sb.cfg.tlsCert != nil {
-		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert))
+		// TLS outermost: the server sees *tls.Conn, which it needs to
+		// speak HTTP/2 and to fill in Request.TLS.
+		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert, sb.cfg.http2))
 		url = "https://" + ln.Addr().String()
 	}
 	sb.cfg.baseURL = url
-	ln = netutil.LimitListener(ln, sb.cfg.maxConns)
 	s := &Server{
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],

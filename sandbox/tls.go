@@ -28,7 +28,8 @@ const selfSignedLifetime = 30 * 24 * time.Hour
 // ignores it.
 //
 // The server speaks HTTP/1.1 over TLS, so that every [Fault] (some cut the
-// connection) behaves as it does over plain http.
+// connection) behaves as it does over plain http; [WithHTTP2] offers HTTP/2
+// as well.
 func WithTLS(cert tls.Certificate) Option {
 	return func(c *config) error {
 		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
@@ -39,12 +40,30 @@ func WithTLS(cert tls.Certificate) Option {
 	}
 }
 
-// tlsConfig is the server-side TLS configuration for cert.
-func tlsConfig(cert *tls.Certificate) *tls.Config {
+// WithHTTP2 makes a server from [Start] with [WithTLS] offer HTTP/2 as well
+// as HTTP/1.1, as the real service does, so that clients that multiplex
+// requests over one connection can be tried. Over HTTP/2 a fault that cuts
+// the connection resets the request's stream instead, and a stall holds that
+// stream only. Without WithTLS it changes nothing: HTTP/2 over plain http
+// is not offered.
+func WithHTTP2() Option {
+	return func(c *config) error {
+		c.http2 = true
+		return nil
+	}
+}
+
+// tlsConfig is the server-side TLS configuration for cert, offering h2
+// first when http2.
+func tlsConfig(cert *tls.Certificate, http2 bool) *tls.Config {
+	protos := []string{"http/1.1"}
+	if http2 {
+		protos = []string{"h2", "http/1.1"}
+	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{*cert},
 		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
+		NextProtos:   protos,
 	}
 }
 

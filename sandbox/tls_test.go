@@ -138,3 +138,58 @@ func TestWithTLSRejectsAnEmptyCertificate(t *testing.T) {
 	_, err := sandbox.New(sandbox.WithTLS(tls.Certificate{}))
 	assert.Error(t, err)
 }
+
+// TestStartWithHTTP2 checks that WithHTTP2 offers h2 over TLS, that the
+// answers and faults work over it, and that HTTP/1.1 clients are still served.
+func TestStartWithHTTP2(t *testing.T) {
+	certPEM, keyPEM, err := sandbox.SelfSignedCertificate()
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	require.NoError(t, err)
+	srv, err := sandbox.Start("127.0.0.1:0", sandbox.WithTLS(cert), sandbox.WithHTTP2())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(certPEM))
+	client := func(protos func(*http.Protocols)) *http.Client {
+		p := new(http.Protocols)
+		protos(p)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, Protocols: p}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	get := func(c *http.Client) (*http.Response, error) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/upload-tokens", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth(srv.APIKey, "")
+		resp, err := c.Do(req)
+		if err == nil {
+			require.NoError(t, resp.Body.Close())
+		}
+		return resp, err
+	}
+
+	h2 := client(func(p *http.Protocols) { p.SetHTTP2(true) })
+	resp, err := get(h2)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, 2, resp.ProtoMajor, "h2 offered and taken")
+	require.NotNil(t, resp.TLS)
+	assert.Equal(t, "h2", resp.TLS.NegotiatedProtocol)
+
+	h1 := client(func(p *http.Protocols) { p.SetHTTP1(true) })
+	resp, err = get(h1)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "HTTP/1.1", resp.Proto, "an HTTP/1.1 client is still served")
+
+	// A fault that cuts the connection resets the stream over h2: the
+	// client gets an error, not an answer, and the server goes on.
+	srv.Sandbox.AddFaults(sandbox.Fault{Op: sandbox.OpListUploadTokens, Request: 3, Kind: sandbox.FaultCommitThenCut})
+	_, err = get(h2)
+	require.Error(t, err, "the cut request gets no answer")
+	resp, err = get(h2)
+	require.NoError(t, err, "the next request is served")
+	assert.Equal(t, 2, resp.ProtoMajor)
+}

@@ -122,7 +122,10 @@ func addCommands(root *cobra.Command, a *app) {
 		if err := checkEmptyCredentials(cmd); err != nil {
 			return err
 		}
-		return checkExclusive(cmd)
+		if err := checkExclusive(cmd); err != nil {
+			return err
+		}
+		return bindServer(cmd, a)
 	}
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
 	// Argument checks run before PersistentPreRunE; a flag that swallowed

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -38,8 +41,15 @@ func newSandboxCommand() *cobra.Command {
 		Long: `Run a local server that implements api.video's five delegated-upload
 endpoints, with the real service's rules, limits and error texts.
 
-It serves until SIGINT or SIGTERM, then shuts down cleanly. Inspect it with
-GET /_sandbox/videos, GET /_sandbox/stats and GET /_sandbox/lint.
+It serves until SIGINT or SIGTERM, then shuts down cleanly. On start it
+prints the lines to paste in another shell so that the other avupload
+commands talk to it (` + envBaseURL + `, ` + envAPIKey + `, and with --tls
+` + envCACert + `), e.g.
+  export AVUPLOAD_BASE_URL=http://127.0.0.1:8080
+  export APIVIDEO_API_KEY=sandbox-api-key
+On Windows they are PowerShell lines ($env:AVUPLOAD_BASE_URL = '...').
+Inspect it with GET /_sandbox/videos, GET /_sandbox/stats and
+GET /_sandbox/lint.
 
 GET /_sandbox/lint lists, per client (its AV-Origin-Client and AV-Origin-App
 headers), the mistakes a correct client never makes: a chunk after the first
@@ -56,7 +66,8 @@ localhost, 127.0.0.1 and [::1] (any port), --cors-origin names others, and
 --cors-origin '*' allows any page of any site (with a warning: such a page
 could use the API key). /_sandbox/ routes answer only origins named by
 --cors-origin. Browsers upload over https only: --tls serves https with a
-self-signed certificate made at start.
+self-signed certificate made at start. Over https the sandbox offers HTTP/2
+as well as HTTP/1.1 ('avupload upload --http2' uses it).
 
 Without --data-dir uploads are held in memory, within --memory-budget, and
 nothing is written to disk. Every request's file part holds at most 200 MiB,
@@ -107,7 +118,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				level = slog.LevelDebug
 			}
 			opts = append(opts, sandbox.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
-			webOpts, cleanup, err := web.options(cmd.OutOrStdout(), cmd.ErrOrStderr(), addr)
+			webOpts, cleanup, caFile, err := web.options(cmd.OutOrStdout(), cmd.ErrOrStderr(), addr)
 			if err != nil {
 				return err
 			}
@@ -132,6 +143,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 				return fmt.Errorf("sandbox cannot start: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox listening on %s\n", srv.URL)
+			printSandboxEnv(cmd.OutOrStdout(), runtime.GOOS, srv.URL, apiKeys[0], caFile)
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -158,4 +170,43 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.BoolVar(&strict, "strict", false, "refuse what a correct client never sends (a chunk after the first without videoId), naming the mistake and the fix")
 	web.register(cmd)
 	return cmd
+}
+
+// printSandboxEnv writes to w the lines that point the other avupload
+// commands, in another shell, at the sandbox at serverURL: its base URL,
+// apiKey and, under --tls, caFile. They are shell commands for goos:
+// PowerShell on Windows, export elsewhere. A sandbox listening on every
+// interface is reached on 127.0.0.1, which its certificate names.
+func printSandboxEnv(w io.Writer, goos, serverURL, apiKey, caFile string) {
+	if u, err := url.Parse(serverURL); err == nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+			u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+			serverURL = u.String()
+		}
+	}
+	vars := [][2]string{{envBaseURL, serverURL}, {envAPIKey, apiKey}}
+	if caFile != "" {
+		vars = append(vars, [2]string{envCACert, caFile})
+	}
+	fmt.Fprintln(w, "to talk to this sandbox from another shell, paste there:")
+	for _, v := range vars {
+		if goos == "windows" {
+			fmt.Fprintf(w, "$env:%s = %s\n", v[0], shellQuote(v[1], true))
+		} else {
+			fmt.Fprintf(w, "export %s=%s\n", v[0], shellQuote(v[1], false))
+		}
+	}
+}
+
+// shellQuote returns s as one word for a POSIX shell or, when powershell,
+// for PowerShell: bare when it holds only characters neither gives a
+// meaning to, else in single quotes.
+func shellQuote(s string, powershell bool) string {
+	if powershell {
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

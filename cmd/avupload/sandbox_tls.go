@@ -39,8 +39,9 @@ func (w *sandboxWebFlags) register(cmd *cobra.Command) {
 // options returns the sandbox options the flags ask for; warn gets the
 // warning of --cors-origin '*'. With --tls it writes
 // a self-signed certificate and its key into a new directory, tells out
-// where, and returns a cleanup that removes that directory.
-func (w *sandboxWebFlags) options(out, warn io.Writer, addr string) (opts []sandbox.Option, cleanup func(), err error) {
+// where, returns that certificate's path as caFile, and a cleanup that
+// removes that directory. Over TLS the sandbox offers HTTP/2 as well.
+func (w *sandboxWebFlags) options(out, warn io.Writer, addr string) (opts []sandbox.Option, cleanup func(), caFile string, err error) {
 	cleanup = func() {}
 	if len(w.corsOrigin) > 0 {
 		opts = append(opts, sandbox.WithCORSOrigins(w.corsOrigin...))
@@ -54,41 +55,42 @@ func (w *sandboxWebFlags) options(out, warn io.Writer, addr string) (opts []sand
 	case w.certFile != "":
 		cert, err := tls.LoadX509KeyPair(w.certFile, w.keyFile)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", w.certFile, w.keyFile, err)
+			return nil, cleanup, "", fmt.Errorf("--tls-cert %s with --tls-key %s: %w", w.certFile, w.keyFile, err)
 		}
-		opts = append(opts, sandbox.WithTLS(cert))
+		opts = append(opts, sandbox.WithTLS(cert), sandbox.WithHTTP2())
 	case w.selfSigned:
 		host, _, _ := net.SplitHostPort(addr)
 		certPEM, keyPEM, err := sandbox.SelfSignedCertificate(host)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("--tls: %w", err)
+			return nil, cleanup, "", fmt.Errorf("--tls: %w", err)
 		}
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("--tls: %w", err)
+			return nil, cleanup, "", fmt.Errorf("--tls: %w", err)
 		}
 		pin, err := sandbox.SPKIPin(certPEM)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("--tls: %w", err)
+			return nil, cleanup, "", fmt.Errorf("--tls: %w", err)
 		}
 		dir, err := os.MkdirTemp("", "avupload-sandbox-tls-")
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("--tls: cannot make a directory for the certificate: %w", err)
+			return nil, cleanup, "", fmt.Errorf("--tls: cannot make a directory for the certificate: %w", err)
 		}
 		cleanup = func() { _ = os.RemoveAll(dir) }
 		certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 		if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 			cleanup()
-			return nil, func() {}, fmt.Errorf("--tls: cannot write the certificate: %w", err)
+			return nil, func() {}, "", fmt.Errorf("--tls: cannot write the certificate: %w", err)
 		}
 		if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 			cleanup()
-			return nil, func() {}, fmt.Errorf("--tls: cannot write the key: %w", err)
+			return nil, func() {}, "", fmt.Errorf("--tls: cannot write the key: %w", err)
 		}
 		fmt.Fprintf(out, "sandbox TLS certificate: %s (self-signed, removed at exit; trust it with curl --cacert %s)\n", certPath, certPath)
 		fmt.Fprintf(out, "sandbox TLS key: %s\n", keyPath)
 		fmt.Fprintf(out, "sandbox TLS public-key pin: %s (for chromium --ignore-certificate-errors-spki-list)\n", pin)
-		opts = append(opts, sandbox.WithTLS(cert))
+		opts = append(opts, sandbox.WithTLS(cert), sandbox.WithHTTP2())
+		caFile = certPath
 	}
-	return opts, cleanup, nil
+	return opts, cleanup, caFile, nil
 }
