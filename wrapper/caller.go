@@ -194,11 +194,20 @@ func (c *caller) attempt(req *http.Request, n int, cl call) (*http.Response, err
 	if cl.hc != nil {
 		hc = cl.hc
 	}
+	start := time.Now()
 	resp, err := hc.Do(out)
 	if err != nil {
 		return nil, stalled(err)
 	}
 	w.answered()
+	if c.logger.Enabled(ctx, slog.LevelDebug) {
+		// The operation names the path: the path and query themselves
+		// may hold a token.
+		attrs := append([]slog.Attr{slog.String("op", cl.op), slog.String("method", req.Method),
+			slog.Int("attempt", n), slog.Int("status", resp.StatusCode),
+			slog.Duration("answered_in", time.Since(start))}, cl.attrs...)
+		c.logger.LogAttrs(ctx, slog.LevelDebug, "avupload: request", attrs...)
+	}
 	limit := int64(maxErrorBody)
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ok {

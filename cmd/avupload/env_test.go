@@ -186,6 +186,7 @@ func TestVerboseLog(t *testing.T) {
 	assert.Contains(t, errw, `msg="avupload: connected"`)
 	assert.Contains(t, errw, `msg="avupload: retrying"`)
 	assert.Contains(t, errw, "status=503")
+	assert.Contains(t, errw, `msg="avupload: request" op=createUploadToken method=POST attempt=2 status=200`, "each request is logged")
 	assert.NotContains(t, errw, key)
 
 	dir := t.TempDir()
