@@ -168,15 +168,21 @@ const ciCrashSeed = 20260101
 // a run), ciCrashSeed when CI=true, else random (the clock's), so that
 // local runs keep exploring new kill points.
 func crashSeed(getenv func(string) string, random uint64) (uint64, error) {
-	if s := getenv("E2E_CRASH_SEED"); s != "" {
+	return pickSeed(getenv, "E2E_CRASH_SEED", ciCrashSeed, random)
+}
+
+// pickSeed picks a randomized test's seed: the variable replay when set,
+// ci when CI=true, else random.
+func pickSeed(getenv func(string) string, replay string, ci, random uint64) (uint64, error) {
+	if s := getenv(replay); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("E2E_CRASH_SEED=%q is not a seed: want a number from 0 to %d", s, uint64(math.MaxUint64))
+			return 0, fmt.Errorf("%s=%q is not a seed: want a number from 0 to %d", replay, s, uint64(math.MaxUint64))
 		}
 		return n, nil
 	}
 	if getenv("CI") == "true" {
-		return ciCrashSeed, nil
+		return ci, nil
 	}
 	return random, nil
 }

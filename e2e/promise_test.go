@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -288,17 +287,7 @@ func drawCase(seed uint64, i int) promiseCase {
 // promiseSeed picks the seed: E2E_PROMISE_SEED, else ciPromiseSeed when
 // CI=true, else random.
 func promiseSeed(getenv func(string) string, random uint64) (uint64, error) {
-	if s := getenv("E2E_PROMISE_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("E2E_PROMISE_SEED=%q is not a seed: want a number from 0 to %d", s, uint64(math.MaxUint64))
-		}
-		return n, nil
-	}
-	if getenv("CI") == "true" {
-		return ciPromiseSeed, nil
-	}
-	return random, nil
+	return pickSeed(getenv, "E2E_PROMISE_SEED", ciPromiseSeed, random)
 }
 
 // promiseStats are the figures of a checker run.
