@@ -194,6 +194,12 @@ func (pc *pcase) reruns() {
 			// should find everything done.
 			pc.start("rerun after the rerun", 2, cmd, pc.srv, 0).wait()
 		}
+		if pc.damaged {
+			// The runs refused the damaged journal; the user repairs it,
+			// which drops the line: its file is sent again.
+			cmd.repair = true
+			pc.start(repairLabel, 2, cmd, pc.srv, 0).wait()
+		}
 	}
 }
 
@@ -211,16 +217,25 @@ func (pc *pcase) damageJournal() {
 		if n := len(lines); n > 0 && lines[n-1] == "" {
 			lines = lines[:n-1]
 		}
-		if len(lines) < 2 || !strings.HasSuffix(lines[len(lines)-1], "\n") {
+		// Line 0 is the journal's header: a record is damaged, the one
+		// before the last.
+		if len(lines) < 3 || !strings.HasSuffix(lines[len(lines)-1], "\n") {
 			continue
 		}
+		var rec struct {
+			SHA256 string `json:"sha256"`
+		}
+		_ = json.Unmarshal([]byte(lines[len(lines)-2]), &rec)
 		lines[len(lines)-2] = `{"path":"` + "\n"
 		if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o600); err == nil {
-			pc.damaged = true
+			pc.damaged, pc.damagedSum = true, rec.SHA256
 			return
 		}
 	}
 }
+
+// repairLabel names the run that repairs a damaged journal.
+const repairLabel = "rerun with --repair-journal"
 
 // otherServer runs the batch again, with the same journal, against a
 // fresh sandbox, as a user does who tried the sandbox first.
@@ -277,7 +292,9 @@ type batchLine struct {
 //     the checker did not send (a closed stdout is no excuse);
 //   - a run that fails because its file grew or shrank says it in words;
 //   - with the source left alone, no --video-id and an undamaged journal,
-//     every honest rerun, and the journal on another server, finishes.
+//     every honest rerun, and the journal on another server, finishes; a
+//     damaged journal's rerun with --repair-journal finishes too, and may
+//     send the file of the dropped line again.
 func (pc *pcase) check() {
 	c := pc.c
 	target := pc.srcs[c.SourceFile]
@@ -312,6 +329,9 @@ func (pc *pcase) check() {
 		}
 		if r.phase >= 2 && live && r.code != 0 {
 			pc.fail("an honest rerun did not finish", "%s exited %d: %s", r.label, r.code, lastLine(r.stderr))
+		}
+		if r.label == repairLabel && c.Source == srcNone && r.code != 0 {
+			pc.fail("a repaired journal did not finish", "%s exited %d: %s", r.label, r.code, lastLine(r.stderr))
 		}
 		if !c.Mode.batch() {
 			if r.code == 0 {
@@ -481,6 +501,9 @@ func (pc *pcase) checkDuplicates(srv *pserver) {
 		}
 		if inRow && srv == pc.srv {
 			allowed++
+		}
+		if pc.damaged && sum == pc.damagedSum && srv == pc.srv {
+			allowed++ // --repair-journal dropped its record: it is sent again, as the help says
 		}
 		// A file edited while it was sent: the run failed, naming the
 		// video that holds the bytes it sent, which may be the file as it

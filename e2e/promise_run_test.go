@@ -99,6 +99,7 @@ type pcase struct {
 	srcFired    bool
 	signals     int
 	damaged     bool
+	damagedSum  string                       // the SHA-256 the damaged line recorded, whose file a repair sends again
 	sizeChanged bool                         // the file grew or shrank during a first run's upload of it
 	reported    map[*pserver]map[string]bool // videos reported done, by server
 	phase1Toks  []string                     // the upload tokens the first runs used
@@ -318,9 +319,10 @@ func postFirstChunk(t *testing.T, g *rig, token string, chunk []byte, total int6
 
 // command is one command of the case: its key, and its arguments for srv.
 type command struct {
-	key   string
-	shard string
-	jrnl  string
+	key    string
+	shard  string
+	jrnl   string
+	repair bool // --repair-journal
 }
 
 func (pc *pcase) commands() []command {
@@ -342,6 +344,9 @@ func (pc *pcase) args(cmd command, srv *pserver) []string {
 		a = append(a, "--jobs", "2", "--journal", cmd.jrnl, "--json")
 		if cmd.shard != "" {
 			a = append(a, "--shard", cmd.shard)
+		}
+		if cmd.repair {
+			a = append(a, "--repair-journal")
 		}
 		return append(a, pc.root)
 	}

@@ -317,7 +317,7 @@ func (s *promiseStats) table() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d cases in %.1f s (%.2f s a case); the front lied in %d, a signal or a closed stdout hit %d; %d honest reruns, %d runs on another server; %d second complete videos explained by the single-request crash window or two runs in a row.\n\n",
+	fmt.Fprintf(&b, "%d cases in %.1f s (%.2f s a case); the front lied in %d, a signal or a closed stdout hit %d; %d honest reruns, %d runs on another server; %d second complete videos explained (a stopped single request, two runs in a row, an edit during a run, a repaired journal).\n\n",
 		s.cases, s.seconds, s.seconds/float64(max(s.cases, 1)), s.lies, s.signals, s.reruns, s.others, s.explained)
 	section := func(title string, m map[string]int) {
 		fmt.Fprintf(&b, "| %s | cases |\n|---|---|\n", title)
