@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/avupload/avupload/wrapper/batch"
+)
+
+// fileJSON is one file's outcome as --json prints it, one object a line.
+// A path that is not valid UTF-8, which JSON cannot hold (path then holds
+// U+FFFD in place of each invalid byte), is also given byte for byte,
+// base64-encoded, as pathBytes.
+type fileJSON struct {
+	Path      string  `json:"path"`
+	PathBytes []byte  `json:"pathBytes,omitempty"`
+	Status    string  `json:"status"`
+	VideoID   string  `json:"videoId,omitempty"`
+	Size      int64   `json:"size"`
+	SHA256    string  `json:"sha256,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// batchOutput prints a batch as it goes: a line per file on stdout (JSON
+// with --json), failures on stderr, a status line on a terminal's stderr or
+// a plain progress line every second elsewhere, and a summary at the end.
+type batchOutput struct {
+	mu       sync.Mutex
+	out      io.Writer
+	errw     io.Writer
+	broken   func(error)        // told once when out cannot be written
+	failed   bool               // out could not be written: nothing more goes there
+	unrec    []batch.FileResult // the files uploaded but not recorded
+	json     bool
+	quiet    bool
+	term     bool               // stderr is a terminal: the status line is redrawn in place
+	status   bool               // a status line is on screen
+	describe func(error) string // one redacted line for a file's error
+	start    time.Time
+	last     time.Time
+	prog     batch.Progress
+}
+
+func newBatchOutput(out, errw io.Writer, o *outputFlags, describe func(error) string) *batchOutput {
+	return &batchOutput{out: out, errw: errw, json: o.json, quiet: o.quiet, term: !o.quiet && isTerminal(errw),
+		describe: describe, start: time.Now()}
+}
+
+// file prints one file's outcome.
+func (o *batchOutput) file(r batch.FileResult) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearStatus()
+	msg := ""
+	if r.Err != nil {
+		msg = o.describe(r.Err)
+	}
+	if r.Status == batch.FileUnrecorded {
+		o.unrec = append(o.unrec, r)
+	}
+	switch {
+	case o.json:
+		j := fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
+			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg}
+		if !utf8.ValidString(r.File.Path) {
+			j.PathBytes = []byte(r.File.Path)
+		}
+		line, _ := json.Marshal(j)
+		o.write("%s\n", escapeJSON(line))
+	case o.quiet:
+	case r.Status == batch.FileFailed:
+		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
+	case r.Status == batch.FileUnrecorded:
+		printf(o.errw, "unrecorded %s  %s  %s: %s\n", escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path), msg)
+	default:
+		o.write("%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
+	}
+	o.drawStatus(time.Now(), true)
+}
+
+// write prints to standard output; the first write that fails is told to
+// broken, and nothing more is written there.
+func (o *batchOutput) write(format string, args ...any) {
+	if o.failed {
+		return
+	}
+	if _, err := fmt.Fprintf(o.out, format, args...); err != nil {
+		o.failed = true
+		if o.broken != nil {
+			o.broken(err)
+		}
+	}
+}
+
+// stopped lists, on standard error, the files the journal could not
+// record, and returns the error of a batch that stopped because its
+// journal could not be written.
+func (o *batchOutput) stopped(err error, res *batch.Result, files int, journal string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	again := 0
+	if len(o.unrec) > 0 {
+		printf(o.errw, "avupload: these files are uploaded, but the journal %s does not record them:\n", journal)
+		for _, r := range o.unrec {
+			what := "a rerun uploads it again"
+			if r.Resumable {
+				what = "its state is kept: a rerun completes it without sending it again"
+			} else {
+				again++
+			}
+			printf(o.errw, "  %s  %s  (%s)\n", escapeText(r.VideoID), quotePath(r.File.Path), what)
+		}
+	}
+	counts := fmt.Sprintf("%d uploaded, %d failed, %d not started", res.Uploaded, res.Failed, res.NotStarted)
+	if res.Unrecorded > 0 {
+		counts = fmt.Sprintf("%d uploaded, %d unrecorded, %d failed, %d not started", res.Uploaded, res.Unrecorded, res.Failed, res.NotStarted)
+	}
+	hint := fmt.Sprintf("make %s writable (free its disk) and run the same command again: it resumes from the saved states and goes on with the rest", journal)
+	if again > 0 {
+		hint += fmt.Sprintf("; it would upload a second time the %d file(s) marked 'a rerun uploads it again' above: leave them out of the command, or delete their videos first", again)
+	}
+	return fmt.Errorf("%w (of %d files: %s); %s", err, files, counts, hint)
+}
+
+// progress is the batch's Progress function.
+func (o *batchOutput) progress(p batch.Progress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.prog = p
+	o.drawStatus(time.Now(), false)
+}
+
+// drawStatus shows the progress: redrawn at most ten times a second on a
+// terminal, a line a second elsewhere.
+func (o *batchOutput) drawStatus(now time.Time, force bool) {
+	if o.quiet || o.prog.Files == 0 {
+		return
+	}
+	interval := plainInterval
+	if o.term {
+		interval = 100 * time.Millisecond
+	}
+	if !force && now.Sub(o.last) < interval {
+		return
+	}
+	if !o.term && force {
+		return // plain lines keep their pace; file lines say the rest
+	}
+	o.last = now
+	line := o.statusLine(now)
+	if o.term {
+		printf(o.errw, "\r\033[K%s", line)
+		o.status = true
+		return
+	}
+	printf(o.errw, "%s\n", line)
+}
+
+// clearStatus removes the status line from the terminal.
+func (o *batchOutput) clearStatus() {
+	if o.status {
+		printf(o.errw, "\r\033[K")
+		o.status = false
+	}
+}
+
+// statusLine is "files 12/200 (1 failed), 340.0 MiB of 1.2 GiB (28%),
+// 45.3 MiB/s, ETA 20s", and on a terminal the files in flight.
+func (o *batchOutput) statusLine(now time.Time) string {
+	p := o.prog
+	var b strings.Builder
+	fmt.Fprintf(&b, "files %d/%d", p.Done, p.Files)
+	if p.Failed > 0 {
+		fmt.Fprintf(&b, " (%d failed)", p.Failed)
+	}
+	fmt.Fprintf(&b, ", %s of %s", formatSize(p.BytesDone), formatSize(p.Bytes))
+	if p.Bytes > 0 {
+		fmt.Fprintf(&b, " (%d%%)", p.BytesDone*100/p.Bytes)
+	}
+	sent := p.BytesDone - p.BytesSkipped
+	if elapsed := now.Sub(o.start).Seconds(); elapsed > 0 && sent > 0 {
+		rate := float64(sent) / elapsed
+		fmt.Fprintf(&b, ", %s/s", formatSize(int64(rate)))
+		if left := p.Bytes - p.BytesDone; left > 0 {
+			fmt.Fprintf(&b, ", ETA %s", (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	if o.term {
+		for i, f := range p.InFlight {
+			if i == 3 {
+				fmt.Fprintf(&b, " +%d", len(p.InFlight)-3)
+				break
+			}
+			pct := int64(0)
+			if f.Total > 0 {
+				pct = f.Acked * 100 / f.Total
+			}
+			fmt.Fprintf(&b, " | %s %d%%", quotePath(baseName(f.Path)), pct)
+		}
+	}
+	return b.String()
+}
+
+// finish clears the status line and prints the summary: on stdout for a
+// person, on stderr with --json so that stdout holds only file objects.
+func (o *batchOutput) finish(res *batch.Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearStatus()
+	if o.quiet {
+		return
+	}
+	s := fmt.Sprintf("%d uploaded, %d skipped, %d failed", res.Uploaded, res.Skipped, res.Failed)
+	if res.Unrecorded > 0 {
+		s += fmt.Sprintf(", %d unrecorded", res.Unrecorded)
+	}
+	if res.Interrupted > 0 {
+		s += fmt.Sprintf(", %d interrupted", res.Interrupted)
+	}
+	if res.NotStarted > 0 {
+		s += fmt.Sprintf(", %d not started", res.NotStarted)
+	}
+	secs := res.Duration.Seconds()
+	s += fmt.Sprintf("; %s sent in %s", formatSize(res.BytesSent), res.Duration.Round(time.Millisecond))
+	if secs > 0 && res.BytesSent > 0 {
+		s += fmt.Sprintf(" (%s/s)", formatSize(int64(float64(res.BytesSent)/secs)))
+	}
+	if o.json {
+		printf(o.errw, "%s\n", s)
+		return
+	}
+	o.write("%s\n", s)
+}
