@@ -72,8 +72,10 @@ type FileResult struct {
 	Size int64
 	// SHA256 is the hex SHA-256 of the file's bytes, when known: uploaded or skipped.
 	SHA256 string
-	// ResumedChunks is how many chunks an earlier run had sent.
-	ResumedChunks int
+	// Upload is what the upload of a file that this run sent (or resumed
+	// and finished) ended with: its chunks, what an earlier run had sent,
+	// and the API's last answer. It is nil for a skipped or failed file.
+	Upload *wrapper.UploadResult
 	// Resumable, for a FileUnrecorded file, says that the journal kept its
 	// resume state: a later batch with the journal completes it as the same
 	// video without sending it again. A file that kept no state (one sent
@@ -100,8 +102,8 @@ type FileProgress struct {
 type Progress struct {
 	// Files is the number of files in the batch; Done of them ended, Failed of those failed.
 	Files, Done, Failed int
-	// Bytes is the total size of the files; BytesDone is acknowledged or
-	// skipped so far, of which BytesSkipped were skipped or sent by an
+	// Bytes is the total size of the files, -1 while a stream's length is
+	// unknown; BytesDone is acknowledged or skipped so far, of which BytesSkipped were skipped or sent by an
 	// earlier run, not by this one.
 	Bytes, BytesDone, BytesSkipped int64
 	// InFlight lists the files under way, in the order they started.
@@ -132,7 +134,10 @@ type Options struct {
 	// Concurrency (chunks in flight per file, wrapper.DefaultConcurrency
 	// when 0),
 	// HTTP2, Retry and StallTimeout.
-	// VideoID must be empty; Store, Progress and FileName are the batch's.
+	// Progress and FileName are the batch's. VideoID and Store name one
+	// upload: they are taken by a batch of one file, which is then what a
+	// single upload is (Store only without a Journal, which keeps the
+	// states of a batch).
 	Upload wrapper.UploadOptions
 	// Jobs is how many files are uploaded at once: DefaultJobs when 0, at
 	// most MaxJobs. Memory stays within Jobs times one upload's bound.
@@ -179,9 +184,6 @@ func (o *Options) normalize() error {
 	case o.Jobs < 0 || o.Jobs > MaxJobs:
 		return invalidInput("jobs %d is outside [1, %d]", o.Jobs, MaxJobs)
 	}
-	if o.Upload.VideoID != "" {
-		return invalidInput("a batch cannot add every file to one video: leave VideoID empty")
-	}
 	if err := o.Upload.Validate(); err != nil {
 		return err
 	}
@@ -190,6 +192,26 @@ func (o *Options) normalize() error {
 		o.TokenTTL = DefaultTokenTTL
 	case o.TokenTTL < MinTokenTTL || o.TokenTTL > wrapper.MaxTokenTTL || o.TokenTTL%time.Second != 0:
 		return invalidInput("token TTL %s: want whole seconds from %s to %s", o.TokenTTL, MinTokenTTL, wrapper.MaxTokenTTL)
+	}
+	return nil
+}
+
+// check refuses what the options cannot do with these files: the options
+// of one upload for several files, and a journal for a stream.
+func (o *Options) check(files []File) error {
+	one := len(files) == 1
+	switch {
+	case o.Upload.VideoID != "" && !one:
+		return invalidInput("a batch cannot add every file to one video: leave VideoID empty")
+	case o.Upload.Store != nil && !one:
+		return invalidInput("a batch keeps its resume states in its Journal: leave Upload.Store empty")
+	case o.Upload.Store != nil && o.Journal != nil:
+		return invalidInput("a batch of one file keeps its resume state in Upload.Store or in the Journal, not both")
+	}
+	for _, f := range files {
+		if f.Source != nil && o.Journal != nil {
+			return invalidInput("a journal cannot record a stream (%s): it cannot be read again to check it", f.Path)
+		}
 	}
 	return nil
 }
@@ -237,6 +259,9 @@ func upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options,
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
+	if err := o.check(files); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -244,7 +269,10 @@ func upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options,
 	b := &batch{c: c, o: &o, files: files, tokens: &tokenSource{c: c, fixed: o.Token, ttl: o.TokenTTL, now: now}}
 	b.prog.Files = len(files)
 	for _, f := range files {
-		b.prog.Bytes += f.Size
+		if f.Size < 0 {
+			b.unknown++
+		}
+		b.prog.Bytes += max(f.Size, 0)
 	}
 	// Mint the first token before any file, so that a wrong key fails the
 	// batch once rather than every file.
@@ -313,6 +341,7 @@ type batch struct {
 	prog     Progress
 	inFlight []*FileProgress
 	started  int
+	unknown  int   // files of a length unknown until they end: streams
 	stopErr  error // why stop was closed
 }
 
@@ -339,6 +368,9 @@ func (b *batch) snapshot() Progress {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.prog
+	if b.unknown > 0 {
+		p.Bytes = -1
+	}
 	p.InFlight = make([]FileProgress, len(b.inFlight))
 	for i, f := range b.inFlight {
 		p.InFlight[i] = *f
@@ -364,7 +396,11 @@ func (b *batch) do(ctx context.Context, i int) {
 	b.mu.Lock()
 	b.inFlight = slices.DeleteFunc(b.inFlight, func(p *FileProgress) bool { return p == fp })
 	b.prog.Done++
-	b.prog.Bytes += r.Size - f.Size // the size may have changed since the plan
+	if f.Size < 0 {
+		b.unknown--
+	}
+	size := max(r.Size, 0)
+	b.prog.Bytes += size - max(f.Size, 0) // the size may have changed since the plan
 	b.res.BytesSent += sent
 	switch {
 	case r.Status == FileUploaded:
@@ -381,11 +417,11 @@ func (b *batch) do(ctx context.Context, i int) {
 		b.halt(fmt.Errorf("%w, so the batch stopped starting files: %w", ErrJournalNotSaved, errors.Unwrap(r.Err)))
 	case ctx.Err() != nil && errors.Is(r.Err, ctx.Err()):
 		b.res.Interrupted++
-		b.prog.Bytes -= r.Size
+		b.prog.Bytes -= size
 	default:
 		b.res.Failed++
 		b.prog.Failed++
-		b.prog.Bytes -= r.Size // what failed no longer counts toward the end
+		b.prog.Bytes -= size // what failed no longer counts toward the end
 		if b.o.Journal != nil && errors.Is(r.Err, wrapper.ErrStateNotSaved) {
 			b.halt(fmt.Errorf("avupload: the journal %s could not save a resume state, so the batch stopped starting files: %w",
 				b.o.Journal.dir, r.Err))
@@ -402,6 +438,9 @@ func (b *batch) do(ctx context.Context, i int) {
 func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResult, int64) {
 	fail := func(err error) (FileResult, int64) {
 		return FileResult{Status: FileFailed, Size: f.Size, Err: err}, 0
+	}
+	if f.Source != nil {
+		return b.send(ctx, f.Source, fp, b.o.Upload)
 	}
 	abs, err := filepath.Abs(f.Path)
 	if err != nil {
@@ -433,6 +472,29 @@ func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResul
 		store = &fileStore{ResumeStore: j.Store()}
 		uo.Store = store
 	}
+	r, sent := b.send(ctx, wrapper.File(f.Path), fp, uo)
+	if r.Status != FileUploaded || j == nil {
+		return r, sent
+	}
+	e := JournalEntry{BaseURL: b.c.BaseURL(), Path: abs, Size: r.Size, ModTime: fi.ModTime().UTC(), SHA256: r.SHA256,
+		VideoID: r.VideoID, UploadedAt: time.Now().UTC()}
+	if err := j.record(e); err != nil {
+		// The video is made, but the next run would send it again:
+		// the batch stops, and says which file it is. Its state is
+		// kept (resuming a complete upload sends nothing).
+		r.Status, r.Err = FileUnrecorded, &unrecordedError{videoID: r.VideoID, err: err}
+		r.Resumable = store.kept(context.WithoutCancel(ctx))
+		return r, sent
+	}
+	if err := store.flush(context.WithoutCancel(ctx)); err != nil {
+		b.c.Logger().Warn("avupload: deleting a finished upload's state", "error", err.Error())
+	}
+	return r, sent
+}
+
+// send uploads src with uo, on a token of the batch's, and returns the
+// file's result and the bytes this run sent.
+func (b *batch) send(ctx context.Context, src wrapper.Source, fp *FileProgress, uo wrapper.UploadOptions) (FileResult, int64) {
 	uo.Progress = func(p wrapper.UploadProgress) {
 		b.mu.Lock()
 		fp.Acked = p.Acked
@@ -444,36 +506,20 @@ func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResul
 	}
 	token, err := b.tokens.get(ctx, "")
 	if err != nil {
-		return fail(err)
+		return FileResult{Status: FileFailed, Size: fp.Total, Err: err}, 0
 	}
-	res, err := b.c.Upload(ctx, token, wrapper.File(f.Path), &uo)
+	res, err := b.c.Upload(ctx, token, src, &uo)
 	if err != nil && b.tokens.fixed == "" && ctx.Err() == nil && errors.Is(err, wrapper.ErrUnauthorized) {
 		// The minted token expired under a long upload: go on with a fresh one.
 		if token, err = b.tokens.get(ctx, token); err == nil {
-			res, err = b.c.Upload(ctx, token, wrapper.File(f.Path), &uo)
+			res, err = b.c.Upload(ctx, token, src, &uo)
 		}
 	}
 	if err != nil {
-		return fail(err)
+		return FileResult{Status: FileFailed, Size: fp.Total, Err: err}, 0
 	}
-	sent := res.Size - res.ResumedBytes
-	r := FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, ResumedChunks: res.ResumedChunks}
-	if j != nil {
-		e := JournalEntry{BaseURL: b.c.BaseURL(), Path: abs, Size: res.Size, ModTime: fi.ModTime().UTC(), SHA256: res.SHA256,
-			VideoID: res.Video.VideoID, UploadedAt: time.Now().UTC()}
-		if err := j.record(e); err != nil {
-			// The video is made, but the next run would send it again:
-			// the batch stops, and says which file it is. Its state is
-			// kept (resuming a complete upload sends nothing).
-			r.Status, r.Err = FileUnrecorded, &unrecordedError{videoID: res.Video.VideoID, err: err}
-			r.Resumable = store.kept(context.WithoutCancel(ctx))
-			return r, sent
-		}
-		if err := store.flush(context.WithoutCancel(ctx)); err != nil {
-			b.c.Logger().Warn("avupload: deleting a finished upload's state", "error", err.Error())
-		}
-	}
-	return r, sent
+	return FileResult{Status: FileUploaded, VideoID: res.Video.VideoID, Size: res.Size, SHA256: res.SHA256, Upload: res},
+		res.Size - res.ResumedBytes
 }
 
 // unchanged reports whether the file at path, recorded as e, holds what

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -310,7 +311,9 @@ func TestUploadCancelThenResume(t *testing.T) {
 	}
 	resumed := 0
 	for _, r := range again.got {
-		resumed += r.ResumedChunks
+		if r.Upload != nil {
+			resumed += r.Upload.ResumedChunks
+		}
 	}
 	assert.Positive(t, resumed, "the file under way at the cancel resumed from its state")
 }
@@ -435,20 +438,34 @@ func TestJournalTornLine(t *testing.T) {
 // TestUploadRefusesOptions checks the options refused before anything is sent.
 func TestUploadRefusesOptions(t *testing.T) {
 	env := newUploadEnv(t)
-	files := []File{{Path: "x", ShardKey: "x", Size: 1}}
+	one := []File{{Path: "x", ShardKey: "x", Size: 1}}
+	two := append([]File{{Path: "y", ShardKey: "y", Size: 1}}, one...)
+	stream := []File{{Path: "-", Size: -1, Source: wrapper.Reader(strings.NewReader("x"), -1)}}
+	j, err := OpenJournal(t.TempDir())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close()) }()
+	store := wrapper.NewStateFile(filepath.Join(t.TempDir(), "state"))
 	tests := []struct {
-		name string
-		opts *Options
+		name  string
+		opts  *Options
+		files []File // one file when nil
 	}{
-		{"no token and no key", &Options{}},
-		{"nil options", nil},
-		{"too many jobs", &Options{Token: env.token, Jobs: MaxJobs + 1}},
-		{"negative jobs", &Options{Token: env.token, Jobs: -1}},
-		{"one video for all", &Options{Token: env.token, Upload: wrapper.UploadOptions{VideoID: "vi1"}}},
-		{"chunk too small", &Options{Token: env.token, Upload: wrapper.UploadOptions{ChunkSize: 1}}},
+		{"no token and no key", &Options{}, nil},
+		{"nil options", nil, nil},
+		{"too many jobs", &Options{Token: env.token, Jobs: MaxJobs + 1}, nil},
+		{"negative jobs", &Options{Token: env.token, Jobs: -1}, nil},
+		{"one video for all", &Options{Token: env.token, Upload: wrapper.UploadOptions{VideoID: "vi1"}}, two},
+		{"one state for all", &Options{Token: env.token, Upload: wrapper.UploadOptions{Store: store}}, two},
+		{"a state and a journal", &Options{Token: env.token, Journal: j, Upload: wrapper.UploadOptions{Store: store}}, nil},
+		{"a stream in a journal", &Options{Token: env.token, Journal: j}, stream},
+		{"chunk too small", &Options{Token: env.token, Upload: wrapper.UploadOptions{ChunkSize: 1}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			files := tt.files
+			if files == nil {
+				files = one
+			}
 			_, err := Upload(t.Context(), env.client, files, tt.opts)
 			assert.ErrorIs(t, err, wrapper.ErrInvalidInput)
 			if tt.opts == nil || tt.opts.Token == "" {
@@ -478,4 +495,50 @@ func TestOpenJournalRefusesUnwritable(t *testing.T) {
 	t.Cleanup(func() { _ = os.Chmod(filepath.Join(dir, "states"), 0o700) })
 	_, err = OpenJournal(dir)
 	assert.ErrorContains(t, err, "cannot be written")
+}
+
+// TestUploadOneStream uploads a batch of one stream of unknown length with
+// the options of a single upload: its resume state in a store of its own.
+// Its progress counts no total until the stream ends, and its result
+// carries the upload's.
+func TestUploadOneStream(t *testing.T) {
+	env := newUploadEnv(t)
+	data := testData(12<<20, 7)
+	store := wrapper.NewStateFile(filepath.Join(t.TempDir(), "state"))
+	var (
+		mu    sync.Mutex
+		seen  []Progress
+		files collect
+	)
+	opts := batchOpts(nil, env.token, &files)
+	opts.Upload.Store = store
+	opts.Upload.ChunkSize = wrapper.MinChunkSize
+	opts.Progress = func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, p)
+	}
+	src := wrapper.Reader(bytes.NewReader(data), -1)
+	res, err := Upload(t.Context(), env.client, []File{{Path: "-", Size: -1, Source: src}}, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Uploaded)
+	r := files.got["-"]
+	require.NotNil(t, r.Upload)
+	sum := sha256.Sum256(data)
+	assert.Equal(t, hex.EncodeToString(sum[:]), r.SHA256)
+	assert.Equal(t, int64(len(data)), r.Size)
+	assert.Equal(t, 3, r.Upload.Chunks)
+	assert.Equal(t, r.VideoID, r.Upload.Video.VideoID)
+	assert.NotEmpty(t, r.Upload.Video.RawJSON(), "the API's last answer")
+	saved, err := store.Load(t.Context(), "")
+	require.NoError(t, err)
+	assert.Nil(t, saved, "the state is deleted once the upload succeeded")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen)
+	assert.Equal(t, int64(-1), seen[0].Bytes, "no total while the stream's length is unknown")
+	last := seen[len(seen)-1]
+	assert.Equal(t, int64(len(data)), last.Bytes)
+	assert.Equal(t, last.Bytes, last.BytesDone)
 }

@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+
+	"github.com/avupload/avupload/wrapper"
 )
 
 // File is one file of a batch, as Plan found it.
@@ -20,8 +22,13 @@ type File struct {
 	// to the directory argument it was found in, or the path as given for a
 	// file argument, with forward slashes on every system.
 	ShardKey string
-	// Size is the file's size when it was found.
+	// Size is the file's size when it was found, or -1 for a stream of
+	// unknown length.
 	Size int64
+	// Source, when set, is where the bytes are read from instead of Path,
+	// which then only names it: a stream such as standard input ("-"). A
+	// batch with a journal takes no stream. Plan never sets it.
+	Source wrapper.Source
 }
 
 // PlanOptions selects the files of a batch. The zero value takes every
