@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,16 +35,16 @@ type batchFlags struct {
 // batchHelp is the part of the upload help about batches.
 const batchHelp = `
 
-Several files, or directories (walked recursively, regular files only), make a
-batch: --jobs files are uploaded at once, each with --chunk-size,
---concurrency and --http2. A file that fails never stops the others; the exit status is 1
-when any failed. With --journal DIR, every completed file is recorded with its
-video id and SHA-256, and every file under way keeps its resume state there:
-run the same command again after Ctrl-C, a crash or failures, and it skips the
-files already uploaded whose content is unchanged (it re-reads them to check,
-unless --trust-mtime), resumes the partial ones and retries the failed ones.
---shard K/N takes a fixed 1/N share of the files, by path, so that N machines
-given the same arguments upload every file exactly once between them.
+Resuming many files: with --journal DIR, every completed file is recorded
+with its video id and SHA-256, and every file under way keeps its resume
+state there: run the same command again after Ctrl-C, a crash or failures,
+and it skips the files already uploaded whose content is unchanged (it
+re-reads them to check, unless --trust-mtime), resumes the partial ones and
+retries the failed ones. A file that fails never stops the others; the exit
+status is 1 when any failed. --shard K/N takes a fixed 1/N share of the
+files, by path, so that N machines given the same arguments upload every
+file exactly once between them. --include and --exclude match a file's name,
+not its path.
 
 A journal records the server each file went to: with another --base-url, it
 skips nothing and says so. One run at a time may use a journal; a second one
@@ -53,41 +52,23 @@ stops at once, naming the process that holds it. A damaged line in the
 journal stops the run, unless --repair-journal drops it (its file is then
 uploaded again). If the journal cannot be written, no new file starts and
 the files it could not record are listed with their video ids. A journal
-directory inside the uploaded tree is never uploaded.
-
-A batch uses the upload token when one is given; with none, it mints its own
-tokens with the API key from $` + envAPIKey + ` (--token-ttl long, renewed before
-they run short) and deletes them at the end.`
+directory inside the uploaded tree is never uploaded.`
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
-	fs.IntVar(&b.jobs, "jobs", batch.DefaultJobs, fmt.Sprintf("batch: `J` files uploaded at once, 1 to %d", batch.MaxJobs))
-	fs.StringVar(&b.journal, "journal", "", "batch: record completed files and resume states in `DIR`, and skip or resume from it")
-	fs.StringVar(&b.shard, "shard", "", "batch: upload only share `K/N` of the files (1-based), e.g. 2/8")
-	fs.StringArrayVar(&b.include, "include", nil, "batch: upload only files whose name matches `GLOB`, e.g. '*.mp4' (repeatable)")
-	fs.StringArrayVar(&b.exclude, "exclude", nil, "batch: skip files whose name matches `GLOB` (repeatable)")
-	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "batch: follow symbolic links found in directories")
-	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "batch: skip a recorded file whose size and modification time are unchanged, without re-reading it")
-	fs.BoolVar(&b.repairJournal, "repair-journal", false, "batch: drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
-	fs.DurationVar(&b.tokenTTL, "token-ttl", batch.DefaultTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
+	fs.IntVar(&b.jobs, "jobs", batch.DefaultJobs, fmt.Sprintf("`J` files uploaded at once, 1 to %d", batch.MaxJobs))
+	fs.StringVar(&b.journal, "journal", "", "record completed files and resume states in `DIR`, and skip or resume from it")
+	fs.StringVar(&b.shard, "shard", "", "upload only share `K/N` of the files (1-based), e.g. 2/8")
+	fs.StringArrayVar(&b.include, "include", nil, "upload only files whose name matches `GLOB`, e.g. '*.mp4' (repeatable)")
+	fs.StringArrayVar(&b.exclude, "exclude", nil, "skip files whose name matches `GLOB` (repeatable)")
+	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "follow symbolic links found in directories")
+	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "with --journal: skip a recorded file whose size and modification time are unchanged, without re-reading it")
+	fs.BoolVar(&b.repairJournal, "repair-journal", false, "drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
+	fs.DurationVar(&b.tokenTTL, "token-ttl", batch.DefaultTokenTTL, "lifetime of the tokens minted with the API key ($"+envAPIKey+") when no token is given")
 }
 
-// batchOnly lists the flags that make a single file a batch of one.
-var batchOnly = []string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal", "token-ttl"}
-
-// isBatch reports whether the command line asks for a batch: several
-// paths, a directory, or a batch flag.
-func isBatch(cmd *cobra.Command, args []string) bool {
-	if len(args) > 1 {
-		return true
-	}
-	for _, name := range batchOnly {
-		if cmd.Flags().Changed(name) {
-			return true
-		}
-	}
-	fi, err := os.Stat(args[0])
-	return args[0] != "-" && err == nil && fi.IsDir()
-}
+// streamless lists the flags that select or record files, which standard
+// input, one stream read once, cannot take.
+var streamless = []string{"journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal"}
 
 // uploadArgs checks the upload command's arguments: at least one, and a
 // "-" only alone.
@@ -105,115 +86,69 @@ func uploadArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// runBatch uploads the files and directories in args as one batch.
-func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error {
+// check refuses, before anything is sent, the flags that cannot work
+// together or with these arguments.
+func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 	b := &f.batch
+	flags := cmd.Flags()
+	stdin := args[0] == "-"
+	several := len(args) > 1 || (!stdin && f.isDir(args[0]))
+	for _, name := range streamless {
+		if stdin && flags.Changed(name) {
+			return usagef("--%s selects or records files: standard input, one stream read once, cannot take it", name)
+		}
+	}
 	switch {
-	case len(args) == 1 && args[0] == "-":
-		return usagef("standard input is one stream: the batch flags do not apply to -")
-	case f.videoID != "":
-		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
-	case f.stateFile != "":
-		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
-	case f.restart || f.ignoreState:
-		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
-		return checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
+		return checkSizeRange("chunk-size", flags.Lookup("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.stall <= 0:
 		return f.checkStall()
 	case b.jobs < 1 || b.jobs > batch.MaxJobs:
 		return usagef("--jobs %d: want 1 to %d", b.jobs, batch.MaxJobs)
-	case b.tokenTTL < batch.MinTokenTTL || b.tokenTTL%time.Second != 0:
-		return usagef("--token-ttl %s: want whole seconds, at least %s", b.tokenTTL, batch.MinTokenTTL)
+	case b.tokenTTL < batch.MinTokenTTL || b.tokenTTL > wrapper.MaxTokenTTL || b.tokenTTL%time.Second != 0:
+		return usagef("--token-ttl %s: want whole seconds from %s to %s", b.tokenTTL, batch.MinTokenTTL, wrapper.MaxTokenTTL)
+	case flags.Changed("journal") && strings.TrimSpace(b.journal) == "":
+		return usagef("--journal wants a directory, got an empty one; leave --journal out to upload without a journal")
 	case b.repairJournal && b.journal == "":
 		return usagef("--repair-journal repairs the --journal DIR: give one")
-	}
-	plan := batch.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
-	if b.journal != "" {
-		plan.Skip = []string{b.journal} // never upload the journal itself
+	case f.videoID != "" && several:
+		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
+	case f.stateFile != "" && several:
+		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
+	case f.stateFile != "" && b.journal != "":
+		return usagef("--state-file and --journal both keep the upload's state: give one of them")
+	case f.stateFile == "" && (f.restart || f.ignoreState):
+		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	}
 	if b.shard != "" {
-		k, n, ok := parseShard(b.shard)
-		if !ok {
+		if _, _, ok := parseShard(b.shard); !ok {
 			return usagef("--shard %q: want K/N with 1 <= K <= N, e.g. 2/8", b.shard)
 		}
-		plan.Shard, plan.Shards = k, n
 	}
-	opts := &batch.Options{
-		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall},
-		Jobs:     b.jobs,
-		TokenTTL: b.tokenTTL,
-	}
-	if b.trustMtime {
-		opts.Verify = batch.SkipIfSameStat
-	}
-	key := ""
-	token, err := a.uploadToken(f.token)
-	if err != nil {
-		if key = a.getenv(envAPIKey); key == "" {
-			return usageError{missingCredential{fmt.Sprintf("no upload token: pass --token (or set %s), or set %s for the batch to mint its own",
-				envToken, envAPIKey)}}
-		}
-		a.secret(key)
-	}
-	opts.Token = token
-	// The status line and the client's notices share standard error.
-	stderr := &syncWriter{w: cmd.ErrOrStderr()}
-	c, err := newClient(&f.server, key, f.clientOptions(stderr)...)
-	if err != nil {
-		return err
-	}
-	defer c.CloseIdleConnections()
-	files, err := batch.Plan(args, plan)
-	if err != nil {
-		return usageError{err}
-	}
-	if len(files) == 0 {
-		// Not an error: a shard may be empty, a drop folder idle.
-		if !f.output.quiet {
-			printf(cmd.ErrOrStderr(), "avupload: no file to upload: the paths hold no regular file that --include, --exclude and --shard keep\n")
-		}
-		return nil
-	}
-	if b.journal != "" {
-		j, err := openJournal(b.journal, b.repairJournal, stderr, f.output.quiet, c.BaseURL())
-		if err != nil {
+	for _, p := range b.include {
+		if err := checkPattern("include", p); err != nil {
 			return err
 		}
-		defer func() { _ = j.Close() }()
-		opts.Journal = j
 	}
-
-	// A standard output that cannot be written (a reader gone, as with
-	// `| head`) stops the batch as an interrupt does: a write to it fails
-	// (EPIPE) instead of killing the process with SIGPIPE mid-upload.
-	defer ignoreSIGPIPE()()
-	ctx, cancel := context.WithCancelCause(cmd.Context())
-	defer cancel(nil)
-	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
-	out.broken = func(err error) { cancel(&stdoutError{err: err}) }
-	opts.OnFile = out.file
-	opts.Progress = out.progress
-	res, err := batch.Upload(ctx, c, files, opts)
-	if res == nil {
-		return err
-	}
-	out.finish(res)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
-	}
-	if errors.Is(err, batch.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
-		return out.stopped(err, res, len(files), b.journal)
-	}
-	if err != nil {
-		return err
-	}
-	if res.Failed > 0 {
-		hint := "run the same command again to retry them"
-		if b.journal == "" {
-			hint = "with --journal DIR, a rerun would retry them alone"
+	for _, p := range b.exclude {
+		if err := checkPattern("exclude", p); err != nil {
+			return err
 		}
-		return fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
+	}
+	return nil
+}
+
+// checkPattern refuses an --include or --exclude pattern that cannot
+// match: one of a bad syntax, or with a slash, since patterns match a
+// file's name alone.
+func checkPattern(flag, p string) error {
+	if _, err := path.Match(p, ""); err != nil {
+		return usagef("--%s %s is not a valid pattern (an unclosed [, or a \\ at its end): use *, ? and [abc] or [a-z] on file names, e.g. '*.mp4'",
+			flag, quoteIfNeeded(p))
+	}
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return usagef("--%s %s: a pattern matches a file's name, not its path, so a slash never matches; give the directory as an argument and --%s %s",
+			flag, quoteIfNeeded(p), flag, quoteIfNeeded(p[i+1:]))
 	}
 	return nil
 }

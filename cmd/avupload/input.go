@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+
+	"golang.org/x/term"
 )
 
 // checkSource refuses, in the user's words, a FILE argument that cannot be
@@ -33,4 +36,11 @@ func checkSource(path string) error {
 		return usagef("%s is empty: there is nothing to upload", path)
 	}
 	return nil
+}
+
+// isTerminalReader reports whether r is a terminal: standard input that no
+// pipe or file feeds.
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

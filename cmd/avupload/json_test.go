@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,15 +48,16 @@ func TestJSONPrintsTheAnswerAsReceived(t *testing.T) {
 	require.True(t, found)
 
 	tests := []struct {
-		name string
-		args []string
-		want string
+		name  string
+		args  []string
+		want  string
+		field string // the key of the output that holds the answer; the whole output when empty
 	}{
-		{"token create", []string{"token", "create", "--ttl", "1h"}, recorded.CreateToken},
-		{"token get", []string{"token", "get", "to1tcmSFHeYY5KzyhOqVKMKb"}, recorded.TokenWithoutTTL},
-		{"token list", []string{"token", "list"}, recorded.TokenList},
-		{"token list --all", []string{"token", "list", "--all"}, `{"data":[` + entries + `]}`},
-		{"upload", []string{"upload", "--token", "to1tcmSFHeYY5KzyhOqVKMKb", video}, recorded.Video},
+		{"token create", []string{"token", "create", "--ttl", "1h"}, recorded.CreateToken, ""},
+		{"token get", []string{"token", "get", "to1tcmSFHeYY5KzyhOqVKMKb"}, recorded.TokenWithoutTTL, ""},
+		{"token list", []string{"token", "list"}, recorded.TokenList, ""},
+		{"token list --all", []string{"token", "list", "--all"}, `{"data":[` + entries + `]}`, ""},
+		{"upload", []string{"upload", "--token", "to1tcmSFHeYY5KzyhOqVKMKb", video}, recorded.Video, "video"},
 	}
 	env := map[string]string{envAPIKey: "a-key"}
 	for _, tc := range tests {
@@ -64,7 +66,13 @@ func TestJSONPrintsTheAnswerAsReceived(t *testing.T) {
 			args := append(tc.args, "--json", "--base-url", srv.URL)
 			code := run(context.Background(), args, stdio{strings.NewReader(""), &stdout, &stderr}, func(k string) string { return env[k] })
 			require.Equal(t, exitOK, code, "stderr: %s", stderr.String())
-			assert.Equal(t, tc.want+"\n", stdout.String())
+			if tc.field == "" {
+				assert.Equal(t, tc.want+"\n", stdout.String())
+				return
+			}
+			var out map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(stdout.Bytes(), &out))
+			assert.Equal(t, tc.want, string(out[tc.field]))
 		})
 	}
 }

@@ -1,30 +1,67 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
 	"github.com/avupload/avupload/wrapper/batch"
 )
 
-// fileJSON is one file's outcome as --json prints it, one object a line.
+// jsonVersion is the version of the format upload --json prints. It
+// changes only when a key changes meaning or goes away; new keys may come
+// within a version.
+const jsonVersion = 1
+
+// fileJSON is one file's outcome as upload --json prints it, one object a
+// line, the same keys for one file or many (see README, "upload --json").
 // A path that is not valid UTF-8, which JSON cannot hold (path then holds
 // U+FFFD in place of each invalid byte), is also given byte for byte,
-// base64-encoded, as pathBytes.
+// base64-encoded, as pathBytes, the one key that is not always there.
 type fileJSON struct {
-	Path      string  `json:"path"`
-	PathBytes []byte  `json:"pathBytes,omitempty"`
-	Status    string  `json:"status"`
-	VideoID   string  `json:"videoId,omitempty"`
-	Size      int64   `json:"size"`
-	SHA256    string  `json:"sha256,omitempty"`
-	Seconds   float64 `json:"seconds"`
-	Error     string  `json:"error,omitempty"`
+	Version      int             `json:"version"`
+	Path         string          `json:"path"`
+	PathBytes    []byte          `json:"pathBytes,omitempty"`
+	Status       string          `json:"status"`
+	VideoID      string          `json:"videoId"`
+	Size         int64           `json:"size"`
+	SHA256       string          `json:"sha256"`
+	Chunks       int             `json:"chunks"`
+	ResumedBytes int64           `json:"resumedBytes"`
+	Seconds      float64         `json:"seconds"`
+	Error        string          `json:"error"`
+	Video        json.RawMessage `json:"video"`
+}
+
+// statusInterrupted is the status --json gives a file stopped by an
+// interrupt, which the library counts as failed.
+const statusInterrupted = "interrupted"
+
+// newFileJSON is r as --json prints it, its error described by msg.
+func newFileJSON(r batch.FileResult, msg string) fileJSON {
+	j := fileJSON{Version: jsonVersion, Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
+		SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg, Video: json.RawMessage("null")}
+	if r.Status == batch.FileFailed && errors.Is(r.Err, context.Canceled) {
+		j.Status = statusInterrupted
+	}
+	if !utf8.ValidString(r.File.Path) {
+		j.PathBytes = []byte(r.File.Path)
+	}
+	if u := r.Upload; u != nil {
+		j.Chunks, j.ResumedBytes = u.Chunks, u.ResumedBytes
+		if raw := u.Video.RawJSON(); json.Valid(raw) {
+			j.Video = raw
+		}
+	}
+	return j
 }
 
 // batchOutput prints a batch as it goes: a line per file on stdout (JSON
@@ -39,6 +76,8 @@ type batchOutput struct {
 	unrec    []batch.FileResult // the files uploaded but not recorded
 	json     bool
 	quiet    bool
+	single   bool             // one file: its result in detail, no summary, its failure the command's error
+	result   batch.FileResult // the last file's result
 	term     bool               // stderr is a terminal: the status line is redrawn in place
 	status   bool               // a status line is on screen
 	describe func(error) string // one redacted line for a file's error
@@ -61,19 +100,21 @@ func (o *batchOutput) file(r batch.FileResult) {
 	if r.Err != nil {
 		msg = o.describe(r.Err)
 	}
+	o.result = r
 	if r.Status == batch.FileUnrecorded {
 		o.unrec = append(o.unrec, r)
 	}
 	switch {
 	case o.json:
-		j := fileJSON{Path: r.File.Path, Status: string(r.Status), VideoID: r.VideoID, Size: r.Size,
-			SHA256: r.SHA256, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Error: msg}
-		if !utf8.ValidString(r.File.Path) {
-			j.PathBytes = []byte(r.File.Path)
-		}
-		line, _ := json.Marshal(j)
-		o.write("%s\n", escapeJSON(line))
+		o.write("%s", escapeJSON(marshalJSON(newFileJSON(r, msg))))
 	case o.quiet:
+		if r.VideoID != "" && r.Status != batch.FileFailed {
+			o.write("%s\n", escapeText(r.VideoID))
+		}
+	case o.single && r.Status == batch.FileFailed:
+		// The command's error says it, with how to resume.
+	case o.single:
+		o.write("%s", resultText(r))
 	case r.Status == batch.FileFailed:
 		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
 	case r.Status == batch.FileUnrecorded:
@@ -213,7 +254,7 @@ func (o *batchOutput) finish(res *batch.Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clearStatus()
-	if o.quiet {
+	if o.quiet || o.single {
 		return
 	}
 	s := fmt.Sprintf("%d uploaded, %d skipped, %d failed", res.Uploaded, res.Skipped, res.Failed)
@@ -236,4 +277,39 @@ func (o *batchOutput) finish(res *batch.Result) {
 		return
 	}
 	o.write("%s\n", s)
+}
+
+// resultText is one file's result in detail, for a person: what a single
+// upload prints.
+func resultText(r batch.FileResult) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "video id\t%s\n", escapeText(r.VideoID))
+	if r.Status != batch.FileUploaded {
+		fmt.Fprintf(tw, "status\t%s\n", r.Status)
+	}
+	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", formatSize(r.Size), r.Size)
+	if u := r.Upload; u != nil {
+		chunks := fmt.Sprint(u.Chunks)
+		if u.ResumedChunks > 0 {
+			chunks += fmt.Sprintf(" (%d sent by an earlier run)", u.ResumedChunks)
+		}
+		fmt.Fprintf(tw, "chunks\t%s\n", chunks)
+	}
+	fmt.Fprintf(tw, "sha256\t%s\n", r.SHA256)
+	if u := r.Upload; u != nil && u.Video.Assets.Player != "" {
+		fmt.Fprintf(tw, "player\t%s\n", escapeText(u.Video.Assets.Player))
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// marshalJSON is v as one line of JSON, ended by a newline, with <, > and
+// & as they are: the API's answers keep their own text.
+func marshalJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // fileJSON always encodes
+	return b.Bytes()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/avupload/avupload/wrapper"
+	"github.com/avupload/avupload/wrapper/batch"
 )
 
 // uploadFlags are the flags of `avupload upload`.
@@ -40,24 +39,17 @@ type uploadFlags struct {
 func newUploadCommand(a *app) *cobra.Command {
 	f := &uploadFlags{}
 	cmd := &cobra.Command{
-		Use:   "upload --token TOKEN FILE|DIR...|-",
-		Short: "Upload a video with an upload token",
-		Long: `Upload a video of any size with an upload token, in resumable chunks. The API
-key is not needed: the token is the credential. Use - to read the video from
-standard input, as a stream of unknown length.
+		Use:   "upload [--token TOKEN] FILE|DIR...|-",
+		Short: "Upload videos: a file, standard input, or whole directories",
+		Long: `Upload videos of any size in resumable chunks: one file, standard input (-,
+a stream of unknown length), or several files and directories (walked
+recursively). One file or a thousand go the same way, with the same flags,
+output and exit status.
 
-With --state-file, every acknowledged chunk is recorded in that file, with
-the SHA-256 of the file up to its end. If the upload stops (Ctrl-C, a lost connection, a
-killed process), run the same command again, with a new token if the old one
-expired: it goes on with the chunks the server has not acknowledged. A file
-is read again first, and if an acknowledged chunk changed, the upload starts
-over as a new video; standard input must give the same bytes again, or the
-upload stops before sending anything. The saved chunk size is kept. The
-state file is deleted once the upload succeeds. A state file that cannot be
-read, or that is for another file or server, is left alone unless --restart
-is given. If the state cannot be saved, the upload stops unless
---ignore-state-errors is given. One run at a time may use a state file: a
-second one stops at once, naming the process that holds it.
+Credentials: the upload token from --token or $` + envToken + ` (which keeps
+it out of 'ps' output); with none, the API key from $` + envAPIKey + `
+mints tokens of --token-ttl, renewed before they run short and deleted at the
+end.
 
 Chunks go --concurrency at a time after the first: by default ` + strconv.Itoa(wrapper.DefaultConcurrency) + ` from a file
 and ` + strconv.Itoa(wrapper.DefaultStreamConcurrency) + ` from standard input, where each chunk in flight is held in memory.
@@ -65,25 +57,37 @@ Each has an HTTP/1.1 connection of its own, kept alive for the next chunks:
 across a link with latency, parallel connections go faster than chunks
 sharing one HTTP/2 connection, whose flow-control window caps them all
 together. --http2 multiplexes the chunks over one HTTP/2 connection instead,
-when the server offers it.
+when the server offers it. --jobs files are uploaded at once.
 
-Progress goes to standard error: a bar with rate and ETA on a terminal, a
-line every second elsewhere, nothing with --quiet. The result goes to
-standard output: the video id, size and SHA-256 of what was sent, or the
-video as JSON with --json.
+Output: for one file, its video id, size, chunks, SHA-256 and player link;
+for several, a line per file as it ends and a summary. --json prints one JSON
+object per file, one a line, with the same keys for one file or many
+(version, path, status, videoId, size, sha256, chunks, resumedBytes,
+seconds, error, and video, the API's last answer as received; see the
+README). -q prints the video ids alone, one a line. Progress goes to
+standard error: bars on a terminal, a plain line every few seconds
+elsewhere, nothing with -q.
 
-The token may also come from $` + envToken + `, which keeps it out of 'ps' output.` + batchHelp,
+Resuming one file: with --state-file, every acknowledged chunk is recorded in
+that file, with the SHA-256 of the file up to its end. If the upload stops
+(Ctrl-C, a lost connection, a killed process), run the same command again,
+with a new token if the old one expired: it goes on with the chunks the
+server has not acknowledged. A file is read again first, and if an
+acknowledged chunk changed, the upload starts over as a new video; standard
+input must give the same bytes again, or the upload stops before sending
+anything. The saved chunk size is kept. The state file is deleted once the
+upload succeeds. A state file that cannot be read, or that is for another
+file or server, is left alone unless --restart is given. If the state cannot
+be saved, the upload stops unless --ignore-state-errors is given. One run at
+a time may use a state file: a second one stops at once, naming the process
+that holds it.` + batchHelp,
 		Example: `  avupload upload --token to1tcmSFHeYY5KzyhOqVKMKb movie.mp4
   avupload upload --token "$TOKEN" --chunk-size 100MiB --concurrency 4 --state-file movie.state movie.mp4
   ffmpeg -i in.mkv -f mp4 -movflags frag_keyframe - | avupload upload --token "$TOKEN" -
-  avupload upload --jobs 4 --journal ~/.avupload/nas --include '*.mp4' /mnt/nas/videos`,
+  avupload upload --jobs 4 --journal ~/.avupload/nas --include '*.mp4' /mnt/nas/videos
+  APIVIDEO_API_KEY=... avupload upload --json movie.mp4 | jq -r .videoId`,
 		Args: uploadArgs,
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if isBatch(cmd, args) {
-				return f.runBatch(cmd, a, args)
-			}
-			return f.run(cmd, a, args[0])
-		}),
+		RunE: runE(func(cmd *cobra.Command, args []string) error { return f.run(cmd, a, args) }),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
@@ -108,90 +112,209 @@ The token may also come from $` + envToken + `, which keeps it out of 'ps' outpu
 	return cmd
 }
 
-// run uploads the file at path, or standard input for "-".
-func (f *uploadFlags) run(cmd *cobra.Command, a *app, path string) error {
-	if err := checkSizeRange("chunk-size", cmd.Flag("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize); err != nil {
+// run uploads the files, directories or standard input in args: one
+// path for one file, a stream or a thousand files, a batch of one or many.
+func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
+	if err := f.check(cmd, args); err != nil {
 		return err
 	}
-	if err := f.checkStall(); err != nil {
-		return err
+	b := &f.batch
+	opts := &batch.Options{
+		Upload: wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall,
+			VideoID: f.videoID, Restart: f.restart, IgnoreStoreErrors: f.ignoreState},
+		Jobs:     b.jobs,
+		TokenTTL: b.tokenTTL,
 	}
+	if b.trustMtime {
+		opts.Verify = batch.SkipIfSameStat
+	}
+	key := ""
 	token, err := a.uploadToken(f.token)
 	if err != nil {
-		return err
+		if key = a.getenv(envAPIKey); key == "" {
+			return usageError{missingCredential{fmt.Sprintf("no upload token: pass --token (or set %s), or set %s to mint one with the API key",
+				envToken, envAPIKey)}}
+		}
+		if key, err = a.apiKey(""); err != nil {
+			return err
+		}
 	}
+	if token != "" && cmd.Flags().Changed("token-ttl") {
+		return usagef("--token-ttl is the lifetime of the tokens minted with the API key: with an upload token (--token or %s), none is minted; leave one of them out", envToken)
+	}
+	opts.Token = token
 	// The progress display and the client's notices share standard error.
 	stderr := &syncWriter{w: cmd.ErrOrStderr()}
-	c, err := newClient(&f.server, "", f.clientOptions(stderr)...)
+	c, err := newClient(&f.server, key, f.clientOptions(stderr)...)
 	if err != nil {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	if err := checkSource(path); err != nil {
+	files, err := f.plan(cmd, args)
+	if err != nil || len(files) == 0 {
 		return err
 	}
-	if f.stateFile == "" && (f.restart || f.ignoreState) {
-		return usagef("--restart and --ignore-state-errors need --state-file")
-	}
+	single := len(files) == 1 && b.journal == ""
 	if f.stateFile != "" {
-		if err := checkStatePath(f.stateFile); err != nil {
+		unlock, err := lockState(f.stateFile)
+		if err != nil {
 			return err
 		}
-		// One run at a time per state file: two would both send the file.
-		unlock, err := wrapper.NewStateFile(f.stateFile).Lock()
-		var locked *wrapper.LockedError
-		if errors.As(err, &locked) {
-			return usagef("--state-file %s: %s; wait for that run to end, or give another --state-file",
-				f.stateFile, strings.TrimPrefix(locked.Error(), "avupload: "))
-		}
-		if err != nil {
-			return usagef("--state-file %s: %s", f.stateFile, osReason(err))
-		}
 		defer func() { _ = unlock() }()
+		opts.Upload.Store = wrapper.NewStateFile(f.stateFile)
+		opts.Upload.OnState = func(e wrapper.StateEvent) { f.report(cmd, stderr, e) }
+	}
+	if b.journal != "" {
+		j, err := openJournal(b.journal, b.repairJournal, stderr, f.output.quiet, c.BaseURL())
+		if err != nil {
+			return err
+		}
+		defer func() { _ = j.Close() }()
+		opts.Journal = j
 	}
 
-	src := wrapper.File(path)
-	if path == "-" {
-		in := bufio.NewReader(cmd.InOrStdin())
-		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
-			return usagef("standard input is empty: there is nothing to upload")
-		}
-		src = wrapper.Reader(in, -1)
+	// A standard output that cannot be written (a reader gone, as with
+	// `| head`) stops the upload as an interrupt does: a write to it fails
+	// (EPIPE) instead of killing the process with SIGPIPE mid-upload.
+	defer ignoreSIGPIPE()()
+	ctx, cancel := context.WithCancelCause(cmd.Context())
+	defer cancel(nil)
+	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
+	out.single = single
+	out.broken = func(err error) { cancel(&stdoutError{err: err}) }
+	opts.OnFile = out.file
+	opts.Progress = out.progress
+	res, err := batch.Upload(ctx, c, files, opts)
+	if res == nil {
+		return err
 	}
-	prog := newProgress(stderr, f.output.quiet)
-	opts := &wrapper.UploadOptions{
-		ChunkSize:         f.chunkSize,
-		Concurrency:       f.concurrency,
-		HTTP2:             f.http2,
-		VideoID:           f.videoID,
-		Progress:          prog.update,
-		StallTimeout:      f.stall,
-		Restart:           f.restart,
-		IgnoreStoreErrors: f.ignoreState,
-		OnState:           func(e wrapper.StateEvent) { f.report(cmd, stderr, e) },
+	out.finish(res)
+	if single {
+		return f.singleError(cmd, ctx, out, err)
 	}
-	if f.stateFile != "" {
-		opts.Store = wrapper.NewStateFile(f.stateFile)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
 	}
-	res, err := c.Upload(cmd.Context(), token, src, opts)
-	prog.stop()
+	if errors.Is(err, batch.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
+		return out.stopped(err, res, len(files), b.journal)
+	}
 	if err != nil {
-		return f.failure(cmd, err, prog, path)
+		return err
 	}
-
-	w := cmd.OutOrStdout()
-	switch {
-	case f.output.json:
-		raw := res.Video.RawJSON()
-		if raw == nil { // every chunk was sent by an earlier run: no answer to print
-			raw, _ = json.Marshal(map[string]string{"videoId": res.Video.VideoID})
+	if res.Failed > 0 {
+		if len(files) == 1 {
+			return out.result.Err // the journal's hints are the batch's
 		}
-		return writeRaw(w, raw)
-	case f.output.quiet:
-		return nil
-	default:
-		return writeResult(w, res)
+		hint := "run the same command again to retry them"
+		if b.journal == "" {
+			hint = "with --journal DIR, a rerun would retry them alone"
+		}
+		return fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
 	}
+	return nil
+}
+
+// singleError is the error of a batch of one file without a journal: its
+// upload's, with a word on how to resume it from --state-file.
+func (f *uploadFlags) singleError(cmd *cobra.Command, ctx context.Context, out *batchOutput, err error) error {
+	r := out.result
+	var lost *stdoutError
+	if errors.As(context.Cause(ctx), &lost) && r.Err == nil {
+		return fmt.Errorf("video %s is uploaded, but %s: its result is lost", r.VideoID, lost.Error())
+	}
+	if r.Err != nil {
+		return f.failure(cmd, r.Err, r.File.Path, r.Size)
+	}
+	return err // a token that could not be deleted
+}
+
+// plan lists the files args name: standard input for "-", else the files
+// and the files under the directories, as --include, --exclude and
+// --shard select them. It says so when none is left.
+func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, error) {
+	if len(args) == 1 && args[0] == "-" {
+		in := bufio.NewReader(cmd.InOrStdin())
+		if isTerminalReader(cmd.InOrStdin()) {
+			return nil, usagef("- reads the video from standard input, which is this terminal: pipe or redirect the video to it (avupload upload - < movie.mp4), or name the file")
+		}
+		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
+			return nil, usagef("standard input is empty: there is nothing to upload")
+		}
+		return []batch.File{{Path: "-", Size: -1, Source: wrapper.Reader(in, -1)}}, nil
+	}
+	b := &f.batch
+	if len(args) == 1 && !f.isDir(args[0]) {
+		if err := checkSource(args[0]); err != nil {
+			return nil, err
+		}
+	}
+	plan := batch.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
+	if b.journal != "" {
+		plan.Skip = []string{b.journal} // never upload the journal itself
+	}
+	if b.shard != "" {
+		plan.Shard, plan.Shards, _ = parseShard(b.shard)
+	}
+	files, err := batch.Plan(args, plan)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if len(files) == 0 && !f.output.quiet {
+		// Not an error: a shard may be empty, a drop folder idle.
+		printf(cmd.ErrOrStderr(), "avupload: no file to upload: %s\n", f.noneLeft(args))
+	}
+	return files, nil
+}
+
+// noneLeft says why a plan holds no file.
+func (f *uploadFlags) noneLeft(args []string) string {
+	b := &f.batch
+	var why []string
+	if len(b.include) > 0 {
+		why = append(why, "--include "+strings.Join(quoteAll(b.include), ", ")+" keeps only the files whose name matches (the name alone, not its directory)")
+	}
+	if len(b.exclude) > 0 {
+		why = append(why, "--exclude "+strings.Join(quoteAll(b.exclude), ", ")+" leaves out the files whose name matches")
+	}
+	if b.shard != "" {
+		why = append(why, "--shard "+b.shard+" takes one share of them")
+	}
+	if len(why) == 0 {
+		return strings.Join(quoteAll(args), ", ") + " hold no regular file"
+	}
+	return "of the regular files under " + strings.Join(quoteAll(args), ", ") + ", none is left: " + strings.Join(why, "; ")
+}
+
+func quoteAll(s []string) []string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = quotePath(v)
+	}
+	return q
+}
+
+// isDir reports whether path is a directory.
+func (f *uploadFlags) isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// lockState takes the --state-file's lock: one run at a time per state
+// file, or both would send the file.
+func lockState(path string) (unlock func() error, err error) {
+	if err := checkStatePath(path); err != nil {
+		return nil, err
+	}
+	unlock, err = wrapper.NewStateFile(path).Lock()
+	var locked *wrapper.LockedError
+	if errors.As(err, &locked) {
+		return nil, usagef("--state-file %s: %s; wait for that run to end, or give another --state-file",
+			path, strings.TrimPrefix(locked.Error(), "avupload: "))
+	}
+	if err != nil {
+		return nil, usagef("--state-file %s: %s", path, osReason(err))
+	}
+	return unlock, nil
 }
 
 // checkStall refuses a --stall-timeout that would bound nothing.
@@ -281,7 +404,7 @@ func trimPeriod(s string) string { return strings.TrimSuffix(s, ".") }
 
 // failure turns an upload error into the error the command reports: it
 // says whether and how the upload can be resumed.
-func (f *uploadFlags) failure(cmd *cobra.Command, err error, prog *progress, path string) error {
+func (f *uploadFlags) failure(cmd *cobra.Command, err error, path string, size int64) error {
 	ctx := cmd.Context()
 	var upErr *wrapper.UploadError
 	var state *wrapper.UploadState
@@ -289,10 +412,16 @@ func (f *uploadFlags) failure(cmd *cobra.Command, err error, prog *progress, pat
 		state = upErr.State
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		e := &interruptedError{done: prog.done(), stateFile: f.stateFile}
+		e := &interruptedError{stateFile: f.stateFile}
+		acked := int64(0)
 		if state != nil {
+			acked, size = state.AckedBytes(), state.Total
 			e.videoID = state.VideoID
 			e.saved = f.stateSaved(ctx, state)
+		}
+		e.done = formatSize(acked)
+		if size > 0 {
+			e.done += " of " + formatSize(size)
 		}
 		return e
 	}
@@ -363,21 +492,4 @@ func (e *interruptedError) Error() string {
 		return msg + "; the state could not be saved in " + e.stateFile + ", so it cannot be resumed"
 	}
 	return msg + "; state saved in " + e.stateFile + ": run the same command again to resume"
-}
-
-// writeResult prints a finished upload for a person.
-func writeResult(w io.Writer, res *wrapper.UploadResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "video id\t%s\n", escapeText(res.Video.VideoID))
-	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", formatSize(res.Size), res.Size)
-	chunks := fmt.Sprint(res.Chunks)
-	if res.ResumedChunks > 0 {
-		chunks += fmt.Sprintf(" (%d sent by an earlier run)", res.ResumedChunks)
-	}
-	fmt.Fprintf(tw, "chunks\t%s\n", chunks)
-	fmt.Fprintf(tw, "sha256\t%s\n", res.SHA256)
-	if res.Video.Assets.Player != "" {
-		fmt.Fprintf(tw, "player\t%s\n", escapeText(res.Video.Assets.Player))
-	}
-	return tw.Flush()
 }
