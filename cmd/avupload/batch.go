@@ -101,7 +101,7 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 	switch {
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
 		return checkSizeRange("chunk-size", flags.Lookup("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
-	case f.stall <= 0:
+	case f.stall < minStall:
 		return f.checkStall()
 	case b.jobs < 1 || b.jobs > batch.MaxJobs:
 		return usagef("--jobs %d: want 1 to %d", b.jobs, batch.MaxJobs)
@@ -144,11 +144,11 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 func checkPattern(flag, p string) error {
 	if _, err := path.Match(p, ""); err != nil {
 		return usagef("--%s %s is not a valid pattern (an unclosed [, or a \\ at its end): use *, ? and [abc] or [a-z] on file names, e.g. '*.mp4'",
-			flag, quoteIfNeeded(p))
+			flag, shellQuote(p, false))
 	}
 	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
 		return usagef("--%s %s: a pattern matches a file's name, not its path, so a slash never matches; give the directory as an argument and --%s %s",
-			flag, quoteIfNeeded(p), flag, quoteIfNeeded(p[i+1:]))
+			flag, shellQuote(p, false), flag, shellQuote(p[i+1:], false))
 	}
 	return nil
 }

@@ -286,8 +286,12 @@ func (a *app) uploadToken(flag string) (string, error) {
 
 // credential returns flag, or else the environment variable env, and records
 // it as a secret; without either it returns a usage error saying missing.
+// Blanks and line breaks around it, as a file or a copy and paste leave
+// them, are trimmed: no token or key holds any.
 func (a *app) credential(flag, env, missing string) (string, error) {
-	v := cmp.Or(flag, a.getenv(env))
+	raw := cmp.Or(flag, a.getenv(env))
+	a.secret(raw)
+	v := strings.TrimSpace(raw)
 	if v == "" {
 		return "", usageError{missingCredential{missing}}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/avupload/avupload/wrapper"
@@ -18,10 +19,11 @@ const noticeWait = 2 * time.Second
 // noticeWait before a retry, and every wrapper.IdleNotice an attempt spends
 // with nothing moving. It is safe for concurrent use.
 type notifier struct {
-	mu    sync.Mutex
-	w     io.Writer     // nil when quiet
-	term  bool          // w is a terminal, where a progress bar may hold the line
-	stall time.Duration // the stall timeout of the attempts, for the idle lines
+	mu      sync.Mutex
+	retries atomic.Int64  // the retries the client made, quiet or not
+	w       io.Writer     // nil when quiet
+	term    bool          // w is a terminal, where a progress bar may hold the line
+	stall   time.Duration // the stall timeout of the attempts, for the idle lines
 }
 
 // syncWriter serialises the writes of the goroutines that share a stream:
@@ -47,6 +49,9 @@ func newNotifier(w io.Writer, quiet bool, stall time.Duration) *notifier {
 
 // event is the client's event function.
 func (n *notifier) event(e wrapper.Event) {
+	if e.Kind == wrapper.EventRetry {
+		n.retries.Add(1)
+	}
 	if n.w == nil {
 		return
 	}

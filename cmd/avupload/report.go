@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -76,8 +76,8 @@ type batchOutput struct {
 	unrec    []batch.FileResult // the files uploaded but not recorded
 	json     bool
 	quiet    bool
-	single   bool             // one file: its result in detail, no summary, its failure the command's error
-	result   batch.FileResult // the last file's result
+	single   bool               // one file: its result in detail, no summary, its failure the command's error
+	result   batch.FileResult   // the last file's result
 	term     bool               // stderr is a terminal: the status line is redrawn in place
 	status   bool               // a status line is on screen
 	describe func(error) string // one redacted line for a file's error

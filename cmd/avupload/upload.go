@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,6 +36,7 @@ type uploadFlags struct {
 	batch       batchFlags
 	restart     bool
 	ignoreState bool
+	notes       *notifier // the client's notices, and its count of retries
 }
 
 func newUploadCommand(a *app) *cobra.Command {
@@ -118,6 +121,10 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	if err := f.check(cmd, args); err != nil {
 		return err
 	}
+	files, err := f.plan(cmd, args)
+	if err != nil || len(files) == 0 {
+		return err
+	}
 	b := &f.batch
 	opts := &batch.Options{
 		Upload: wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall,
@@ -150,10 +157,6 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	files, err := f.plan(cmd, args)
-	if err != nil || len(files) == 0 {
-		return err
-	}
 	single := len(files) == 1 && b.journal == ""
 	if f.stateFile != "" {
 		unlock, err := lockState(f.stateFile)
@@ -223,9 +226,32 @@ func (f *uploadFlags) singleError(cmd *cobra.Command, ctx context.Context, out *
 		return fmt.Errorf("video %s is uploaded, but %s: its result is lost", r.VideoID, lost.Error())
 	}
 	if r.Err != nil {
-		return f.failure(cmd, r.Err, r.File.Path, r.Size)
+		return f.retried(f.failure(cmd, r.Err, r.File.Path, r.Size))
 	}
 	return err // a token that could not be deleted
+}
+
+// retried adds to err, the error of an upload, the retries the client
+// made before it gave up, when the server or the network kept failing.
+func (f *uploadFlags) retried(err error) error {
+	var apiErr *wrapper.APIError
+	failing := errors.As(err, new(*wrapper.OpError)) ||
+		errors.As(err, &apiErr) && (apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests)
+	if n := f.notes.retries.Load(); failing && n > 0 {
+		return &retriedError{err: err, retries: n}
+	}
+	return err
+}
+
+// retriedError is an upload error after retries. Like hintedError, it
+// does not unwrap: its text is the one to print.
+type retriedError struct {
+	err     error
+	retries int64
+}
+
+func (e *retriedError) Error() string {
+	return fmt.Sprintf("%s (given up after %d retries)", trimPeriod(describe(e.err, nil)), e.retries)
 }
 
 // plan lists the files args name: standard input for "-", else the files
@@ -234,7 +260,7 @@ func (f *uploadFlags) singleError(cmd *cobra.Command, ctx context.Context, out *
 func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, error) {
 	if len(args) == 1 && args[0] == "-" {
 		in := bufio.NewReader(cmd.InOrStdin())
-		if isTerminalReader(cmd.InOrStdin()) {
+		if stdinIsTerminal(cmd.InOrStdin()) {
 			return nil, usagef("- reads the video from standard input, which is this terminal: pipe or redirect the video to it (avupload upload - < movie.mp4), or name the file")
 		}
 		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
@@ -271,16 +297,19 @@ func (f *uploadFlags) noneLeft(args []string) string {
 	b := &f.batch
 	var why []string
 	if len(b.include) > 0 {
-		why = append(why, "--include "+strings.Join(quoteAll(b.include), ", ")+" keeps only the files whose name matches (the name alone, not its directory)")
+		why = append(why, "--include "+strings.Join(shellQuoteAll(b.include), ", ")+" keeps only the files whose name matches (the name alone, not its directory)")
 	}
 	if len(b.exclude) > 0 {
-		why = append(why, "--exclude "+strings.Join(quoteAll(b.exclude), ", ")+" leaves out the files whose name matches")
+		why = append(why, "--exclude "+strings.Join(shellQuoteAll(b.exclude), ", ")+" leaves out the files whose name matches")
 	}
 	if b.shard != "" {
 		why = append(why, "--shard "+b.shard+" takes one share of them")
 	}
 	if len(why) == 0 {
 		return strings.Join(quoteAll(args), ", ") + " hold no regular file"
+	}
+	if len(args) == 1 && !f.isDir(args[0]) {
+		return quotePath(args[0]) + " is left out: " + strings.Join(why, "; ")
 	}
 	return "of the regular files under " + strings.Join(quoteAll(args), ", ") + ", none is left: " + strings.Join(why, "; ")
 }
@@ -319,16 +348,22 @@ func lockState(path string) (unlock func() error, err error) {
 
 // checkStall refuses a --stall-timeout that would bound nothing.
 func (f *uploadFlags) checkStall() error {
-	if f.stall <= 0 {
-		return usagef("--stall-timeout %s: want a positive duration, e.g. 2m", f.stall)
+	if f.stall < minStall {
+		return usagef("--stall-timeout %s: want %s or more, e.g. 2m: a chunk that shows no progress for that long is abandoned and sent again, and a shorter wait would abandon every chunk before the server can answer",
+			f.stall, minStall)
 	}
 	return nil
 }
+
+// minStall is the shortest --stall-timeout: time for a server to take a
+// chunk's first bytes and to answer its last.
+const minStall = time.Second
 
 // clientOptions are the client options the upload flags ask for: the
 // notices on stderr and, when allowed, the token over plain http.
 func (f *uploadFlags) clientOptions(stderr io.Writer) []wrapper.Option {
 	n := newNotifier(stderr, f.output.quiet, f.stall)
+	f.notes = n
 	opts := []wrapper.Option{wrapper.WithEvents(n.event)}
 	if f.tokenHTTP {
 		opts = append(opts, wrapper.WithInsecureUploadTokenOverHTTP())
@@ -430,6 +465,9 @@ func (f *uploadFlags) failure(cmd *cobra.Command, err error, path string, size i
 		source = "standard input"
 	}
 	switch {
+	case errors.Is(err, wrapper.ErrStateConflict) && errors.As(err, new(*json.SyntaxError)):
+		return fmt.Errorf("--state-file %s holds no upload state: it is not the JSON avupload writes there; it is left as it is. "+
+			"Give --restart to replace it with a new upload, or another --state-file", f.stateFile)
 	case errors.Is(err, wrapper.ErrStateConflict):
 		return &hintedError{err: err, cmd: cmd, hint: fmt.Sprintf("the state file %s is not for this upload; it is left as it is. "+
 			"Give --restart to discard it and start a new video, or another --state-file", f.stateFile)}
@@ -492,4 +530,12 @@ func (e *interruptedError) Error() string {
 		return msg + "; the state could not be saved in " + e.stateFile + ", so it cannot be resumed"
 	}
 	return msg + "; state saved in " + e.stateFile + ": run the same command again to resume"
+}
+
+func shellQuoteAll(s []string) []string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = shellQuote(v, false)
+	}
+	return q
 }
