@@ -226,19 +226,19 @@ func (f *uploadFlags) singleError(cmd *cobra.Command, ctx context.Context, out *
 		return fmt.Errorf("video %s is uploaded, but %s: its result is lost", r.VideoID, lost.Error())
 	}
 	if r.Err != nil {
-		return f.retried(f.failure(cmd, r.Err, r.File.Path, r.Size))
+		return f.retried(cmd, f.failure(cmd, r.Err, r.File.Path, r.Size))
 	}
 	return err // a token that could not be deleted
 }
 
 // retried adds to err, the error of an upload, the retries the client
 // made before it gave up, when the server or the network kept failing.
-func (f *uploadFlags) retried(err error) error {
+func (f *uploadFlags) retried(cmd *cobra.Command, err error) error {
 	var apiErr *wrapper.APIError
 	failing := errors.As(err, new(*wrapper.OpError)) ||
 		errors.As(err, &apiErr) && (apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests)
 	if n := f.notes.retries.Load(); failing && n > 0 {
-		return &retriedError{err: err, retries: n}
+		return &retriedError{err: err, cmd: cmd, retries: n}
 	}
 	return err
 }
@@ -247,11 +247,12 @@ func (f *uploadFlags) retried(err error) error {
 // does not unwrap: its text is the one to print.
 type retriedError struct {
 	err     error
+	cmd     *cobra.Command
 	retries int64
 }
 
 func (e *retriedError) Error() string {
-	return fmt.Sprintf("%s (given up after %d retries)", trimPeriod(describe(e.err, nil)), e.retries)
+	return fmt.Sprintf("%s (given up after %d retries)", trimPeriod(describe(e.err, e.cmd)), e.retries)
 }
 
 // plan lists the files args name: standard input for "-", else the files
@@ -282,6 +283,9 @@ func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, err
 		plan.Shard, plan.Shards, _ = parseShard(b.shard)
 	}
 	files, err := batch.Plan(args, plan)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err // a file failed, as it does for one file
+	}
 	if err != nil {
 		return nil, usageError{err}
 	}
