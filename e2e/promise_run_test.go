@@ -359,7 +359,7 @@ func (pc *pcase) args(cmd command, srv *pserver) []string {
 
 // env is the environment of one run: a fresh upload token, or the API key.
 func (pc *pcase) env(srv *pserver) ([]string, string) {
-	if pc.c.Mode == modeAPIKey {
+	if pc.c.Mode == modeAPIKey || pc.c.Mode == modeKeyFile {
 		return cliEnv("APIVIDEO_API_KEY=" + srv.g.APIKey), ""
 	}
 	tok := srv.g.token(pc.t)

@@ -39,6 +39,9 @@ const (
 	modeShards  promiseMode = "shards"
 	modeVideoID promiseMode = "video-id"
 	modeAPIKey  promiseMode = "api-key dir"
+	// modeKeyFile is one file with --state-file and the API key: the run
+	// mints its own token, as a batch does.
+	modeKeyFile promiseMode = "api-key file"
 )
 
 func (m promiseMode) batch() bool { return m == modeDir || m == modeShards || m == modeAPIKey }
@@ -90,8 +93,8 @@ func weighted[T any](rng *rand.Rand, choices []T, weights []int) T {
 
 // The weights of the draw (see drawCase).
 var (
-	modeChoices   = []promiseMode{modeFile, modeStdin, modeDir, modeShards, modeVideoID, modeAPIKey}
-	modeWeights   = []int{3, 1, 3, 2, 2, 2}
+	modeChoices   = []promiseMode{modeFile, modeStdin, modeDir, modeShards, modeVideoID, modeAPIKey, modeKeyFile}
+	modeWeights   = []int{3, 1, 3, 2, 2, 2, 2}
 	sourceChoices = []sourceEvent{srcNone, srcEdit, srcGrow, srcShrink, srcDelete}
 	sourceWeights = []int{6, 2, 2, 2, 1}
 	lieChoices    = []lieKind{lieNone, lieHTML, lieEmpty, lieOverlap, lieOtherID, lieRedirect, lieStall}
