@@ -260,7 +260,8 @@ func Plan(paths []string, opts PlanOptions) ([]File, error) {
 // arguments, or links) is listed once.
 //
 // Met while walking, hidden and system files and directories are left out
-// unless opts.IncludeHidden, and links are left out unless
+// unless opts.IncludeHidden (a file that Include and Exclude leave out
+// anyway is counted as theirs), and links are left out unless
 // opts.FollowSymlinks; devices, sockets and pipes are left out. Empty files
 // are left out, named or met. A directory that cannot be listed, an entry
 // that cannot be read, a dangling link or a link loop does not stop the
@@ -409,6 +410,11 @@ func (p *planner) entry(e fs.DirEntry, name, key string) {
 		why := leftOutByName(e.Name())
 		if why == "" && hiddenAttribute(e) {
 			why = ReasonHidden
+		}
+		if why != "" && mode.IsRegular() && !p.opts.selects(e.Name()) {
+			// Counted where the user's own patterns would count it.
+			p.res.Excluded++
+			return
 		}
 		if why != "" {
 			// The journal is named as such, whatever its name.

@@ -67,7 +67,7 @@ func TestPlanWalk(t *testing.T) {
 		{"links followed, each file once", []string{root}, PlanOptions{FollowSymlinks: true, Include: []string{"*.mp4"}},
 			[]string{"a.mp4", "dirlink/e.mp4", "sub/c.mp4", "sub/deep/d.mp4"}, 2},
 		{"a file argument keeps its path", []string{filepath.Join(root, "sub", "c.mp4"), filepath.Join(root, "sub")}, PlanOptions{Exclude: []string{".*"}},
-			[]string{filepath.ToSlash(filepath.Join(root, "sub", "c.mp4")), "deep/d.mp4"}, 0},
+			[]string{filepath.ToSlash(filepath.Join(root, "sub", "c.mp4")), "deep/d.mp4"}, 1},
 		{"a hidden file named is taken", []string{filepath.Join(root, "sub", ".hidden.mp4")}, PlanOptions{},
 			[]string{filepath.ToSlash(filepath.Join(root, "sub", ".hidden.mp4"))}, 0},
 	}
@@ -273,6 +273,16 @@ func TestWalkLeftOut(t *testing.T) {
 			{"sub/empty.mp4", ReasonEmpty, false},
 			{"sub/up", ReasonSymlink, false},
 		})},
+		{"patterns first", PlanOptions{Include: []string{"*.mp4"}, Skip: skip}, []string{"a.mp4", "sub/b.mp4"}, []leftOut{
+			{"._a.mp4", ReasonSystem, false}, // the others do not match *.mp4
+			{".git", ReasonHidden, true}, {".hidden.mp4", ReasonHidden, false},
+			{"dangling.mp4", ReasonSymlink, false},
+			{"journal", ReasonJournal, true},
+			{"locked", ReasonUnreadable, true},
+			{"loopa", ReasonSymlink, false}, {"loopb", ReasonSymlink, false},
+			{"sub/empty.mp4", ReasonEmpty, false},
+			{"sub/up", ReasonSymlink, false},
+		}},
 		{"hidden taken back", PlanOptions{IncludeHidden: true, Skip: skip},
 			[]string{".DS_Store", "._a.mp4", ".git/config", ".hidden.mp4", "a.mp4", "sub/DESKTOP.INI", "sub/Thumbs.db", "sub/b.mp4"},
 			[]leftOut{
@@ -290,6 +300,9 @@ func TestWalkLeftOut(t *testing.T) {
 			require.NoError(t, err, "a bad entry does not fail the walk")
 			assert.Equal(t, tt.files, planKeys(res.Files))
 			assert.Equal(t, tt.left, leftOuts(t, root, res))
+			if len(tt.opts.Include) > 0 {
+				assert.Equal(t, 3, res.Excluded, ".DS_Store, Thumbs.db and DESKTOP.INI do not match")
+			}
 			for _, l := range res.Problems() {
 				switch l.Reason {
 				case ReasonUnreadable:
