@@ -31,6 +31,7 @@ type batchFlags struct {
 	trustMtime     bool
 	repairJournal  bool
 	tokenTTL       time.Duration
+	plan           planFlags // --include-hidden, --dry-run: plan.go
 }
 
 // batchHelp is the part of the upload help about batches.
@@ -69,10 +70,11 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "batch: skip a recorded file whose size and modification time are unchanged, without re-reading it")
 	fs.BoolVar(&b.repairJournal, "repair-journal", false, "batch: drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
 	fs.DurationVar(&b.tokenTTL, "token-ttl", batch.DefaultTokenTTL, "batch: lifetime of the tokens minted with the API key when no token is given")
+	b.plan.register(fs)
 }
 
 // batchOnly lists the flags that make a single file a batch of one.
-var batchOnly = []string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal", "token-ttl"}
+var batchOnly = append([]string{"jobs", "journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal", "token-ttl"}, planFlagNames...)
 
 // isBatch reports whether the command line asks for a batch: several
 // paths, a directory, or a batch flag.
@@ -139,6 +141,14 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		}
 		plan.Shard, plan.Shards = k, n
 	}
+	planned, err := b.plan.plan(args, plan)
+	if err != nil {
+		return err
+	}
+	if b.plan.dryRun {
+		return printPlan(cmd.OutOrStdout(), cmd.ErrOrStderr(), planned, plan, &f.output)
+	}
+	files := planned.Files
 	opts := &batch.Options{
 		Upload:   wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall},
 		Jobs:     b.jobs,
@@ -164,16 +174,13 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		return err
 	}
 	defer c.CloseIdleConnections()
-	files, err := batch.Plan(args, plan)
-	if err != nil {
-		return usageError{err}
-	}
+	reportLeftOut(stderr, planned, f.output.quiet)
 	if len(files) == 0 {
 		// Not an error: a shard may be empty, a drop folder idle.
 		if !f.output.quiet {
-			printf(cmd.ErrOrStderr(), "avupload: no file to upload: the paths hold no regular file that --include, --exclude and --shard keep\n")
+			printf(cmd.ErrOrStderr(), "avupload: no file to upload: %s\n", nothingToUpload(planned))
 		}
-		return nil
+		return planFailure(planned, nil)
 	}
 	if b.journal != "" {
 		j, err := openJournal(b.journal, b.repairJournal, stderr, f.output.quiet, c.BaseURL())
@@ -213,9 +220,9 @@ func (f *uploadFlags) runBatch(cmd *cobra.Command, a *app, args []string) error 
 		if b.journal == "" {
 			hint = "with --journal DIR, a rerun would retry them alone"
 		}
-		return fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
+		return planFailure(planned, fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint))
 	}
-	return nil
+	return planFailure(planned, nil)
 }
 
 // parseShard reads --shard's K/N (1 <= K <= N), written in digits alone.

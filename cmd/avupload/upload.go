@@ -72,7 +72,7 @@ line every second elsewhere, nothing with --quiet. The result goes to
 standard output: the video id, size and SHA-256 of what was sent, or the
 video as JSON with --json.
 
-The token may also come from $` + envToken + `, which keeps it out of 'ps' output.` + batchHelp,
+The token may also come from $` + envToken + `, which keeps it out of 'ps' output.` + batchHelp + planHelp,
 		Example: `  avupload upload --token to1tcmSFHeYY5KzyhOqVKMKb movie.mp4
   avupload upload --token "$TOKEN" --chunk-size 100MiB --concurrency 4 --state-file movie.state movie.mp4
   ffmpeg -i in.mkv -f mp4 -movflags frag_keyframe - | avupload upload --token "$TOKEN" -
