@@ -109,7 +109,8 @@ func (r LeftOutReason) Problem() bool {
 type LeftOut struct {
 	// Path is the path as met: an argument, or a directory argument joined
 	// with the path's place under it.
-	Path   string
+	Path string
+	// Reason is why Path was left out.
 	Reason LeftOutReason
 	// Dir tells that Path is a directory, left out whole, without being
 	// walked into.
