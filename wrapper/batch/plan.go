@@ -370,11 +370,13 @@ func (p *planner) add(name, key string, fi fs.FileInfo) {
 // walk lists dir, found at rel under a directory argument; a directory
 // reached through a link is walked as that link's path.
 func (p *planner) walk(dir, rel string) {
-	real, ok := realPath(dir)
-	if !ok {
+	real, err := filepath.Abs(dir)
+	if err == nil {
+		real, err = filepath.EvalSymlinks(real)
+	}
+	if err != nil {
 		// The directory was there a moment ago: it went, or a link on
 		// its path changed. Say it, rather than guess.
-		_, err := os.Stat(dir)
 		p.leave(dir, ReasonUnreadable, true, err)
 		return
 	}
