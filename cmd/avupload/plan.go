@@ -44,9 +44,9 @@ directory, symbolic links (unless --follow-symlinks), devices, sockets and
 pipes. One line on standard error counts them; --include-hidden takes the
 hidden and system ones back. A path named on the command line is never left
 out for its name. An empty file is skipped (the API cannot hold an empty
-video): it is not a failure. A folder that cannot be read, or a followed link
-that leads nowhere or in a circle, is reported, skipped, and the other files are
-uploaded; the exit status is then 1.
+video): it is not a failure. A folder that cannot be read, or a followed
+link that leads nowhere or in a circle, is reported and skipped, and the
+other files are uploaded; the exit status is then 1.
 
 --dry-run prints the plan and sends nothing, needs no token and contacts no
 server: every file with its size, what is left out and why, the share of
