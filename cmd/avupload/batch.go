@@ -30,6 +30,7 @@ type batchFlags struct {
 	trustMtime     bool
 	repairJournal  bool
 	tokenTTL       time.Duration
+	plan           planFlags // --include-hidden, --dry-run: plan.go
 }
 
 // batchHelp is the part of the upload help about batches.
@@ -64,11 +65,12 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&b.trustMtime, "trust-mtime", false, "with --journal: skip a recorded file whose size and modification time are unchanged, without re-reading it")
 	fs.BoolVar(&b.repairJournal, "repair-journal", false, "drop the damaged lines of the --journal instead of stopping (their files are uploaded again)")
 	fs.DurationVar(&b.tokenTTL, "token-ttl", batch.DefaultTokenTTL, "lifetime of the tokens minted with the API key ($"+envAPIKey+") when no token is given")
+	b.plan.register(fs)
 }
 
 // streamless lists the flags that select or record files, which standard
 // input, one stream read once, cannot take.
-var streamless = []string{"journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal"}
+var streamless = []string{"journal", "shard", "include", "exclude", "follow-symlinks", "trust-mtime", "repair-journal", "include-hidden"}
 
 // uploadArgs checks the upload command's arguments: at least one, and a
 // "-" only alone.

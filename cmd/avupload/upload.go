@@ -83,7 +83,7 @@ upload succeeds. A state file that cannot be read, or that is for another
 file or server, is left alone unless --restart is given. If the state cannot
 be saved, the upload stops unless --ignore-state-errors is given. One run at
 a time may use a state file: a second one stops at once, naming the process
-that holds it.` + batchHelp,
+that holds it.` + batchHelp + planHelp,
 		Example: `  avupload upload --token to1tcmSFHeYY5KzyhOqVKMKb movie.mp4
   avupload upload --token "$TOKEN" --chunk-size 100MiB --concurrency 4 --state-file movie.state movie.mp4
   ffmpeg -i in.mkv -f mp4 -movflags frag_keyframe - | avupload upload --token "$TOKEN" -
@@ -121,8 +121,8 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	if err := f.check(cmd, args); err != nil {
 		return err
 	}
-	files, err := f.plan(cmd, args)
-	if err != nil || len(files) == 0 {
+	files, planned, err := f.plan(cmd, args)
+	if err != nil || planned != nil && (f.batch.plan.dryRun || len(files) == 0) {
 		return err
 	}
 	b := &f.batch
@@ -193,7 +193,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	}
 	out.finish(res)
 	if single {
-		return f.singleError(cmd, ctx, out, err)
+		return planFailure(planned, f.singleError(cmd, ctx, out, err))
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
@@ -201,20 +201,17 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	if errors.Is(err, batch.ErrJournalNotSaved) || errors.Is(err, wrapper.ErrStateNotSaved) {
 		return out.stopped(err, res, len(files), b.journal)
 	}
-	if err != nil {
-		return err
-	}
-	if res.Failed > 0 {
-		if len(files) == 1 {
-			return out.result.Err // the journal's hints are the batch's
-		}
+	if err == nil && res.Failed > 0 {
 		hint := "run the same command again to retry them"
 		if b.journal == "" {
 			hint = "with --journal DIR, a rerun would retry them alone"
 		}
-		return fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
+		err = fmt.Errorf("%d of %d files failed; %s", res.Failed, len(files), hint)
+		if len(files) == 1 {
+			err = out.result.Err // the journal's hints are the batch's
+		}
 	}
-	return nil
+	return planFailure(planned, err)
 }
 
 // singleError is the error of a batch of one file without a journal: its
@@ -257,43 +254,64 @@ func (e *retriedError) Error() string {
 
 // plan lists the files args name: standard input for "-", else the files
 // and the files under the directories, as --include, --exclude and
-// --shard select them. It says so when none is left.
-func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, error) {
+// --shard select them, with the plan they come from. It says on standard
+// error what it left out and why, and when no file is left; with
+// --dry-run, it prints the plan.
+func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, *batch.PlanResult, error) {
 	if len(args) == 1 && args[0] == "-" {
-		in := bufio.NewReader(cmd.InOrStdin())
-		if stdinIsTerminal(cmd.InOrStdin()) {
-			return nil, usagef("- reads the video from standard input, which is this terminal: pipe or redirect the video to it (avupload upload - < movie.mp4), or name the file")
-		}
-		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
-			return nil, usagef("standard input is empty: there is nothing to upload")
-		}
-		return []batch.File{{Path: "-", Size: -1, Source: wrapper.Reader(in, -1)}}, nil
+		files, err := f.stdin(cmd)
+		return files, nil, err
 	}
 	b := &f.batch
 	if len(args) == 1 && !f.isDir(args[0]) {
 		if err := checkSource(args[0]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	plan := batch.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
+	opts := batch.PlanOptions{Include: b.include, Exclude: b.exclude, FollowSymlinks: b.followSymlinks}
 	if b.journal != "" {
-		plan.Skip = []string{b.journal} // never upload the journal itself
+		opts.Skip = []string{b.journal} // never upload the journal itself
 	}
 	if b.shard != "" {
-		plan.Shard, plan.Shards, _ = parseShard(b.shard)
+		opts.Shard, opts.Shards, _ = parseShard(b.shard)
 	}
-	files, err := batch.Plan(args, plan)
+	planned, err := b.plan.plan(args, opts)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, err // a file failed, as it does for one file
+		return nil, nil, errors.Unwrap(err) // a file failed, as it does for one file
 	}
 	if err != nil {
-		return nil, usageError{err}
+		return nil, nil, err
 	}
-	if len(files) == 0 && !f.output.quiet {
+	if b.plan.dryRun {
+		return nil, planned, printPlan(cmd.OutOrStdout(), cmd.ErrOrStderr(), planned, opts, &f.output)
+	}
+	reportLeftOut(cmd.ErrOrStderr(), planned, f.output.quiet)
+	if len(planned.Files) == 0 && !f.output.quiet {
 		// Not an error: a shard may be empty, a drop folder idle.
-		printf(cmd.ErrOrStderr(), "avupload: no file to upload: %s\n", f.noneLeft(args))
+		why := f.noneLeft(args)
+		if len(planned.LeftOut) > 0 {
+			why = nothingToUpload(planned)
+		}
+		printf(cmd.ErrOrStderr(), "avupload: no file to upload: %s\n", why)
+		return nil, planned, planFailure(planned, nil)
 	}
-	return files, nil
+	return planned.Files, planned, nil
+}
+
+// stdin is the one file standard input makes, refused when it is a
+// terminal or empty.
+func (f *uploadFlags) stdin(cmd *cobra.Command) ([]batch.File, error) {
+	if f.batch.plan.dryRun {
+		return nil, usagef("--dry-run plans the files of paths: standard input is one stream, read as it is sent")
+	}
+	if stdinIsTerminal(cmd.InOrStdin()) {
+		return nil, usagef("- reads the video from standard input, which is this terminal: pipe or redirect the video to it (avupload upload - < movie.mp4), or name the file")
+	}
+	in := bufio.NewReader(cmd.InOrStdin())
+	if _, err := in.Peek(1); errors.Is(err, io.EOF) {
+		return nil, usagef("standard input is empty: there is nothing to upload")
+	}
+	return []batch.File{{Path: "-", Size: -1, Source: wrapper.Reader(in, -1)}}, nil
 }
 
 // noneLeft says why a plan holds no file.

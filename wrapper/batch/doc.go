@@ -4,7 +4,9 @@
 //
 // [Plan] lists the files of paths and directories (include and exclude
 // patterns on the base name, a deterministic K/N shard by path, a journal
-// directory left out); [Upload] sends them [Options.Jobs] at a time, each
+// directory, hidden and system files and empty files left out); [Walk]
+// does the same and goes on past unreadable directories and broken links,
+// saying in its [PlanResult] what it left out and why; [Upload] sends them [Options.Jobs] at a time, each
 // as [wrapper.Client.Upload] would, sharing the client's connections, with
 // the upload token given or tokens it mints with the client's API key. One
 // file failing never stops the others: each file's outcome is a

@@ -77,3 +77,44 @@ func Example() {
 	// run 1: 3 uploaded, 0 skipped, 0 failed
 	// run 2: 0 uploaded, 3 skipped, 0 failed
 }
+
+// ExampleWalk plans a folder as a real library holds it: the videos are
+// listed, the rest is left out with its reason, and a problem (here an
+// empty file is not one) would not stop the walk.
+func ExampleWalk() {
+	tmp, err := os.MkdirTemp("", "batch-walk-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	for name, content := range map[string]string{
+		"a.mp4": "video", ".DS_Store": "finder", "._a.mp4": "appledouble", ".cache/x.mp4": "hidden", "empty.mp4": "",
+	} {
+		path := filepath.Join(tmp, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	res, err := batch.Walk([]string{tmp}, batch.PlanOptions{})
+	if err != nil {
+		log.Fatal(err) // only a path named that is missing, or bad options
+	}
+	for _, f := range res.Files {
+		fmt.Println("upload", f.ShardKey, f.Size)
+	}
+	for _, l := range res.LeftOut {
+		fmt.Println("left out", filepath.Base(l.Path), l.Reason, l.Reason.Problem())
+	}
+	fmt.Println("problems:", res.Err())
+	// Output:
+	// upload a.mp4 5
+	// left out .DS_Store system false
+	// left out ._a.mp4 system false
+	// left out .cache hidden false
+	// left out empty.mp4 empty false
+	// problems: <nil>
+}
