@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/avupload/avupload/wrapper"
 )
@@ -30,8 +28,8 @@ type progress struct {
 	now   func() time.Time
 }
 
-// plainInterval is the least time between two plain progress lines.
-const plainInterval = time.Second
+// singleLineInterval is the least time between two plain progress lines.
+const singleLineInterval = time.Second
 
 // newProgress returns the progress display for an upload, written to w.
 func newProgress(w io.Writer, quiet bool) *progress {
@@ -64,16 +62,6 @@ func (p *progress) newBar(total int64) *progressbar.ProgressBar {
 	)
 }
 
-// isTerminal reports whether w (or the stream a syncWriter writes to) is a
-// terminal.
-func isTerminal(w io.Writer) bool {
-	if s, ok := w.(*syncWriter); ok {
-		w = s.w
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 // update is the upload's Progress function.
 func (p *progress) update(u wrapper.UploadProgress) {
 	if p.start.IsZero() {
@@ -91,7 +79,7 @@ func (p *progress) update(u wrapper.UploadProgress) {
 		_ = p.bar.Set64(u.Sent)
 	case p.plain != nil:
 		now := p.now()
-		if now.Sub(p.last) < plainInterval && u.Sent != u.Total {
+		if now.Sub(p.last) < singleLineInterval && u.Sent != u.Total {
 			return
 		}
 		p.last = now
