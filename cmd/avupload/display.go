@@ -279,6 +279,24 @@ func (d *display) printLine(w io.Writer, line string) error {
 	return err
 }
 
+// writer returns a writer whose every write goes to w through printLine:
+// for the writers of whole lines to standard error (the client's notices,
+// the --verbose log), so that their lines go above the bars rather than
+// through them.
+func (d *display) writer(w io.Writer) io.Writer { return lineWriter{d: d, w: w} }
+
+type lineWriter struct {
+	d *display
+	w io.Writer
+}
+
+func (l lineWriter) Write(p []byte) (int, error) {
+	if err := l.d.printLine(l.w, string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // stop ends the display: the bars leave the terminal, which is left on a
 // fresh line, and no line is printed any more. It returns once mpb's and
 // the display's goroutines ended. It may be called more than once.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -226,8 +227,12 @@ func TestDisplayBars(t *testing.T) {
 		{Path: "videos/b.mp4", Total: 63 << 20, Sent: 1 << 20}, {Path: "-", Total: -1, Sent: 3 << 20}}}
 	clock.add(time.Second)
 	d.update(p)
+	notice := "avupload: the server answered 503 Service Unavailable; trying again in 4s (attempt 2)\n"
+	n, err := io.WriteString(d.writer(d.errw), notice)
+	require.NoError(t, err)
+	assert.Equal(t, len(notice), n)
 	later := frame()
-	assert.Contains(t, later, "uploaded  vi1  40.0 MiB  videos/a.mp4\n")
+	assert.Contains(t, later, "uploaded  vi1  40.0 MiB  videos/a.mp4\n"+notice, "the lines above the bars, in order")
 	assert.Less(t, strings.Index(later, "uploaded  vi1"), strings.Index(later, "files 1/3"), "the line is above the bars")
 	assert.NotContains(t, frame(), "a.mp4 ", "the bar of a file that ended left (it shows on the frame it ends)")
 	assert.Contains(t, later, "1.0 MiB / 63.0 MiB   1%")
@@ -245,7 +250,7 @@ func TestDisplayBars(t *testing.T) {
 	end := frames.String()
 	last := end[strings.LastIndex(end, "b.mp4"):]
 	assert.Regexp(t, "\x1b\\[\\d+A\x1b\\[J$", last, "the bars are erased and nothing drawn after them")
-	_, err := d.p.Write(nil)
+	_, err = d.p.Write(nil)
 	assert.ErrorIs(t, err, mpb.ErrDone, "mpb's container ended")
 	require.NoError(t, d.printLine(stdout, "summary\n"))
 	assert.Equal(t, "summary\n", stdout.String(), "after stop, lines go straight to their stream")
