@@ -112,7 +112,23 @@ func terminalWriter(w io.Writer) mpb.ConsoleWriter {
 	if f := terminalFile(w); f != nil {
 		cw.SetTermFd(int(f.Fd()))
 	}
-	return cw
+	return sizedConsole{cw}
+}
+
+// sizedConsole is a console whose size, when the terminal does not tell it
+// (a pseudo-terminal left at 0x0, as script(1) makes), is 80x24: mpb draws
+// no row on a terminal 0 rows high.
+type sizedConsole struct{ mpb.ConsoleWriter }
+
+func (c sizedConsole) GetTermSize() (width, height int, err error) {
+	width, height, err = c.ConsoleWriter.GetTermSize()
+	if err != nil || width <= 0 {
+		width = 80
+	}
+	if err != nil || height <= 0 {
+		height = 24
+	}
+	return width, height, nil
 }
 
 // terminalFile returns the file w (or the stream a syncWriter writes to)

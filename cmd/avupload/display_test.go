@@ -275,3 +275,35 @@ func TestDisplayBarsOtherStdout(t *testing.T) {
 type failWriter struct{ err error }
 
 func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// sizedTerm is a console of a given size, or that cannot tell its size.
+type sizedTerm struct {
+	mpb.ConsoleWriter
+	w, h int
+	err  error
+}
+
+func (c sizedTerm) GetTermSize() (int, int, error) { return c.w, c.h, c.err }
+
+// TestSizedConsole: a terminal that gives no size (a pseudo-terminal left
+// at 0x0) is drawn on as 80x24, for mpb draws no row on a terminal 0 rows
+// high; a real size is kept.
+func TestSizedConsole(t *testing.T) {
+	tests := []struct {
+		name         string
+		c            sizedTerm
+		wantW, wantH int
+	}{
+		{"sized", sizedTerm{w: 132, h: 50}, 132, 50},
+		{"0x0", sizedTerm{}, 80, 24},
+		{"no rows", sizedTerm{w: 100}, 100, 24},
+		{"cannot tell", sizedTerm{w: 7, h: 7, err: errors.New("inappropriate ioctl for device")}, 80, 24},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, h, err := sizedConsole{tt.c}.GetTermSize()
+			require.NoError(t, err)
+			assert.Equal(t, []int{tt.wantW, tt.wantH}, []int{w, h})
+		})
+	}
+}
