@@ -88,20 +88,30 @@ func (b *dispBar) set(left, right string) {
 // getenv) is not "dumb", plain lines elsewhere, nothing when quiet.
 func newDisplay(out, errw io.Writer, quiet bool, getenv func(string) string) *display {
 	d := &display{out: out, errw: errw, now: time.Now, ticks: true, interval: plainInterval}
-	switch {
-	case quiet:
-		d.mode = displayQuiet
-	case getenv("TERM") != "dumb" && isTerminal(errw):
-		d.mode = displayBars
+	d.mode = modeFor(quiet, isTerminal(errw), getenv("TERM"))
+	switch d.mode {
+	case displayBars:
 		d.interval = barsInterval
 		d.routeOut = isTerminal(out)
 		d.barOpts = func() []mpb.ContainerOption {
 			return []mpb.ContainerOption{mpb.WithConsoleWriter(terminalWriter(errw))}
 		}
-	default:
-		d.mode = displayPlain
 	}
 	return d
+}
+
+// modeFor is the display's mode: nothing when quiet, bars when standard
+// error is a terminal whose TERM is not "dumb" (a terminal that cannot
+// move its cursor), plain lines otherwise.
+func modeFor(quiet, terminal bool, termEnv string) displayMode {
+	switch {
+	case quiet:
+		return displayQuiet
+	case terminal && termEnv != "dumb":
+		return displayBars
+	default:
+		return displayPlain
+	}
 }
 
 // terminalWriter is mpb's console writer for w, a terminal maybe behind a

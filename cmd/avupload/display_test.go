@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -153,15 +152,23 @@ func TestDisplayPlainTicks(t *testing.T) {
 // TestDisplayModes: bars need a terminal on stderr and a TERM other than
 // dumb; quiet shows nothing at all.
 func TestDisplayModes(t *testing.T) {
-	var out, errw bytes.Buffer
-	assert.Equal(t, displayQuiet, newDisplay(&out, &errw, true, env(nil)).mode)
-	assert.Equal(t, displayPlain, newDisplay(&out, &errw, false, env(nil)).mode)
-	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
-	if err == nil { // a terminal is at hand: TERM=dumb keeps it plain
-		defer tty.Close()
-		assert.Equal(t, displayBars, newDisplay(&out, tty, false, env(map[string]string{"TERM": "xterm"})).mode)
-		assert.Equal(t, displayPlain, newDisplay(&out, tty, false, env(map[string]string{"TERM": "dumb"})).mode)
+	tests := []struct {
+		quiet, terminal bool
+		term            string
+		want            displayMode
+	}{
+		{false, true, "xterm-256color", displayBars},
+		{false, true, "", displayBars},
+		{false, true, "dumb", displayPlain},
+		{false, false, "xterm", displayPlain},
+		{true, true, "xterm", displayQuiet},
+		{true, false, "dumb", displayQuiet},
 	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, modeFor(tt.quiet, tt.terminal, tt.term), "quiet %v, terminal %v, TERM=%s", tt.quiet, tt.terminal, tt.term)
+	}
+	var out, errw bytes.Buffer
+	assert.Equal(t, displayPlain, newDisplay(&out, &errw, false, env(map[string]string{"TERM": "xterm"})).mode, "a buffer is no terminal")
 
 	q := newDisplay(&out, &errw, true, env(nil))
 	q.update(twoFiles())
