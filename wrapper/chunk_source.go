@@ -35,8 +35,8 @@ type chunk struct {
 	// for a chunk of a seekable source, which is read again by every
 	// request: each request then fingerprints the bytes it sends.
 	sum string
-	// flow counts the bytes of the chunk's requests in flight; may be nil.
-	flow *atomic.Int64
+	// flow counts the chunk's request in flight and its bytes; may be nil.
+	flow *flight
 
 	mu  sync.Mutex
 	cur *sentBody // the body of the latest request, nil before the first
@@ -97,7 +97,7 @@ var errSourceEnded = fmt.Errorf("%w: the source ended before the chunk", ErrSour
 type sentBody struct {
 	r     io.Reader
 	want  int64 // the chunk's length
-	flow  *atomic.Int64
+	flow  *flight
 	mu    sync.Mutex
 	fp    *fingerprint // nil when the chunk's bytes are held in memory
 	n     int64        // bytes read and counted, until finish
@@ -115,10 +115,13 @@ func (b *sentBody) Read(p []byte) (int, error) {
 			if b.fp != nil {
 				b.fp.add(p[:n])
 			}
-			b.n += int64(n)
 			if b.flow != nil {
-				b.flow.Add(int64(n))
+				if b.n == 0 {
+					b.flow.chunks.Add(1)
+				}
+				b.flow.bytes.Add(int64(n))
 			}
+			b.n += int64(n)
 		}
 		if errors.Is(err, io.EOF) && b.got < b.want {
 			b.short, err = true, errSourceEnded
@@ -140,8 +143,9 @@ func (b *sentBody) finish() (int64, fingerprint, bool) {
 	defer b.mu.Unlock()
 	if !b.done {
 		b.done = true
-		if b.flow != nil {
-			b.flow.Add(-b.n)
+		if b.flow != nil && b.n > 0 {
+			b.flow.bytes.Add(-b.n)
+			b.flow.chunks.Add(-1)
 		}
 	}
 	if b.fp == nil {

@@ -8,15 +8,23 @@ import (
 
 // progress delivers counts to a callback from its own goroutine, keeping
 // only the latest count when the callback is slower than the upload. It
-// samples the bytes in flight every ProgressInterval.
+// samples what is in flight every ProgressInterval.
 type progress struct {
 	fn       func(UploadProgress)
-	inflight atomic.Int64 // bytes of chunks read into requests, not yet acknowledged
+	inflight flight
 	kick     chan struct{}
 	done     chan struct{}
 	mu       sync.Mutex
 	acked    int64
 	total    int64
+}
+
+// flight counts what is in flight: the requests whose body has read at
+// least one byte of a chunk and that are not answered yet, and those bytes.
+// A request leaves it when it is answered, fails, or is replaced by a retry.
+type flight struct {
+	bytes  atomic.Int64
+	chunks atomic.Int64
 }
 
 func newProgress(fn func(UploadProgress)) *progress {
@@ -50,11 +58,11 @@ func (p *progress) sample(last UploadProgress) UploadProgress {
 	p.mu.Lock()
 	acked, total := p.acked, p.total
 	p.mu.Unlock()
-	sent := max(last.Sent, acked+p.inflight.Load())
+	sent := max(last.Sent, acked+p.inflight.bytes.Load())
 	if total >= 0 {
 		sent = min(sent, total)
 	}
-	return UploadProgress{Acked: acked, Sent: max(sent, acked), Total: total}
+	return UploadProgress{Acked: acked, Sent: max(sent, acked), Total: total, Pending: int(max(p.inflight.chunks.Load(), 0))}
 }
 
 func (p *progress) loop() {

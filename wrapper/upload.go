@@ -178,6 +178,12 @@ type UploadProgress struct {
 	Sent int64
 	// Total is the source's size, or -1 while a stream's length is unknown.
 	Total int64
+	// Pending is the number of chunks in flight: read, in part or whole,
+	// into a request that is not answered yet. With Sent == Total and
+	// Pending > 0, every byte is sent and the upload waits for the API to
+	// acknowledge Pending chunks. A chunk waiting to be sent again after a
+	// failed attempt is not counted; the last call has Pending == 0.
+	Pending int
 }
 
 // normalize applies the defaults and checks the values.

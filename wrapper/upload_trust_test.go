@@ -426,3 +426,89 @@ func TestProgressCountsBytesInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressCountsChunksAwaitingAnswers sends three chunks to a server
+// that reads each body whole, then holds its answer until the test lets it
+// go: while it holds them, Sent counts every byte read and Pending the
+// chunks that wait for their answer, with nothing acknowledged yet.
+func TestProgressCountsChunksAwaitingAnswers(t *testing.T) {
+	const chunk, size = MinChunkSize, 3 * MinChunkSize
+	data := testData(size, 53)
+	arrived := make(chan struct{}, 3)
+	release := make(chan struct{}, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		reply(w, http.StatusCreated, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(WithBaseURL(srv.URL), WithRetryPolicy(fastRetries))
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var calls []UploadProgress
+	latest := func() UploadProgress {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(calls) == 0 {
+			return UploadProgress{}
+		}
+		return calls[len(calls)-1]
+	}
+	type outcome struct {
+		res *UploadResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := c.Upload(t.Context(), "to1tcmSFHeYY5KzyhOqVKMKb", ReaderAt(bytesReader(data), size),
+			&UploadOptions{ChunkSize: chunk, Concurrency: 2, StallTimeout: -1, Progress: func(p UploadProgress) {
+				mu.Lock()
+				calls = append(calls, p)
+				mu.Unlock()
+			}})
+		done <- outcome{res, err}
+	}()
+	wait := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upload sent no chunk")
+			}
+		}
+	}
+
+	// The first chunk makes the video: it goes alone.
+	wait(1)
+	want := UploadProgress{Acked: 0, Sent: chunk, Total: size, Pending: 1}
+	require.Eventually(t, func() bool { return latest() == want }, 5*time.Second, 10*time.Millisecond,
+		"the first chunk is read and unanswered: want %+v, got %+v", want, latest())
+	release <- struct{}{}
+
+	// The other two go together, and wait for their answers.
+	wait(2)
+	want = UploadProgress{Acked: chunk, Sent: size, Total: size, Pending: 2}
+	require.Eventually(t, func() bool { return latest() == want }, 5*time.Second, 10*time.Millisecond,
+		"every byte is sent, two chunks unanswered: want %+v, got %+v", want, latest())
+	release <- struct{}{}
+	release <- struct{}{}
+
+	out := <-done
+	require.NoError(t, out.err)
+	assert.Equal(t, sha256Hex(data), out.res.SHA256)
+	mu.Lock()
+	defer mu.Unlock()
+	checkProgress(t, calls, size)
+	for i, p := range calls {
+		assert.LessOrEqual(t, p.Pending, 2, "call %d: at most two chunks are in flight: %+v", i, p)
+	}
+}

@@ -63,29 +63,47 @@ func cmdEachOnce(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// TestBatchStatusLine checks the batch's progress line: counts, bytes,
-// the rate of what this run sent (skipped bytes left out), the ETA, and
-// on a terminal the files in flight, their names escaped.
+// TestBatchStatusLine checks the batch's progress line: counts, bytes
+// with those in flight, the rate of what this run sent (skipped bytes left
+// out) over the window, the ETA at that rate; no rate before there is
+// one; a stream's unknown size; the chunks awaiting their answers once
+// every byte is sent.
 func TestBatchStatusLine(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	p := batch.Progress{Files: 5, Done: 2, Failed: 1, Bytes: 10 << 20, BytesDone: 4 << 20, BytesSkipped: 1 << 20,
 		InFlight: []batch.FileProgress{
-			{Path: "dir/a.mp4", Acked: 1 << 20, Total: 2 << 20},
-			{Path: "dir/b\x1b[2J.mp4", Acked: 0, Total: 1 << 20},
-			{Path: "c.mp4", Total: 1}, {Path: "d.mp4", Total: 1}, {Path: "e.mp4", Total: 1},
+			{Path: "dir/a.mp4", Acked: 1 << 20, Sent: 2 << 20, Pending: 1, Total: 2 << 20},
+			{Path: "dir/b\x1b[2J.mp4", Acked: 0, Sent: 1 << 19, Pending: 1, Total: 1 << 20},
 		}}
+	stream := batch.Progress{Files: 1, Bytes: -1, BytesDone: 2 << 20, InFlight: []batch.FileProgress{{Path: "-", Acked: 2 << 20, Sent: 3 << 20, Pending: 1, Total: -1}}}
+	waiting := batch.Progress{Files: 2, Done: 1, Bytes: 6 << 20, BytesDone: 4 << 20,
+		InFlight: []batch.FileProgress{{Path: "b.mp4", Acked: 0, Sent: 2 << 20, Pending: 2, Total: 2 << 20}}}
 	tests := []struct {
-		name string
-		term bool
-		want string
+		name  string
+		p     batch.Progress
+		moved []int64 // bytes moved at start, then a second apart
+		want  string
 	}{
-		{"plain", false, "files 2/5 (1 failed), 4.0 MiB of 10.0 MiB (40%), 1.0 MiB/s, ETA 6s"},
-		{"terminal", true, `files 2/5 (1 failed), 4.0 MiB of 10.0 MiB (40%), 1.0 MiB/s, ETA 6s | a.mp4 50% | "b\x1b[2J.mp4" 0% | c.mp4 0% +2`},
+		{"first frame", p, []int64{0}, "files 2/5 (1 failed), 5.5 MiB of 10.0 MiB (55%)"},
+		{"under a second", p, []int64{0}, "files 2/5 (1 failed), 5.5 MiB of 10.0 MiB (55%)"},
+		{"rate and ETA", p, []int64{0, 1 << 20, 2 << 20, 3 << 20}, "files 2/5 (1 failed), 5.5 MiB of 10.0 MiB (55%), 1.0 MiB/s, ETA 5s"},
+		{"stream", stream, []int64{0, 3 << 20}, "files 0/1, 3.0 MiB, 3.0 MiB/s"},
+		{"waiting", waiting, []int64{0, 6 << 20}, "files 1/2, 6.0 MiB of 6.0 MiB (100%), waiting for the API to acknowledge 2 chunks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := &batchOutput{term: tt.term, start: start, prog: p}
-			assert.Equal(t, tt.want, o.statusLine(start.Add(3*time.Second)))
+			w := newRateWindow(rateSpan, rateLeast)
+			now := start
+			for i, n := range tt.moved {
+				now = start.Add(time.Duration(i) * time.Second)
+				w.add(now, n)
+			}
+			if tt.name == "under a second" {
+				w.add(start.Add(900*time.Millisecond), 3<<20)
+				now = start.Add(900 * time.Millisecond)
+			}
+			f := figuresOf(tt.p)
+			assert.Equal(t, tt.want, f.filesText()+", "+f.bytesText(w, now))
 		})
 	}
 }

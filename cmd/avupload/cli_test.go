@@ -145,43 +145,6 @@ func TestFormatTTL(t *testing.T) {
 	}
 }
 
-func TestProgressPlainLines(t *testing.T) {
-	var out bytes.Buffer
-	p := newProgress(&out, false)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p.now = func() time.Time { return now }
-
-	up := func(acked, sent int64) wrapper.UploadProgress {
-		return wrapper.UploadProgress{Acked: acked, Sent: sent, Total: 40 << 20}
-	}
-	p.update(up(10<<20, 10<<20)) // resumed: 10 MiB already there
-	now = now.Add(500 * time.Millisecond)
-	p.update(up(10<<20, 15<<20)) // too soon for another line
-	now = now.Add(time.Second)
-	p.update(up(15<<20, 20<<20)) // 5 MiB in flight count as uploaded
-	now = now.Add(100 * time.Millisecond)
-	p.update(up(40<<20, 40<<20)) // the last count is always shown
-
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3, out.String())
-	assert.Equal(t, "uploaded 10.0 MiB of 40.0 MiB (25%)", lines[0])
-	assert.Equal(t, "uploaded 20.0 MiB of 40.0 MiB (50%), 6.7 MiB/s", lines[1], "the rate leaves resumed bytes out")
-	assert.Equal(t, "uploaded 40.0 MiB of 40.0 MiB (100%), 18.8 MiB/s", lines[2])
-	assert.Equal(t, "40.0 MiB of 40.0 MiB", p.done())
-
-	var mid bytes.Buffer
-	m := newProgress(&mid, false)
-	m.update(wrapper.UploadProgress{Acked: 5 << 20, Sent: 9 << 20, Total: 40 << 20})
-	assert.Equal(t, "5.0 MiB of 40.0 MiB", m.done(), "an interrupted upload counts what was acknowledged only")
-
-	var quiet bytes.Buffer
-	q := newProgress(&quiet, true)
-	q.update(wrapper.UploadProgress{Acked: 1, Sent: 2, Total: 2})
-	q.update(wrapper.UploadProgress{Acked: 2, Sent: 2, Total: 2})
-	assert.Empty(t, quiet.String())
-	assert.Equal(t, "2 B of 2 B", q.done(), "quiet progress still counts")
-}
-
 // TestInterruptedUploadExits130 cancels an upload in process, as SIGINT
 // does, and checks the exit code and the saved state.
 func TestInterruptedUploadExits130(t *testing.T) {

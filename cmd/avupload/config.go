@@ -46,6 +46,7 @@ type serverFlags struct {
 	cacertFrom  string         // "--cacert" or "$AVUPLOAD_CACERT"
 	roots       *x509.CertPool // the system's roots and the --cacert file's, or nil
 	logger      *slog.Logger   // the client's log with --verbose, or nil
+	logw        *redactWriter  // where logger writes, or nil
 }
 
 // baseURLFlag is the value of --base-url. It leads from the parsed flags
@@ -115,7 +116,8 @@ func (s *serverFlags) bind(cmd *cobra.Command, a *app) error {
 	if _, ok := stderr.(*os.File); !ok {
 		cmd.SetErr(&syncWriter{w: stderr})
 	}
-	s.logger = newLogger(&redactWriter{a: a, w: cmd.ErrOrStderr(), term: isTerminal(stderr)}, s.logFormat)
+	s.logw = &redactWriter{a: a, w: cmd.ErrOrStderr(), term: isTerminal(stderr)}
+	s.logger = newLogger(s.logw, s.logFormat)
 	cmd.SetContext(httptrace.WithClientTrace(cmd.Context(), connTrace(cmd.Context(), s.logger)))
 	return nil
 }
@@ -181,6 +183,17 @@ type redactWriter struct {
 	a    *app
 	w    io.Writer
 	term bool
+}
+
+// route sends the log through w, a progress display's writer, which
+// prints each line above its bars.
+func (r *redactWriter) route(w io.Writer) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.w, r.term = w, false
 }
 
 func (r *redactWriter) Write(p []byte) (int, error) {

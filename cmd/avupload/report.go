@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -65,8 +66,9 @@ func newFileJSON(r batch.FileResult, msg string) fileJSON {
 }
 
 // batchOutput prints a batch as it goes: a line per file on stdout (JSON
-// with --json), failures on stderr, a status line on a terminal's stderr or
-// a plain progress line every second elsewhere, and a summary at the end.
+// with --json), failures on stderr, the progress display (bars on a
+// terminal's stderr, a plain line every plainInterval elsewhere), and a
+// summary at the end.
 type batchOutput struct {
 	mu       sync.Mutex
 	out      io.Writer
@@ -78,24 +80,19 @@ type batchOutput struct {
 	quiet    bool
 	single   bool               // one file: its result in detail, no summary, its failure the command's error
 	result   batch.FileResult   // the last file's result
-	term     bool               // stderr is a terminal: the status line is redrawn in place
-	status   bool               // a status line is on screen
 	describe func(error) string // one redacted line for a file's error
-	start    time.Time
-	last     time.Time
-	prog     batch.Progress
+	disp     *display
 }
 
 func newBatchOutput(out, errw io.Writer, o *outputFlags, describe func(error) string) *batchOutput {
-	return &batchOutput{out: out, errw: errw, json: o.json, quiet: o.quiet, term: !o.quiet && isTerminal(errw),
-		describe: describe, start: time.Now()}
+	return &batchOutput{out: out, errw: errw, json: o.json, quiet: o.quiet,
+		describe: describe, disp: newDisplay(out, errw, o.quiet, os.Getenv)}
 }
 
 // file prints one file's outcome.
 func (o *batchOutput) file(r batch.FileResult) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.clearStatus()
 	msg := ""
 	if r.Err != nil {
 		msg = o.describe(r.Err)
@@ -116,13 +113,12 @@ func (o *batchOutput) file(r batch.FileResult) {
 	case o.single:
 		o.write("%s", resultText(r))
 	case r.Status == batch.FileFailed:
-		printf(o.errw, "failed    %s: %s\n", quotePath(r.File.Path), msg)
+		_ = o.disp.printLine(o.errw, fmt.Sprintf("failed    %s: %s\n", quotePath(r.File.Path), msg))
 	case r.Status == batch.FileUnrecorded:
-		printf(o.errw, "unrecorded %s  %s  %s: %s\n", escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path), msg)
+		_ = o.disp.printLine(o.errw, fmt.Sprintf("unrecorded %s  %s  %s: %s\n", escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path), msg))
 	default:
 		o.write("%-9s %s  %s  %s\n", r.Status, escapeText(r.VideoID), formatSize(r.Size), quotePath(r.File.Path))
 	}
-	o.drawStatus(time.Now(), true)
 }
 
 // write prints to standard output; the first write that fails is told to
@@ -131,7 +127,7 @@ func (o *batchOutput) write(format string, args ...any) {
 	if o.failed {
 		return
 	}
-	if _, err := fmt.Fprintf(o.out, format, args...); err != nil {
+	if err := o.disp.printLine(o.out, fmt.Sprintf(format, args...)); err != nil {
 		o.failed = true
 		if o.broken != nil {
 			o.broken(err)
@@ -170,90 +166,17 @@ func (o *batchOutput) stopped(err error, res *batch.Result, files int, journal s
 }
 
 // progress is the batch's Progress function.
-func (o *batchOutput) progress(p batch.Progress) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.prog = p
-	o.drawStatus(time.Now(), false)
-}
+func (o *batchOutput) progress(p batch.Progress) { o.disp.update(p) }
 
-// drawStatus shows the progress: redrawn at most ten times a second on a
-// terminal, a line a second elsewhere.
-func (o *batchOutput) drawStatus(now time.Time, force bool) {
-	if o.quiet || o.prog.Files == 0 {
-		return
-	}
-	interval := plainInterval
-	if o.term {
-		interval = 100 * time.Millisecond
-	}
-	if !force && now.Sub(o.last) < interval {
-		return
-	}
-	if !o.term && force {
-		return // plain lines keep their pace; file lines say the rest
-	}
-	o.last = now
-	line := o.statusLine(now)
-	if o.term {
-		printf(o.errw, "\r\033[K%s", line)
-		o.status = true
-		return
-	}
-	printf(o.errw, "%s\n", line)
-}
+// done describes how much the API acknowledged: "150.0 MiB of 300.0 MiB".
+func (o *batchOutput) done() string { return o.disp.done() }
 
-// clearStatus removes the status line from the terminal.
-func (o *batchOutput) clearStatus() {
-	if o.status {
-		printf(o.errw, "\r\033[K")
-		o.status = false
-	}
-}
-
-// statusLine is "files 12/200 (1 failed), 340.0 MiB of 1.2 GiB (28%),
-// 45.3 MiB/s, ETA 20s", and on a terminal the files in flight.
-func (o *batchOutput) statusLine(now time.Time) string {
-	p := o.prog
-	var b strings.Builder
-	fmt.Fprintf(&b, "files %d/%d", p.Done, p.Files)
-	if p.Failed > 0 {
-		fmt.Fprintf(&b, " (%d failed)", p.Failed)
-	}
-	fmt.Fprintf(&b, ", %s of %s", formatSize(p.BytesDone), formatSize(p.Bytes))
-	if p.Bytes > 0 {
-		fmt.Fprintf(&b, " (%d%%)", p.BytesDone*100/p.Bytes)
-	}
-	sent := p.BytesDone - p.BytesSkipped
-	if elapsed := now.Sub(o.start).Seconds(); elapsed > 0 && sent > 0 {
-		rate := float64(sent) / elapsed
-		fmt.Fprintf(&b, ", %s/s", formatSize(int64(rate)))
-		if left := p.Bytes - p.BytesDone; left > 0 {
-			fmt.Fprintf(&b, ", ETA %s", (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
-		}
-	}
-	if o.term {
-		for i, f := range p.InFlight {
-			if i == 3 {
-				fmt.Fprintf(&b, " +%d", len(p.InFlight)-3)
-				break
-			}
-			pct := int64(0)
-			if f.Total > 0 {
-				pct = f.Acked * 100 / f.Total
-			}
-			fmt.Fprintf(&b, " | %s %d%%", quotePath(baseName(f.Path)), pct)
-		}
-	}
-	return b.String()
-}
-
-// finish clears the status line and prints the summary: on stdout for a
-// person, on stderr with --json so that stdout holds only file objects.
+// finish ends the progress display and prints the summary: on stdout for
+// a person, on stderr with --json so that stdout holds only file objects.
 func (o *batchOutput) finish(res *batch.Result) {
+	o.disp.stop()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.clearStatus()
 	if o.quiet || o.single {
 		return
 	}

@@ -150,9 +150,14 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 		return usagef("--token-ttl is the lifetime of the tokens minted with the API key: with an upload token (--token or %s), none is minted; leave one of them out", envToken)
 	}
 	opts.Token = token
-	// The progress display and the client's notices share standard error.
+	// The progress display, the client's notices and its log share
+	// standard error: the notices and the log go through the display, which
+	// prints them above its bars.
 	stderr := &syncWriter{w: cmd.ErrOrStderr()}
-	c, err := newClient(&f.server, key, f.clientOptions(stderr)...)
+	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
+	defer out.disp.stop()
+	f.server.logw.route(out.disp.writer(stderr))
+	c, err := newClient(&f.server, key, f.clientOptions(out.disp.writer(stderr))...)
 	if err != nil {
 		return err
 	}
@@ -182,7 +187,6 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	defer ignoreSIGPIPE()()
 	ctx, cancel := context.WithCancelCause(cmd.Context())
 	defer cancel(nil)
-	out := newBatchOutput(cmd.OutOrStdout(), stderr, &f.output, func(err error) string { return a.redact(describe(err, cmd)) })
 	out.single = single
 	out.broken = func(err error) { cancel(&stdoutError{err: err}) }
 	opts.OnFile = out.file

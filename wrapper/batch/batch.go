@@ -94,6 +94,14 @@ type FileProgress struct {
 	Path string
 	// Acked is the number of bytes the API acknowledged.
 	Acked int64
+	// Sent is Acked plus the bytes of the chunks in flight (see
+	// wrapper.UploadProgress): it moves while a chunk goes, before its
+	// answer comes.
+	Sent int64
+	// Pending is the number of chunks in flight, sent in part or whole and
+	// not answered yet: with Sent == Total, the file waits for the API to
+	// acknowledge them.
+	Pending int
 	// Total is the file's size.
 	Total int64
 }
@@ -497,7 +505,7 @@ func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResul
 func (b *batch) send(ctx context.Context, src wrapper.Source, fp *FileProgress, uo wrapper.UploadOptions) (FileResult, int64) {
 	uo.Progress = func(p wrapper.UploadProgress) {
 		b.mu.Lock()
-		fp.Acked = p.Acked
+		fp.Acked, fp.Sent, fp.Pending = p.Acked, p.Sent, p.Pending
 		if p.Total >= 0 {
 			fp.Total = p.Total
 		}

@@ -544,3 +544,83 @@ func TestUploadOneStream(t *testing.T) {
 	assert.Equal(t, int64(len(data)), last.Bytes)
 	assert.Equal(t, last.Bytes, last.BytesDone)
 }
+
+// TestProgressCountsBytesInFlight uploads a file to a server that reads
+// the whole chunk, then holds its answer: the batch's progress shows the
+// file's bytes sent and its chunk awaiting an answer before anything is
+// acknowledged, and every byte done at the end.
+func TestProgressCountsBytesInFlight(t *testing.T) {
+	const size = 300 << 10
+	root := writeTree(t, t.TempDir(), map[string]int64{"a.mp4": size})
+	files, err := Plan([]string{root}, PlanOptions{})
+	require.NoError(t, err)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := wrapper.New(wrapper.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var calls []Progress
+	var col collect
+	opts := batchOpts(nil, "to1tcmSFHeYY5KzyhOqVKMKb", &col)
+	opts.Upload.StallTimeout = -1
+	opts.Progress = func(p Progress) {
+		mu.Lock()
+		calls = append(calls, p)
+		mu.Unlock()
+	}
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Upload(t.Context(), c, files, opts)
+		done <- outcome{res, err}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch sent nothing")
+	}
+	inFlight := func() []FileProgress {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(calls) == 0 {
+			return nil
+		}
+		return calls[len(calls)-1].InFlight
+	}
+	want := []FileProgress{{Path: files[0].Path, Acked: 0, Sent: size, Pending: 1, Total: size}}
+	require.Eventually(t, func() bool { return assert.ObjectsAreEqual(want, inFlight()) }, 5*time.Second, 10*time.Millisecond,
+		"the chunk is sent and unanswered: want %+v, got %+v", want, inFlight())
+	close(release)
+
+	out := <-done
+	require.NoError(t, out.err)
+	assert.Equal(t, 1, out.res.Uploaded)
+	mu.Lock()
+	defer mu.Unlock()
+	last := calls[len(calls)-1]
+	assert.Equal(t, Progress{Files: 1, Done: 1, Bytes: size, BytesDone: size, InFlight: []FileProgress{}}, last)
+	for i, p := range calls {
+		for _, f := range p.InFlight {
+			assert.LessOrEqual(t, f.Acked, f.Sent, "call %d: %+v", i, f)
+			assert.LessOrEqual(t, f.Sent, f.Total, "call %d: %+v", i, f)
+		}
+	}
+}
