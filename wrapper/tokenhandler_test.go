@@ -571,6 +571,9 @@ func TestTokenHandlerSlowAPIAndAGoneClient(t *testing.T) {
 func TestTokenHandlerCloseWaitsForMintsUnderWay(t *testing.T) {
 	f := newFakeTokenAPI(t)
 	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	defer letGo() // a failing test does not leave the fake API hanging
 	f.setMint(func(http.ResponseWriter, *http.Request) bool {
 		close(entered)
 		<-release
@@ -589,7 +592,7 @@ func TestTokenHandlerCloseWaitsForMintsUnderWay(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	f.setMint(nil)
-	close(release)
+	letGo()
 	g := grantOf(t, <-answered)
 	require.NoError(t, <-closed)
 	_, deleted := f.deletedAt(g.UploadToken)
