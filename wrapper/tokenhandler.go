@@ -125,7 +125,10 @@ type TokenGrant struct {
 //
 // It remembers every token it minted and deletes it at the API when it
 // expires, when Revoke or RevokePrincipal is called, and at Close, so that
-// none is left behind after a clean stop. Build one with NewTokenHandler;
+// none is left behind after a clean stop. (A mint whose requester left
+// before the API answered is abandoned; if the API minted that token all
+// the same, the handler never learns it, and it expires with its TTL.)
+// Build one with NewTokenHandler;
 // the zero value is not usable. It is safe for concurrent use. It runs a
 // goroutine until Close.
 type TokenHandler struct {
@@ -594,7 +597,7 @@ func (h *TokenHandler) forget(m *mintedToken) {
 // revoked ones whose deletion failed, until Close.
 func (h *TokenHandler) janitor() {
 	defer close(h.stopped)
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(h.window)
 	defer timer.Stop()
 	for {
 		h.mu.Lock()
@@ -609,9 +612,11 @@ func (h *TokenHandler) janitor() {
 			}
 		}
 		h.mu.Unlock()
-		wait := time.Hour
+		// Principals are looked at once a window at least, so that those
+		// who stopped asking are forgotten.
+		wait := h.window
 		if !next.IsZero() {
-			wait = max(next.Sub(h.now()), 0)
+			wait = min(max(next.Sub(h.now()), 0), wait)
 		}
 		timer.Reset(wait)
 		select {
@@ -622,6 +627,7 @@ func (h *TokenHandler) janitor() {
 		case <-timer.C:
 		}
 		h.sweep()
+		h.forgetIdlePrincipals()
 	}
 }
 
@@ -659,6 +665,18 @@ func (h *TokenHandler) sweep() {
 			m.retryAt = h.now().Add(tokenRetryRevoke)
 			h.mu.Unlock()
 		}
+	}
+}
+
+// forgetIdlePrincipals drops the principals with no token alive, no mint
+// under way and no mint left in the window.
+func (h *TokenHandler) forgetIdlePrincipals() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	for name, p := range h.principals {
+		h.prune(p, now)
+		h.forgetIfIdle(name, p)
 	}
 }
 

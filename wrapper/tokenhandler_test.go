@@ -225,6 +225,19 @@ func TestTokenHandlerHandsOutAToken(t *testing.T) {
 	assert.NotEmpty(t, res.Video.VideoID)
 }
 
+// TestTokenHandlerGrantKeepsTheBasePath mounts the API below /api: the
+// grant's apiHost and uploadUrl keep the path, as the uploader appends
+// /upload to apiHost.
+func TestTokenHandlerGrantKeepsTheBasePath(t *testing.T) {
+	f := newFakeTokenAPI(t)
+	mounted := httptest.NewServer(http.StripPrefix("/api", f.Config.Handler))
+	defer mounted.Close()
+	h := newTokenHandler(t, newKeyClient(t, mounted.URL+"/api", fakeKey), wrapper.TokenHandlerOptions{})
+	g := grantOf(t, ask(h, http.MethodPost, "alice", ""))
+	assert.Equal(t, strings.TrimPrefix(mounted.URL, "http://")+"/api", g.APIHost)
+	assert.Equal(t, mounted.URL+"/api/upload?token="+g.UploadToken, g.UploadURL)
+}
+
 func TestNewTokenHandlerRefusesBadOptions(t *testing.T) {
 	f := newFakeTokenAPI(t)
 	c := newKeyClient(t, f.URL, fakeKey)
