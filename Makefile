@@ -38,7 +38,7 @@ test: check-generated
 	$(GO) vet ./...
 	GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -race -count=1 ./...
 
-## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium, and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
+## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium (its token from a wrapper.TokenHandler on a third origin), and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
 browser-test:
 	cd e2e/browser/testdata && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) vet -tags browser ./e2e/browser/ ./sandbox/

@@ -109,6 +109,35 @@
 //
 // Breaking out of the loop sends no further request.
 //
+// # Handing out tokens to browsers
+//
+// A [TokenHandler] is the endpoint a backend mounts so that pages, phones
+// and devices get short-lived tokens: the backend's own function says who
+// asks (it is never guessed), and the handler mints with the key, limits
+// each user's tokens (answered 429 with Retry-After), answers CORS for the
+// named origins only, and deletes every token it minted when it expires,
+// when revoked, and at Close:
+//
+//	tokens, err := wrapper.NewTokenHandler(client, wrapper.TokenHandlerOptions{
+//		Authorize: func(r *http.Request) (string, error) {
+//			c, err := r.Cookie("session")
+//			if err != nil {
+//				return "", wrapper.ErrUnauthorized // answered 401
+//			}
+//			return c.Value, nil // look the session up in your store instead
+//		},
+//		AllowedOrigins:   []string{"https://app.example.com"},
+//		AllowCredentials: true, // the page sends its cookie
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer tokens.Close(ctx) // after the HTTP server has stopped
+//	http.Handle("/upload-token", tokens) // POST; it answers preflights and 405 itself
+//
+// Its answer, a [TokenGrant], is the options of the official browser
+// uploader: new VideoUploader({file, ...grant}).
+//
 // # Options
 //
 // [New] takes options, each checked as it is applied; New returns the first

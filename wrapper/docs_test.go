@@ -80,6 +80,7 @@ var snippetImports = map[string]string{
 	"io":          "io",
 	"log":         "log",
 	"os":          "os",
+	"signal":      "os/signal",
 	"time":        "time",
 	"testing":     "testing",
 	"wrapper":     "github.com/avupload/avupload/wrapper",

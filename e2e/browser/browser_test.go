@@ -4,7 +4,9 @@
 // uploader: `avupload sandbox --tls` serves the API, a Go backend mints an
 // upload token with the wrapper, and the npm package @api.video/video-uploader,
 // unmodified, uploads a file in 5 MiB chunks from a web page of another
-// origin in a real headless Chromium.
+// origin in a real headless Chromium. TestTokenHandlerInTheBrowser has the
+// page get its token from a wrapper.TokenHandler on a third origin, as a web
+// app would.
 //
 // It needs Debian's chromium (apt-get install -y chromium; or set CHROMIUM to
 // another Chromium binary) and the pinned uploader in testdata/node_modules
@@ -238,6 +240,37 @@ func uploadFromPage(t *testing.T, browser context.Context, pageURL, file, token,
 	return res
 }
 
+// startBrowser starts Debian's Chromium, headless, trusting only the
+// sandbox's key, and returns its context and the function that stops it
+// (call it before the servers close, so that the browser is drained).
+func startBrowser(t *testing.T, ctx context.Context, chromium, spkiPin string) (context.Context, func()) {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("ignore-certificate-errors-spki-list", spkiPin),
+	)
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	stop := func() {
+		cancelBrowser()
+		cancelAlloc()
+	}
+	if err := chromedp.Do(browser); err != nil {
+		stop()
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	return browser, stop
+}
+
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -278,25 +311,8 @@ func TestOfficialBrowserUploaderAgainstSandboxTLS(t *testing.T) {
 	sum := sha256.Sum256(data)
 	wantSHA := hex.EncodeToString(sum[:])
 
-	// The browser: Debian's Chromium, headless, trusting only the sandbox's key.
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("ignore-certificate-errors-spki-list", sb.spkiPin),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	require.NoError(t, chromedp.Do(browser), "starting %s", chromium)
+	browser, stopBrowser := startBrowser(t, ctx, chromium, sb.spkiPin)
+	defer stopBrowser()
 
 	t.Run("a page of an allowed origin uploads in 5 MiB chunks", func(t *testing.T) {
 		res := uploadFromPage(t, browser, page.URL+"/", file, token.Token, sbURL.Host, false)
@@ -327,6 +343,5 @@ func TestOfficialBrowserUploaderAgainstSandboxTLS(t *testing.T) {
 	})
 
 	// Drain the browser before the servers close.
-	cancelBrowser()
-	cancelAlloc()
+	stopBrowser()
 }
