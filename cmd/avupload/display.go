@@ -356,18 +356,6 @@ func (d *display) stop() {
 	}
 }
 
-// done describes how much the API acknowledged, as of the last snapshot:
-// "150.0 MiB of 300.0 MiB", or "150.0 MiB" while the total is unknown.
-func (d *display) done() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	f := figuresOf(d.prog)
-	if f.total >= 0 {
-		return formatSize(d.prog.BytesDone) + " of " + formatSize(f.total)
-	}
-	return formatSize(d.prog.BytesDone)
-}
-
 // figures are the numbers shown, from one snapshot.
 type figures struct {
 	files, done, failed int

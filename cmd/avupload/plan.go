@@ -21,10 +21,6 @@ type planFlags struct {
 	dryRun        bool
 }
 
-// planFlagNames lists planFlags' flags, which make a single file a batch
-// of one.
-var planFlagNames = []string{"include-hidden", "dry-run"}
-
 func (p *planFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.includeHidden, "include-hidden", false,
 		"also upload the hidden and system files and folders found in directories (.*, .DS_Store, ._*, Thumbs.db, desktop.ini...)")

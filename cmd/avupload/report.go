@@ -168,9 +168,6 @@ func (o *batchOutput) stopped(err error, res *batch.Result, files int, journal s
 // progress is the batch's Progress function.
 func (o *batchOutput) progress(p batch.Progress) { o.disp.update(p) }
 
-// done describes how much the API acknowledged: "150.0 MiB of 300.0 MiB".
-func (o *batchOutput) done() string { return o.disp.done() }
-
 // finish ends the progress display and prints the summary: on stdout for
 // a person, on stderr with --json so that stdout holds only file objects.
 func (o *batchOutput) finish(res *batch.Result) {
