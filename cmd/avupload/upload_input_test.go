@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -155,4 +157,32 @@ func TestUploadAlways503(t *testing.T) {
 	assert.Contains(t, errw, "503")
 	assert.Contains(t, errw, "(given up after 3 retries)")
 	assert.Equal(t, int32(4), requests.Load())
+}
+
+// closedStdout is a standard output whose reader is gone.
+type closedStdout struct{}
+
+func (closedStdout) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestUploadResultLost checks that one file uploaded whose result cannot be
+// written to standard output exits 1, naming the video, whatever the
+// output format: the upload is done, but a script reading its result has
+// nothing.
+func TestUploadResultLost(t *testing.T) {
+	srv := sandboxtest.NewServer(t)
+	token, err := srv.Sandbox.CreateToken(0)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "one.mp4")
+	require.NoError(t, os.WriteFile(file, []byte("a small video"), 0o600))
+	for _, format := range []string{"", "--json", "-q"} {
+		var errw bytes.Buffer
+		args := []string{"upload", "--base-url", srv.URL, "--token", token, file}
+		if format != "" {
+			args = append(args, format)
+		}
+		code := run(context.Background(), args, stdio{strings.NewReader(""), closedStdout{}, &errw}, func(string) string { return "" })
+		assert.Equal(t, exitFailure, code, format)
+		assert.Regexp(t, `(?m)^avupload: video vi\w+ is uploaded, but standard output was closed \(broken pipe\): its result is lost$`, errw.String(), format)
+	}
+	assert.Len(t, srv.Sandbox.Videos(), 3)
 }
