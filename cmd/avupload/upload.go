@@ -170,7 +170,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 		}
 		defer func() { _ = unlock() }()
 		opts.Upload.Store = wrapper.NewStateFile(f.stateFile)
-		opts.Upload.OnState = func(e wrapper.StateEvent) { f.report(cmd, stderr, e) }
+		opts.Upload.OnState = func(e wrapper.StateEvent) { f.report(cmd, out.disp.writer(stderr), e) }
 	}
 	if b.journal != "" {
 		j, err := openJournal(b.journal, b.repairJournal, stderr, f.output.quiet, c.BaseURL())
@@ -197,7 +197,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 	}
 	out.finish(res)
 	if single {
-		return planFailure(planned, f.singleError(cmd, ctx, out, err))
+		return planFailure(planned, f.singleError(ctx, cmd, out, err))
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return &batchInterrupted{err: ctx.Err(), cause: context.Cause(ctx), res: res, files: len(files), journal: b.journal}
@@ -220,7 +220,7 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 
 // singleError is the error of a batch of one file without a journal: its
 // upload's, with a word on how to resume it from --state-file.
-func (f *uploadFlags) singleError(cmd *cobra.Command, ctx context.Context, out *batchOutput, err error) error {
+func (f *uploadFlags) singleError(ctx context.Context, cmd *cobra.Command, out *batchOutput, err error) error {
 	r := out.result
 	var lost *stdoutError
 	if errors.As(context.Cause(ctx), &lost) && r.Err == nil {
