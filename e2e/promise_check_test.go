@@ -560,6 +560,16 @@ func (pc *pcase) twinInRow() bool {
 		if r.phase != 1 {
 			continue
 		}
+		if r.token == "" {
+			// With the API key, each run minted its own token: the two
+			// tokens of the first runs are theirs, whichever is whose.
+			for _, tok := range pc.phase1Toks {
+				if w, ok := r.srv.f.Window(tok); ok {
+					wins = append(wins, w)
+				}
+			}
+			break
+		}
 		w, ok := r.srv.f.Window(r.token)
 		if !ok {
 			return false // a run that sent nothing made no video
