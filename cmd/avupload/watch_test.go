@@ -236,7 +236,7 @@ func TestWatchRenames(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "done"), 0o755))
 	moved := filepath.Join(dir, "done", "show-final.mp4")
 	require.NoError(t, os.Rename(path, moved))
-	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), `"path":"`+moved+`"`) },
+	require.Eventually(t, func() bool { return len(jsonLines(t, w.stdout.String())) == 3 },
 		10*time.Second, 20*time.Millisecond, "the moved file is looked at")
 	time.Sleep(600 * time.Millisecond)
 
@@ -386,4 +386,41 @@ func TestWatchRefuses(t *testing.T) {
 		})
 	}
 	assert.NoDirExists(t, j, "nothing was opened")
+}
+
+// TestWatchRefusedFileTriedAgain has the server refuse a file's upload:
+// the other files go on, the refused one is said and tried again at the
+// next rescan, then uploaded once.
+func TestWatchRefusedFileTriedAgain(t *testing.T) {
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	srv.Sandbox.AddFaults(sandbox.Fault{Op: sandbox.OpUploadWithUploadToken, Request: 1, Kind: sandbox.FaultStatus, Status: http.StatusBadRequest})
+	dir, journal := t.TempDir(), filepath.Join(t.TempDir(), "journal")
+	a, b := randomBytes(3000, 21), randomBytes(4000, 22)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.mp4"), a, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.mp4"), b, 0o600))
+	w := startWatch(t, srv, "--journal", journal, "--settle", "300ms", "--rescan", "1s", "--jobs", "1", "--json", dir)
+	require.Eventually(t, func() bool { return len(jsonLines(t, w.stdout.String())) == 3 }, 15*time.Second, 20*time.Millisecond)
+	assert.Equal(t, exitInterrupted, w.stop(t))
+	bySum, all := completeBySum(srv.Sandbox)
+	assert.Equal(t, 2, all)
+	assert.Equal(t, 1, bySum[sumOf(a)])
+	assert.Equal(t, 1, bySum[sumOf(b)])
+	var statuses []string
+	for _, r := range jsonLines(t, w.stdout.String()) {
+		statuses = append(statuses, filepath.Base(r.Path)+" "+r.Status)
+	}
+	assert.Equal(t, []string{"a.mp4 failed", "b.mp4 uploaded", "a.mp4 uploaded"}, statuses, "a fails, b goes on, a goes at the rescan")
+}
+
+// TestWatchWrongKey checks that a key the API refuses stops the watch
+// before it watches anything, exit status 1, the key never printed.
+func TestWatchWrongKey(t *testing.T) {
+	srv := sandboxtest.NewServer(t)
+	dir, journal := t.TempDir(), filepath.Join(t.TempDir(), "journal")
+	code, stdout, stderr := runEnv(t, map[string]string{envAPIKey: "wrong-key-1234567"}, "watch", "--base-url", srv.URL, "--journal", journal, dir)
+	assert.Equal(t, exitFailure, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "The API key is invalid")
+	assert.NotContains(t, stderr, "wrong-key-1234567")
+	assert.NotContains(t, stderr, "watching")
 }
