@@ -23,6 +23,7 @@ import (
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 	"github.com/avupload/avupload/wrapper"
+	"github.com/avupload/avupload/wrapper/batch"
 )
 
 // lockedBuffer is a bytes.Buffer that a running command writes while a
@@ -423,4 +424,52 @@ func TestWatchWrongKey(t *testing.T) {
 	assert.Contains(t, stderr, "The API key is invalid")
 	assert.NotContains(t, stderr, "wrong-key-1234567")
 	assert.NotContains(t, stderr, "watching")
+}
+
+// TestWatchSelects checks that the watch takes the files upload would:
+// --exclude, --shard and the hidden files left out, alike for the files
+// there at the start and those that come later.
+func TestWatchSelects(t *testing.T) {
+	srv := sandboxtest.NewServer(t, sandbox.WithDataDir(t.TempDir()))
+	dir, journal := t.TempDir(), filepath.Join(t.TempDir(), "journal")
+	names := []string{"a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4", "f.mp4", "skip.part", ".hidden.mp4"}
+	write := func(prefix string) {
+		for i, name := range names {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, prefix+name), randomBytes(1000+i, uint64(len(prefix)*100+i)), 0o600))
+		}
+	}
+	write("") // there at the start
+	args := []string{"--exclude", "*.part", "--shard", "1/2"}
+	w := startWatch(t, srv, append(args, "--journal", journal, "--settle", "300ms", "--rescan", "1h", "--json", dir)...)
+	write("later-")
+	plan, err := batch.Walk([]string{dir}, batch.PlanOptions{Exclude: []string{"*.part"}, Shard: 1, Shards: 2})
+	require.NoError(t, err)
+	require.NotEmpty(t, plan.Files)
+	require.Less(t, len(plan.Files), 12, "the shard leaves some out")
+	require.Eventually(t, func() bool { return len(jsonLines(t, w.stdout.String())) == len(plan.Files) }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
+	assert.Equal(t, exitInterrupted, w.stop(t))
+	var want, got []string
+	for _, f := range plan.Files {
+		want = append(want, f.Path)
+	}
+	for _, r := range jsonLines(t, w.stdout.String()) {
+		got = append(got, r.Path)
+	}
+	assert.ElementsMatch(t, want, got, "the files upload --shard 1/2 --exclude '*.part' takes, each once")
+}
+
+// TestProgressSum checks the status line's sum of the uploads under way
+// and ended.
+func TestProgressSum(t *testing.T) {
+	s := progressSum{live: map[int]batch.Progress{}}
+	s.live[1] = batch.Progress{Files: 1, Done: 1, Bytes: 100, BytesDone: 100}
+	s.finish(1)
+	s.live[3] = batch.Progress{Files: 1, Bytes: 50, BytesDone: 10, InFlight: []batch.FileProgress{{Path: "c", Acked: 10, Total: 50}}}
+	s.live[2] = batch.Progress{Files: 1, Bytes: -1, InFlight: []batch.FileProgress{{Path: "b", Total: -1}}}
+	got := s.sumLocked()
+	assert.Equal(t, batch.Progress{Files: 3, Done: 1, Bytes: 150, BytesDone: 110,
+		InFlight: []batch.FileProgress{{Path: "b", Total: -1}, {Path: "c", Acked: 10, Total: 50}}}, got, "in the order they started")
+	s.finish(9) // unknown: nothing
+	assert.Equal(t, got, s.sumLocked())
 }
