@@ -291,7 +291,7 @@ type watcher struct {
 	events <-chan fsnotify.Event
 	errs   <-chan error
 
-	known    map[string]fileStat   // uploaded or skipped, with their stat then
+	known    map[string]candidate  // uploaded or skipped, with their stat then
 	pending  map[string]*candidate // settling
 	busy     map[string]bool       // under upload
 	retries  map[string]retry      // failed, waiting to be tried again
@@ -311,8 +311,8 @@ func newWatcher(root string, plan batch.PlanOptions, settle, rescan time.Duratio
 	out *batchOutput, stderr io.Writer, quiet bool) *watcher {
 	jobs := max(opts.Jobs, 1)
 	opts.Jobs = 1
-	return &watcher{root: root, plan: plan, settle: settle, rescan: rescan, c: c, opts: opts, jobs: jobs, out: out, stderr: stderr, quiet: quiet,
-		now: time.Now, known: map[string]fileStat{}, pending: map[string]*candidate{}, busy: map[string]bool{},
+	return &watcher{root: filepath.Clean(root), plan: plan, settle: settle, rescan: rescan, c: c, opts: opts, jobs: jobs, out: out, stderr: stderr, quiet: quiet,
+		now: time.Now, known: map[string]candidate{}, pending: map[string]*candidate{}, busy: map[string]bool{},
 		retries: map[string]retry{}, told: map[string]bool{}, results: make(chan watchResult),
 		prog: progressSum{live: map[int]batch.Progress{}}}
 }
@@ -445,9 +445,23 @@ func (w *watcher) watchTree(dir string) {
 	})
 }
 
-// event takes a notification: any change asks for a walk; a new folder
-// is watched at once.
+// event takes a notification. A file settling or under upload needs
+// nothing (settling looks at it again before it goes); a file known, that
+// changed, starts settling again; a name that came or went, or a folder
+// made, asks for a walk, which the selection of upload decides on. A new
+// folder is watched at once.
 func (w *watcher) event(ev fsnotify.Event) {
+	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+		if _, ok := w.pending[ev.Name]; ok || w.busy[ev.Name] {
+			return
+		}
+		if k, ok := w.known[ev.Name]; ok {
+			if st, ok := statOf(ev.Name); ok {
+				w.observe(k.file, st, w.now())
+				return
+			}
+		}
+	}
 	w.dirty = true
 	if ev.Has(fsnotify.Create) {
 		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
@@ -485,7 +499,7 @@ func (w *watcher) walk(first bool) (*batch.PlanResult, error) {
 			w.observe(f, st, now)
 		}
 	}
-	maps.DeleteFunc(w.known, func(p string, _ fileStat) bool { return !seen[p] })
+	maps.DeleteFunc(w.known, func(p string, _ candidate) bool { return !seen[p] })
 	maps.DeleteFunc(w.pending, func(p string, _ *candidate) bool { return !seen[p] })
 	maps.DeleteFunc(w.retries, func(p string, _ retry) bool { return !seen[p] })
 	return res, nil
@@ -496,7 +510,7 @@ func (w *watcher) observe(f batch.File, st fileStat, now time.Time) {
 	if w.busy[f.Path] {
 		return // a change during its upload is seen after it
 	}
-	if k, ok := w.known[f.Path]; ok && k == st {
+	if k, ok := w.known[f.Path]; ok && k.stat == st {
 		return
 	}
 	if r, ok := w.retries[f.Path]; ok && r.stat == st && now.Before(r.at) {
@@ -576,7 +590,7 @@ func (w *watcher) done(r watchResult) error {
 	}
 	switch {
 	case r.r.Status == batch.FileUploaded || r.r.Status == batch.FileSkipped:
-		w.known[path] = r.stat
+		w.known[path] = candidate{file: r.file, stat: r.stat}
 	case r.res == nil && r.err != nil && !errors.Is(r.err, context.Canceled):
 		w.total.Failed++
 		w.retries[path] = retry{stat: r.stat, at: w.now().Add(w.rescan)}
