@@ -100,6 +100,26 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 			return usagef("--%s selects or records files: standard input, one stream read once, cannot take it", name)
 		}
 	}
+	if err := f.checkTransfer(flags); err != nil {
+		return err
+	}
+	switch {
+	case f.videoID != "" && several:
+		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
+	case f.stateFile != "" && several:
+		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
+	case f.stateFile != "" && b.journal != "":
+		return usagef("--state-file and --journal both keep the upload's state: give one of them")
+	case f.stateFile == "" && (f.restart || f.ignoreState):
+		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
+	}
+	return b.checkSelection()
+}
+
+// checkTransfer refuses the flags of how files are sent and recorded that
+// hold a value out of range: what upload and watch share.
+func (f *uploadFlags) checkTransfer(flags *pflag.FlagSet) error {
+	b := &f.batch
 	switch {
 	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
 		return checkSizeRange("chunk-size", flags.Lookup("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
@@ -113,15 +133,13 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 		return usagef("--journal wants a directory, got an empty one; leave --journal out to upload without a journal")
 	case b.repairJournal && b.journal == "":
 		return usagef("--repair-journal repairs the --journal DIR: give one")
-	case f.videoID != "" && several:
-		return usagef("--video-id adds to one video: it cannot be used with several files or a directory")
-	case f.stateFile != "" && several:
-		return usagef("--state-file holds one upload: use --journal DIR for several files or a directory")
-	case f.stateFile != "" && b.journal != "":
-		return usagef("--state-file and --journal both keep the upload's state: give one of them")
-	case f.stateFile == "" && (f.restart || f.ignoreState):
-		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	}
+	return nil
+}
+
+// checkSelection refuses a --shard, --include or --exclude that cannot
+// select anything.
+func (b *batchFlags) checkSelection() error {
 	if b.shard != "" {
 		if _, _, ok := parseShard(b.shard); !ok {
 			return usagef("--shard %q: want K/N with 1 <= K <= N, e.g. 2/8", b.shard)

@@ -127,7 +127,7 @@ func addCommands(root *cobra.Command, a *app) {
 		}
 		return bindServer(cmd, a)
 	}
-	root.AddCommand(newTokenCommand(a), newUploadCommand(a))
+	root.AddCommand(newTokenCommand(a), newUploadCommand(a), newWatchCommand(a))
 	// Argument checks run before PersistentPreRunE; a flag that swallowed
 	// the next one must be named before its stray value is.
 	for _, cmd := range allCommands(root) {

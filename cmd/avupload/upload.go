@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/avupload/avupload/wrapper"
 	"github.com/avupload/avupload/wrapper/batch"
@@ -92,7 +93,13 @@ that holds it.` + batchHelp + planHelp,
 		Args: uploadArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error { return f.run(cmd, a, args) }),
 	}
-	fs := cmd.Flags()
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register adds the upload flags to fs. watch takes most of them: see
+// newWatchCommand.
+func (f *uploadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
 		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
@@ -112,7 +119,6 @@ that holds it.` + batchHelp + planHelp,
 	f.batch.register(fs)
 	f.server.register(fs)
 	f.output.register(fs, "print nothing but errors")
-	return cmd
 }
 
 // run uploads the files, directories or standard input in args: one
@@ -126,28 +132,10 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 		return err
 	}
 	b := &f.batch
-	opts := &batch.Options{
-		Upload: wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall,
-			VideoID: f.videoID, Restart: f.restart, IgnoreStoreErrors: f.ignoreState},
-		Jobs:     b.jobs,
-		TokenTTL: b.tokenTTL,
-	}
-	if b.trustMtime {
-		opts.Verify = batch.SkipIfSameStat
-	}
-	key := ""
-	token, err := a.uploadToken(f.token)
+	opts := f.batchOptions()
+	token, key, err := f.credentials(cmd, a)
 	if err != nil {
-		if key = a.getenv(envAPIKey); key == "" {
-			return usageError{missingCredential{fmt.Sprintf("no upload token: pass --token (or set %s), or set %s to mint one with the API key",
-				envToken, envAPIKey)}}
-		}
-		if key, err = a.apiKey(""); err != nil {
-			return err
-		}
-	}
-	if token != "" && cmd.Flags().Changed("token-ttl") {
-		return usagef("--token-ttl is the lifetime of the tokens minted with the API key: with an upload token (--token or %s), none is minted; leave one of them out", envToken)
+		return err
 	}
 	opts.Token = token
 	// The progress display, the client's notices and its log share
@@ -216,6 +204,40 @@ func (f *uploadFlags) run(cmd *cobra.Command, a *app, args []string) error {
 		}
 	}
 	return planFailure(planned, err)
+}
+
+// batchOptions are the batch options the upload flags ask for, without
+// the credentials, the journal and the output.
+func (f *uploadFlags) batchOptions() *batch.Options {
+	opts := &batch.Options{
+		Upload: wrapper.UploadOptions{ChunkSize: f.chunkSize, Concurrency: f.concurrency, HTTP2: f.http2, StallTimeout: f.stall,
+			VideoID: f.videoID, Restart: f.restart, IgnoreStoreErrors: f.ignoreState},
+		Jobs:     f.batch.jobs,
+		TokenTTL: f.batch.tokenTTL,
+	}
+	if f.batch.trustMtime {
+		opts.Verify = batch.SkipIfSameStat
+	}
+	return opts
+}
+
+// credentials returns the upload token of --token or $AVUPLOAD_TOKEN or,
+// without one, the API key of $APIVIDEO_API_KEY that mints tokens.
+func (f *uploadFlags) credentials(cmd *cobra.Command, a *app) (token, key string, err error) {
+	token, err = a.uploadToken(f.token)
+	if err != nil {
+		if key = a.getenv(envAPIKey); key == "" {
+			return "", "", usageError{missingCredential{fmt.Sprintf("no upload token: pass --token (or set %s), or set %s to mint one with the API key",
+				envToken, envAPIKey)}}
+		}
+		if key, err = a.apiKey(""); err != nil {
+			return "", "", err
+		}
+	}
+	if token != "" && cmd.Flags().Changed("token-ttl") {
+		return "", "", usagef("--token-ttl is the lifetime of the tokens minted with the API key: with an upload token (--token or %s), none is minted; leave one of them out", envToken)
+	}
+	return token, key, nil
 }
 
 // singleError is the error of a batch of one file without a journal: its

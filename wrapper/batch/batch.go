@@ -173,6 +173,19 @@ type Options struct {
 	// TokenTTL is the lifetime of minted tokens: DefaultTokenTTL when 0,
 	// else whole seconds from MinTokenTTL to wrapper.MaxTokenTTL.
 	TokenTTL time.Duration
+	// Minter, when set, gives the tokens instead: the batch mints nothing
+	// itself and deletes nothing at its end, so that many batches (a
+	// long-running watch) share one token, deleted by Minter.Close. It
+	// cannot be given with Token; TokenTTL is then the Minter's.
+	Minter *Minter
+	// TrackRenames, with a Journal, recognizes a file moved or renamed
+	// since it was uploaded: a file the journal does not record, whose size
+	// and SHA-256 are those of a recorded file no longer at its recorded
+	// path, is recorded under its new path with that video and skipped,
+	// not uploaded again. A file whose content a recorded file that still
+	// exists holds is a copy, and is uploaded. The check reads the file only
+	// when the journal records a vanished file of its size.
+	TrackRenames bool
 	// OnFile, when set, is told each file's outcome as it ends, from one
 	// goroutine at a time.
 	OnFile func(FileResult)
@@ -215,6 +228,10 @@ func (o *Options) check(files []File) error {
 		return invalidInput("a batch keeps its resume states in its Journal: leave Upload.Store empty")
 	case o.Upload.Store != nil && o.Journal != nil:
 		return invalidInput("a batch of one file keeps its resume state in Upload.Store or in the Journal, not both")
+	case o.Minter != nil && o.Token != "":
+		return invalidInput("a batch takes its tokens from Token or from a Minter, not both")
+	case o.TrackRenames && o.Journal == nil:
+		return invalidInput("TrackRenames recognizes the files a Journal records: give one")
 	}
 	for _, f := range files {
 		if f.Source != nil && o.Journal != nil {
@@ -274,7 +291,11 @@ func upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options,
 		return nil, err
 	}
 	start := time.Now()
-	b := &batch{c: c, o: &o, files: files, tokens: &tokenSource{c: c, fixed: o.Token, ttl: o.TokenTTL, now: now}}
+	tokens := &tokenSource{c: c, fixed: o.Token, ttl: o.TokenTTL, now: now}
+	if o.Minter != nil {
+		tokens = &o.Minter.src
+	}
+	b := &batch{c: c, o: &o, files: files, tokens: tokens}
 	b.prog.Files = len(files)
 	for _, f := range files {
 		if f.Size < 0 {
@@ -327,7 +348,10 @@ feed:
 	res.Duration = time.Since(start)
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err := b.tokens.deleteMinted(cleanup)
+	var err error
+	if o.Minter == nil {
+		err = b.tokens.deleteMinted(cleanup)
+	}
 	if err := ctx.Err(); err != nil {
 		return &res, errors.Join(interrupted(ctx), b.stopErr, err)
 	}
@@ -472,6 +496,11 @@ func (b *batch) upload(ctx context.Context, f File, fp *FileProgress) (FileResul
 				return FileResult{Status: FileSkipped, VideoID: e.VideoID, Size: e.Size, SHA256: e.SHA256}, 0
 			}
 		}
+		if b.o.TrackRenames {
+			if r, ok := b.renamed(ctx, f.Path, abs, fi); ok {
+				return r, 0
+			}
+		}
 	}
 
 	uo := b.o.Upload
@@ -543,6 +572,33 @@ func (b *batch) unchanged(ctx context.Context, path string, fi os.FileInfo, e Jo
 	return sum == e.SHA256, nil
 }
 
+// renamed recognizes the file at path (abs), which the journal does not
+// record as it is, as a recorded file moved there (see
+// Options.TrackRenames), records it under its new path and returns its
+// result: skipped, or unrecorded when the journal could not record it.
+// It returns false for a file to upload.
+func (b *batch) renamed(ctx context.Context, path, abs string, fi os.FileInfo) (FileResult, bool) {
+	j, base := b.o.Journal, b.c.BaseURL()
+	if !j.vanished(base, fi.Size()) {
+		return FileResult{}, false
+	}
+	sum, err := hashFile(ctx, path)
+	if err != nil {
+		return FileResult{}, false // the upload reads it again, and says why it cannot
+	}
+	old, ok := j.movedFrom(base, fi.Size(), sum)
+	if !ok {
+		return FileResult{}, false
+	}
+	e := JournalEntry{BaseURL: base, Path: abs, Size: fi.Size(), ModTime: fi.ModTime().UTC(), SHA256: sum,
+		VideoID: old.VideoID, UploadedAt: old.UploadedAt}
+	r := FileResult{Status: FileSkipped, VideoID: old.VideoID, Size: fi.Size(), SHA256: sum}
+	if err := j.record(e); err != nil {
+		r.Status, r.Err = FileUnrecorded, &unrecordedError{videoID: old.VideoID, err: err}
+	}
+	return r, true
+}
+
 // hashBufferSize is the size of the buffer a skip check reads a file through.
 const hashBufferSize = 64 << 10
 
@@ -578,9 +634,21 @@ type tokenSource struct {
 	ttl   time.Duration
 	now   func() time.Time
 
+	// forget, for a source that lives for days (a Minter), drops from
+	// minted the tokens surely expired, so as not to delete them all at
+	// the end.
+	forget bool
+
 	mu     sync.Mutex
 	cur    wrapper.UploadToken
-	minted []string
+	minted []mintedToken
+}
+
+// mintedToken is a token a source minted, and when it expires by the
+// source's clock.
+type mintedToken struct {
+	token   string
+	expires time.Time
 }
 
 // get returns the token to start an upload with; stale, when not empty, is
@@ -603,7 +671,13 @@ func (t *tokenSource) get(ctx context.Context, stale string) (string, error) {
 		tok.ExpiresAt = t.now().Add(t.ttl)
 	}
 	t.cur = tok
-	t.minted = append(t.minted, tok.Token)
+	now := t.now()
+	if t.forget {
+		// A token a whole lifetime past its expiry, by this clock, is gone
+		// from the server, whatever the two clocks' difference.
+		t.minted = slices.DeleteFunc(t.minted, func(m mintedToken) bool { return now.After(m.expires.Add(t.ttl)) })
+	}
+	t.minted = append(t.minted, mintedToken{token: tok.Token, expires: now.Add(t.ttl)})
 	return tok.Token, nil
 }
 
@@ -617,7 +691,7 @@ func (t *tokenSource) deleteMinted(ctx context.Context) error {
 	failed := 0
 	var last error
 	for _, tok := range minted {
-		if err := t.c.DeleteUploadToken(ctx, tok); err != nil && !errors.Is(err, wrapper.ErrNotFound) {
+		if err := t.c.DeleteUploadToken(ctx, tok.token); err != nil && !errors.Is(err, wrapper.ErrNotFound) {
 			failed++
 			last = err
 		}
@@ -628,6 +702,41 @@ func (t *tokenSource) deleteMinted(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Minter mints the upload tokens of several batches with a client's API
+// key (see Options.Minter): one token at a time, renewed before it has
+// less than half its lifetime left, all deleted by Close. Its zero value
+// is not usable: make one with NewMinter. It is safe for concurrent use.
+type Minter struct {
+	src tokenSource
+}
+
+// NewMinter returns a Minter minting tokens of ttl (DefaultTokenTTL when
+// 0, else whole seconds from MinTokenTTL to wrapper.MaxTokenTTL) with c,
+// which must hold the API key; the first token is minted by Token or by
+// the first batch.
+func NewMinter(c *wrapper.Client, ttl time.Duration) (*Minter, error) {
+	o := Options{TokenTTL: ttl}
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	return &Minter{src: tokenSource{c: c, ttl: o.TokenTTL, now: time.Now, forget: true}}, nil
+}
+
+// Token returns the current token, minting one when there is none or it
+// runs short: a way to check the API key before any batch.
+func (m *Minter) Token(ctx context.Context) (string, error) {
+	tok, err := m.src.get(ctx, "")
+	if errors.Is(err, wrapper.ErrNoAPIKey) {
+		return "", errNoKey
+	}
+	return tok, err
+}
+
+// Close deletes every token the Minter minted, but for those that expired
+// long ago (a lifetime past their expiry), which it forgot.
+// A Minter can go on minting after it.
+func (m *Minter) Close(ctx context.Context) error { return m.src.deleteMinted(ctx) }
 
 // notifier calls fn with what snap returns whenever poked, from one
 // goroutine, coalescing the pokes that arrive while fn runs.

@@ -183,12 +183,18 @@ type Journal struct {
 	mu       sync.Mutex
 	f        journalFile
 	done     map[journalKey]JournalEntry
+	bySize   map[sizeKey][]string // the paths recorded with each size, for TrackRenames
 	servers  []string
 	lastSync time.Time
 	unsynced bool
 }
 
 type journalKey struct{ base, path string }
+
+type sizeKey struct {
+	base string
+	size int64
+}
 
 // OpenJournal opens the journal in dir with the default JournalOptions.
 func OpenJournal(dir string) (*Journal, error) {
@@ -244,7 +250,7 @@ func openJournal(dir string, store *wrapper.FileStore, o JournalOptions) (*Journ
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	j := &Journal{dir: dir, store: store, done: map[journalKey]JournalEntry{}, lastSync: time.Now()}
+	j := &Journal{dir: dir, store: store, done: map[journalKey]JournalEntry{}, bySize: map[sizeKey][]string{}, lastSync: time.Now()}
 	p := filepath.Join(dir, "done.jsonl")
 	data, err := os.ReadFile(p)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -332,7 +338,12 @@ func checkJournalHeader(p string, line []byte) error {
 
 // add records e as done, in memory.
 func (j *Journal) add(e JournalEntry) {
-	j.done[journalKey{e.BaseURL, e.Path}] = e
+	k := journalKey{e.BaseURL, e.Path}
+	if old, ok := j.done[k]; !ok || old.Size != e.Size {
+		sk := sizeKey{e.BaseURL, e.Size}
+		j.bySize[sk] = append(j.bySize[sk], e.Path)
+	}
+	j.done[k] = e
 	if !slices.Contains(j.servers, e.BaseURL) {
 		j.servers = append(j.servers, e.BaseURL)
 	}
@@ -360,6 +371,60 @@ func (j *Journal) Servers() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return slices.Clone(j.servers)
+}
+
+// recorded returns the records of the server at base whose size is size.
+func (j *Journal) recorded(base string, size int64) []JournalEntry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []JournalEntry
+	for _, p := range j.bySize[sizeKey{base, size}] {
+		if e := j.done[journalKey{base, p}]; e.Size == size { // not since recorded with another size
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// vanished reports whether the journal records, for the server at base, a
+// file of size bytes that is no longer at its path.
+func (j *Journal) vanished(base string, size int64) bool {
+	for _, e := range j.recorded(base, size) {
+		if _, err := os.Lstat(e.Path); errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// movedFrom returns the record of the file that a file of size bytes and
+// SHA-256 sum, which the journal does not record, was moved from: one of
+// a video recorded with that content, none of whose recorded paths exists
+// any more (one that does makes the file a copy).
+func (j *Journal) movedFrom(base string, size int64, sum string) (JournalEntry, bool) {
+	videos := map[string][]JournalEntry{}
+	var order []string
+	for _, e := range j.recorded(base, size) {
+		if e.SHA256 == sum {
+			if videos[e.VideoID] == nil {
+				order = append(order, e.VideoID)
+			}
+			videos[e.VideoID] = append(videos[e.VideoID], e)
+		}
+	}
+	for _, id := range order {
+		gone := true
+		for _, e := range videos[id] {
+			if _, err := os.Lstat(e.Path); !errors.Is(err, fs.ErrNotExist) {
+				gone = false
+				break
+			}
+		}
+		if gone {
+			return videos[id][0], true
+		}
+	}
+	return JournalEntry{}, false
 }
 
 // len returns the number of files the journal records as done.
