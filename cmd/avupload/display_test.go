@@ -34,7 +34,8 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// lockedBuffer is a buffer written by mpb's goroutine and read by the test.
+// lockedBuffer is a buffer written by another goroutine (mpb's, a
+// running command's) and read by the test.
 type lockedBuffer struct {
 	mu     sync.Mutex
 	b      bytes.Buffer

@@ -276,6 +276,7 @@ type watchResult struct {
 // at most --jobs at once, each a batch of one file with the shared journal,
 // client and token, and report back on results.
 type watcher struct {
+	start          time.Time // when the watch started
 	root           string
 	plan           batch.PlanOptions
 	settle, rescan time.Duration
@@ -311,7 +312,7 @@ func newWatcher(root string, plan batch.PlanOptions, settle, rescan time.Duratio
 	out *batchOutput, stderr io.Writer, quiet bool) *watcher {
 	jobs := max(opts.Jobs, 1)
 	opts.Jobs = 1
-	return &watcher{root: filepath.Clean(root), plan: plan, settle: settle, rescan: rescan, c: c, opts: opts, jobs: jobs, out: out, stderr: stderr, quiet: quiet,
+	return &watcher{start: time.Now(), root: filepath.Clean(root), plan: plan, settle: settle, rescan: rescan, c: c, opts: opts, jobs: jobs, out: out, stderr: stderr, quiet: quiet,
 		now: time.Now, known: map[string]candidate{}, pending: map[string]*candidate{}, busy: map[string]bool{},
 		retries: map[string]retry{}, told: map[string]bool{}, results: make(chan watchResult),
 		prog: progressSum{live: map[int]batch.Progress{}}}
@@ -586,7 +587,7 @@ func (w *watcher) done(r watchResult) error {
 		t.Interrupted += res.Interrupted
 		t.NotStarted += res.NotStarted
 		t.BytesSent += res.BytesSent
-		t.Duration = time.Since(w.out.start)
+		t.Duration = time.Since(w.start)
 	}
 	switch {
 	case r.r.Status == batch.FileUploaded || r.r.Status == batch.FileSkipped:
