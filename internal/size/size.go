@@ -29,10 +29,6 @@ var Units = []Unit{
 	{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
 }
 
-// Grammar says, in a sentence for help texts, how sizes are written.
-const Grammar = "a size is a number of bytes (52428800) or a number with a binary unit: 512K, 50MiB, 1.5GiB; " +
-	"KB, MB and GB mean KiB, MiB and GiB (powers of 1024)"
-
 // The refusals of Parse that are not about the spelling.
 var (
 	ErrNegative = errors.New("a size cannot be negative")
