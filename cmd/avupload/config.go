@@ -14,6 +14,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -217,6 +218,11 @@ func (s *serverFlags) check() error {
 	u, err := url.Parse(s.baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("%s %s: want a URL such as https://ws.api.video or http://127.0.0.1:8080", cmp.Or(s.baseURLFrom, "--base-url"), quoteIfNeeded(s.baseURL))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return usagef("%s %s: port %s is out of range (1 to 65535)", cmp.Or(s.baseURLFrom, "--base-url"), quoteIfNeeded(s.baseURL), p)
+		}
 	}
 	return nil
 }
