@@ -627,3 +627,42 @@ func TestExitStatusTable(t *testing.T) {
 		})
 	}
 }
+
+// TestTrialFindings covers what a trial of other bad inputs found: a flag
+// with no value, -v or --verbose before the command, a one-letter flag the
+// command lacks, an upload token given as the API key.
+func TestTrialFindings(t *testing.T) {
+	srv := sandboxtest.NewServer(t)
+	tok, err := srv.Sandbox.CreateToken(time.Hour)
+	require.NoError(t, err)
+	tests := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"token", "create", "--ttl"}, nil, exitUsage, "avupload: --ttl needs a value\n"},
+		{[]string{"sandbox", "--addr"}, nil, exitUsage, "avupload: --addr needs a value\n"},
+		{[]string{"-v", "token", "list"}, nil, exitUsage, "avupload: -v goes after the command, as in 'avupload token list -v'; before it, -v is --version\n"},
+		{[]string{"--verbose", "token", "list"}, nil, exitUsage, "avupload: --verbose goes after the command"},
+		{[]string{"upload", "-c", "4", "a.mp4"}, nil, exitUsage, "avupload: unknown flag -c\n"},
+		{[]string{"token", "list", "--base-url", srv.URL}, map[string]string{envAPIKey: tok}, exitFailure,
+			"avupload: The API key is invalid; $APIVIDEO_API_KEY holds an upload token, not the API key"},
+		{[]string{"token", "list", "--base-url", srv.URL, "--api-key", tok}, nil, exitFailure,
+			"avupload: The API key is invalid; --api-key holds an upload token, not the API key"},
+		{[]string{"token", "list", "--base-url", srv.URL}, map[string]string{envAPIKey: "not-the-key-at-all"}, exitFailure,
+			"avupload: The API key is invalid.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errw := runEnv(t, tt.env, tt.args...)
+			assert.Equal(t, tt.code, code, errw)
+			assert.Contains(t, errw, tt.want)
+			assert.NotContains(t, errw, tok, "the token is never shown")
+			assert.Empty(t, out)
+		})
+	}
+	code, out, _ := runEnv(t, nil, "-v")
+	assert.Equal(t, exitOK, code, "-v alone is --version")
+	assert.Contains(t, out, "avupload version ")
+}

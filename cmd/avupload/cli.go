@@ -79,7 +79,18 @@ func run(ctx context.Context, args []string, std stdio, getenv func(string) stri
 	root.SetErr(std.err)
 	addCommands(root, a)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(contextWithEnv(ctx, getenv))
+	var (
+		cmd *cobra.Command
+		err error
+	)
+	if len(args) > 1 && (args[0] == "-v" || args[0] == "--verbose") {
+		// Before the command, -v is --version, and --verbose takes the
+		// command for its value: cobra would say "unknown command" of the
+		// word after it.
+		err = usagef("%s goes after the command, as in 'avupload token list -v'; before it, -v is --version", args[0])
+	} else {
+		cmd, err = root.ExecuteContextC(contextWithEnv(ctx, getenv))
+	}
 	if cmd != nil {
 		for _, name := range []string{"api-key", "token"} {
 			// Not a flag it took as its value by mistake ("--token
@@ -275,6 +286,9 @@ func flagError(cmd *cobra.Command, err error, args []string) error {
 	if err := unknownFlagError(cmd, err, args); err != nil {
 		return err
 	}
+	if noValue := (*pflag.ValueRequiredError)(nil); errors.As(err, &noValue) {
+		return usagef("%s needs a value", flagName(noValue.GetFlag()))
+	}
 	var bad *pflag.InvalidValueError
 	if !errors.As(err, &bad) {
 		return usageError{err}
@@ -454,6 +468,9 @@ func describeAPIError(e *wrapper.APIError, cmd *cobra.Command) string {
 	}
 	if msg := notAPIAnswer(e, cmd); msg != "" {
 		return msg
+	}
+	if hint := keyIsAToken(e, cmd); hint != "" {
+		return strings.TrimSuffix(e.Title, ".") + hint
 	}
 	msg := e.Title
 	if e.Detail != "" && msg != "" {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -228,4 +229,25 @@ func requestPath(cmd *cobra.Command) string {
 // contextWithEnv returns ctx holding getenv, for getenvOf.
 func contextWithEnv(ctx context.Context, getenv func(string) string) context.Context {
 	return context.WithValue(ctx, getenvKey{}, getenv)
+}
+
+// uploadTokenShape matches what an upload token looks like: "to" and 22
+// letters and digits.
+var uploadTokenShape = regexp.MustCompile(`^to[0-9A-Za-z]{22}$`)
+
+// keyIsAToken says, for the API's refusal of the API key of a token
+// command, that the key given looks like an upload token, and where it was
+// given; "" otherwise.
+func keyIsAToken(e *wrapper.APIError, cmd *cobra.Command) string {
+	if e.StatusCode != http.StatusUnauthorized || cmd == nil || cmd.Parent() == nil || cmd.Parent().Name() != "token" {
+		return ""
+	}
+	key, from := getenvOf(cmd)(envAPIKey), "$"+envAPIKey
+	if f := cmd.Flags().Lookup("api-key"); f != nil && f.Changed {
+		key, from = f.Value.String(), "--api-key"
+	}
+	if !uploadTokenShape.MatchString(strings.TrimSpace(key)) {
+		return ""
+	}
+	return "; " + from + " holds an upload token, not the API key (find the key in the api.video dashboard, or in the sandbox's output)"
 }

@@ -41,6 +41,9 @@ func unknownFlagError(cmd *cobra.Command, err error, args []string) error {
 			// A file whose name starts with a dash: "-x.mp4".
 			return usagef("-%s is not a flag; to name a file that starts with -, put -- before it: %s -- -%s", group, cmd.CommandPath(), group)
 		}
+		if group == notExist.GetSpecifiedName() {
+			return usagef("unknown flag -%s%s", group, suggestFlag(flags, name))
+		}
 		return usagef("unknown flag -%s in -%s%s", notExist.GetSpecifiedName(), group, suggestFlag(flags, name))
 	}
 	name := notExist.GetSpecifiedName()
