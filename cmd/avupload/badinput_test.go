@@ -666,3 +666,31 @@ func TestTrialFindings(t *testing.T) {
 	assert.Equal(t, exitOK, code, "-v alone is --version")
 	assert.Contains(t, out, "avupload version ")
 }
+
+// TestNotAPIServerAnswers200 points the token commands at a web server
+// that answers every request 200 with a page: not "cannot reach", nor the
+// JSON decoder's words.
+func TestNotAPIServerAnswers200(t *testing.T) {
+	page := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body>Welcome to nginx!</body></html>")
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "create"}, "it answered POST /upload-tokens with something that is not the API's answer (not its JSON); is --base-url right?"},
+		{[]string{"token", "list"}, "it answered GET /upload-tokens with something that is not the API's answer (not its JSON); is --base-url right?"},
+		{[]string{"token", "get", "to1234567890"}, "it answered GET /upload-tokens/TOKEN with something that is not the API's answer (not its JSON); is --base-url right?"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errw := runAgainst(t, page, tt.args...)
+			assert.Equal(t, exitFailure, code)
+			assert.Regexp(t, `^avupload: the server at http://127\.0\.0\.1:\d+ does not speak the api\.video API: `, errw)
+			assert.Contains(t, errw, tt.want)
+			assert.NotContains(t, errw, "invalid character")
+			assert.NotContains(t, errw, "cannot reach")
+			assert.Empty(t, out)
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -114,6 +115,14 @@ func describeConnection(err error, cmd *cobra.Command) string {
 		unknownCAp *x509.UnknownAuthorityError
 	)
 	switch {
+	case errors.As(err, new(*json.SyntaxError)) || errors.As(err, new(*json.UnmarshalTypeError)):
+		// A success whose body is no JSON the API writes: a web page.
+		hint := "; is --base-url right?"
+		if s := serverFlagsOf(cmd); s != nil && s.baseURL != "" && s.baseURLFrom != "" {
+			hint = "; is " + s.baseURLFrom + " right?"
+		}
+		return fmt.Sprintf("the server at %s does not speak the api.video API: it answered %s with something that is not the API's answer (not its JSON)%s",
+			server, requestPath(cmd), hint)
 	case proxy != nil && errors.As(err, &netErr) && netErr.Op == "proxyconnect":
 		return fmt.Sprintf("cannot reach the proxy %s (from $%s) to get to %s: %s; check $%s, or unset it to connect directly",
 			proxy.Redacted(), proxyVar, server, networkCause(netErr), proxyVar)
