@@ -694,3 +694,31 @@ func TestNotAPIServerAnswers200(t *testing.T) {
 		})
 	}
 }
+
+// TestMoreTrialFindings: a base URL with a password is refused without
+// echoing it, in the flag's words; an empty --data-dir or --cors-origin is
+// refused instead of meaning "none".
+func TestMoreTrialFindings(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "list", "--base-url", "http://user:Pa55w0rdSecret@127.0.0.1:8080/api"},
+			"avupload: --base-url http://127.0.0.1:8080/api: a base URL holds no user, password, query or fragment; give the server alone, e.g. http://127.0.0.1:8080/api\n"},
+		{[]string{"token", "list", "--base-url", "http://127.0.0.1:8080?x=1"}, "avupload: --base-url http://127.0.0.1:8080?x=1: a base URL holds no user, password, query or fragment"},
+		{[]string{"sandbox", "--data-dir", ""}, "avupload: --data-dir is empty; give a value, or leave the flag out\n"},
+		{[]string{"sandbox", "--cors-origin", ""}, "avupload: --cors-origin is empty; give a value, or leave the flag out\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a sandbox that starts fails
+			defer cancel()
+			var out, errw bytes.Buffer
+			code := run(ctx, tt.args, stdio{strings.NewReader(""), &out, &errw}, func(k string) string { return map[string]string{envAPIKey: longKey}[k] })
+			assert.Equal(t, exitUsage, code, errw.String())
+			assert.Contains(t, errw.String(), tt.want)
+			assert.NotContains(t, errw.String(), "Pa55w0rd")
+			assert.NotContains(t, out.String(), "sandbox listening")
+		})
+	}
+}

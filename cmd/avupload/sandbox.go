@@ -98,6 +98,11 @@ API key, which is public, prints a warning: give --api-key a key of your own.`,
 			if err := checkListenAddr(addr); err != nil {
 				return err
 			}
+			for _, name := range []string{"data-dir", "cors-origin"} {
+				if f := cmd.Flags().Lookup(name); f.Changed && strings.Trim(f.Value.String(), "[] ") == "" {
+					return usagef("--%s is empty; give a value, or leave the flag out", name)
+				}
+			}
 			if len(apiKeys) == 0 || slices.Contains(apiKeys, "") {
 				return usagef("--api-key: a key cannot be empty")
 			}
