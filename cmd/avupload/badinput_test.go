@@ -111,6 +111,8 @@ func TestUnknownFlagSuggests(t *testing.T) {
 		{[]string{"upload", "-chunk-size", "5M", "a.mp4"}, "-chunk-size: flags with long names take two dashes: --chunk-size\n"},
 		{[]string{"sandbox", "-addr", ":0"}, "-addr: flags with long names take two dashes: --addr\n"},
 		{[]string{"token", "list", "-sortby", "ttl"}, "unknown flag -s in -sortby; did you mean --sort-by?"},
+		// A file whose name starts with a dash.
+		{[]string{"upload", "-x.mp4"}, "-x.mp4 is not a flag; to name a file that starts with -, put -- before it: avupload upload -- -x.mp4\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
