@@ -311,7 +311,7 @@ func ParseFault(spec string) (Fault, error) {
 	case "stall":
 		d, err := time.ParseDuration(value)
 		if err != nil {
-			return Fault{}, fmt.Errorf("sandbox: fault %q: %w", spec, err)
+			return Fault{}, fmt.Errorf("sandbox: fault %q: stall %q is not a duration such as 500ms, 5s or 1m30s", spec, value)
 		}
 		f.Kind, f.Stall = FaultStall, d
 	case "commit-cut":

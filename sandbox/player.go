@@ -73,8 +73,14 @@ func (s *Sandbox) servePlayer(w http.ResponseWriter, r *http.Request) bool {
 	switch asset {
 	case "":
 		var page bytes.Buffer
+		// Relative to the page, /vod/ID (or /vod/ID/), so that they hold
+		// under a path prefix too.
+		dir := id + "/"
+		if strings.HasSuffix(rest, "/") {
+			dir = ""
+		}
 		_ = playerPage.Execute(&page, map[string]string{
-			"Title": title, "MP4": "/vod/" + id + "/mp4/source.mp4", "Thumbnail": "/vod/" + id + "/thumbnail.jpg",
+			"Title": title, "MP4": dir + "mp4/source.mp4", "Thumbnail": dir + "thumbnail.jpg",
 		})
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		http.ServeContent(w, r, "", updated, bytes.NewReader(page.Bytes()))

@@ -69,7 +69,7 @@ func TestPlayerLinks(t *testing.T) {
 			assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 			m := regexp.MustCompile(`<video id="player"[^>]* src="([^"]+)"`).FindSubmatch(page)
 			require.NotNil(t, m, "a <video> element: %s", page)
-			assert.Equal(t, mp4, srv.URL+string(m[1]), "the page plays the mp4 link")
+			assert.Equal(t, mp4, resolve(t, player, string(m[1])), "the page plays the mp4 link")
 			assert.Contains(t, string(page), "a &lt;b&gt;.mp4", "the title is escaped")
 
 			resp, body := get(t, http.MethodGet, mp4)

@@ -408,11 +408,7 @@ func (s *Sandbox) serveAPI(rec *recorder, r *http.Request, op string) {
 	}
 
 	if s.cfg.baseURL == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		r = r.WithContext(context.WithValue(r.Context(), baseURLKey{}, scheme+"://"+r.Host))
+		r = r.WithContext(context.WithValue(r.Context(), baseURLKey{}, requestBase(r)))
 	}
 	s.handler.ServeHTTP(rec, r)
 	if op == OpUploadWithUploadToken {
@@ -565,3 +561,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // tempDirFor returns the spool directory of a data directory.
 func tempDirFor(dataDir string) string { return filepath.Join(dataDir, "tmp") }
+
+// requestBase is the URL the client reached the sandbox at, for the asset
+// links of its answers: the scheme and Host of the request, and the path
+// prefix a mux stripped before handing it over (http.StripPrefix leaves
+// RequestURI as the client sent it), so that a link the client follows
+// comes back to this sandbox.
+func requestBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	prefix := ""
+	if sent, _, _ := strings.Cut(r.RequestURI, "?"); strings.HasPrefix(sent, "/") {
+		if p, ok := strings.CutSuffix(sent, r.URL.EscapedPath()); ok {
+			prefix = strings.TrimSuffix(p, "/")
+		}
+	}
+	return scheme + "://" + r.Host + prefix
+}

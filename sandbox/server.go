@@ -40,7 +40,8 @@ const DefaultMaxConnections = 4096
 
 // Start starts a Sandbox listening on addr (host:port; port 0 picks a free
 // one) and serves it in the background until Close or Shutdown. It serves
-// https when opts hold [WithTLS]. Asset links point at the server's URL.
+// https when opts hold [WithTLS]. Asset links point at the server's URL,
+// or, when it listens on every interface, at the one each client used.
 func Start(addr string, opts ...Option) (*Server, error) {
 	sb, err := New(opts...)
 	if err != nil {
@@ -59,7 +60,12 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		ln = tls.NewListener(ln, tlsConfig(sb.cfg.tlsCert, sb.cfg.http2))
 		url = "https://" + ln.Addr().String()
 	}
-	sb.cfg.baseURL = url
+	// Asset links point at the address listened on, unless that is every
+	// interface ([::], 0.0.0.0), which no browser opens: then at the
+	// address each client reached the sandbox at.
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsUnspecified() {
+		sb.cfg.baseURL = url
+	}
 	s := &Server{
 		URL:     url,
 		APIKey:  sb.cfg.apiKeys[0],

@@ -129,6 +129,8 @@ func (f *uploadFlags) checkTransfer(flags *pflag.FlagSet) error {
 		return usagef("--jobs %d: want 1 to %d", b.jobs, batch.MaxJobs)
 	case b.tokenTTL < batch.MinTokenTTL || b.tokenTTL > wrapper.MaxTokenTTL || b.tokenTTL%time.Second != 0:
 		return usagef("--token-ttl %s: want whole seconds from %s to %s", b.tokenTTL, batch.MinTokenTTL, wrapper.MaxTokenTTL)
+	case flags.Changed("video-id") && strings.TrimSpace(f.videoID) == "":
+		return usagef("--video-id wants the id of a video, got an empty one; leave --video-id out to upload a new video")
 	case flags.Changed("journal") && strings.TrimSpace(b.journal) == "":
 		return usagef("--journal wants a directory, got an empty one; leave --journal out to upload without a journal")
 	case b.repairJournal && b.journal == "":

@@ -28,19 +28,24 @@ import (
 // Exit codes of the avupload command, documented in its help.
 const (
 	exitOK          = 0   // the command did what it was asked
-	exitFailure     = 1   // the API refused the request, or the network or a file failed
+	exitFailure     = 1   // the API refused the request, or the network, a file or standard output failed
 	exitUsage       = 2   // bad flags or arguments, or missing configuration
 	exitInterrupted = 130 // stopped by SIGINT or SIGTERM
 )
 
-// exitStatusHelp is the section of the root help that documents exit codes.
+// exitStatusHelp is the section of every command's help that documents
+// exit codes: the one table, which README's "Exit status" repeats and
+// TestExitStatusTable checks row by row.
 const exitStatusHelp = `
 Exit status:
   0    success
-  1    the API refused the request, or the network or a file failed
-  2    usage error: bad flags or arguments, or a missing API key or token
+  1    runtime failure: the API refused the request, or the network, a file
+       or standard output failed
+  2    usage error: bad flags or arguments, a missing API key or token, a
+       journal or state file another run holds
   130  interrupted by SIGINT or SIGTERM, or a batch's standard output closed
-       (an upload with --state-file, a batch with --journal, can be resumed)`
+       (an upload with --state-file, a batch with --journal, can be resumed);
+       'avupload sandbox' ends this way and exits 0 once shut down cleanly`
 
 // stdio holds the streams a command reads and writes.
 type stdio struct {
@@ -58,14 +63,49 @@ func run(ctx context.Context, args []string, std stdio, getenv func(string) stri
 	// behaviour so that a second Ctrl-C is not swallowed.
 	context.AfterFunc(ctx, stop)
 
-	a := &app{getenv: getenv}
+	a := &app{getenv: getenv, args: args}
+	// The credentials of the environment are never echoed, even by a
+	// message about a flag or argument that holds one by mistake.
+	for _, env := range []string{envAPIKey, envToken} {
+		if v := strings.TrimSpace(getenv(env)); len(v) >= shortSecret {
+			a.secret(v)
+		}
+	}
 	root := newRootCommand()
+	// Streams first: the completion command keeps the one it is made with.
+	root.SetIn(std.in)
+	out := newStdoutWriter(std.out)
+	root.SetOut(out)
+	root.SetErr(std.err)
 	addCommands(root, a)
 	root.SetArgs(args)
-	root.SetIn(std.in)
-	root.SetOut(std.out)
-	root.SetErr(std.err)
-	cmd, err := root.ExecuteContextC(ctx)
+	var (
+		cmd *cobra.Command
+		err error
+	)
+	if len(args) > 1 && (args[0] == "-v" || args[0] == "--verbose") {
+		// Before the command, -v is --version, and --verbose takes the
+		// command for its value: cobra would say "unknown command" of the
+		// word after it.
+		err = usagef("%s goes after the command, as in 'avupload token list -v'; before it, -v is --version", args[0])
+	} else {
+		cmd, err = root.ExecuteContextC(contextWithEnv(ctx, getenv))
+	}
+	if cmd != nil {
+		for _, name := range []string{"api-key", "token"} {
+			// Not a flag it took as its value by mistake ("--token
+			// --base-url URL"), which the message names.
+			if f := cmd.Flags().Lookup(name); f != nil && f.Value.Type() == "string" && !strings.HasPrefix(f.Value.String(), "-") {
+				a.secret(strings.TrimSpace(f.Value.String()))
+			}
+		}
+	}
+	// A result that could not be printed is a failure, whether the command
+	// noticed (and returned the write's error) or not. A batch says itself
+	// what became of its files.
+	if werr := out.failed(); werr != nil && (err == nil || errors.Is(err, werr)) && !errors.As(err, new(*batchInterrupted)) && !errors.As(err, new(*outputLost)) {
+		err = commandError{&outputLost{err: werr}}
+	}
 	code := exitCode(ctx, err)
 	if code != exitOK {
 		fmt.Fprintln(std.err, "avupload: "+a.redact(describe(err, cmd)))
@@ -80,6 +120,7 @@ func run(ctx context.Context, args []string, std stdio, getenv func(string) stri
 // and the secrets that must never be printed.
 type app struct {
 	getenv  func(string) string
+	args    []string // the command line, without the program name
 	secrets []string
 }
 
@@ -116,7 +157,7 @@ func addCommands(root *cobra.Command, a *app) {
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetUsageTemplate(root.UsageTemplate() + exitStatusHelp + "\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return flagError(cmd, err, a.args) })
 	root.SetHelpCommand(newHelpCommand())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := checkEmptyCredentials(cmd); err != nil {
@@ -128,6 +169,7 @@ func addCommands(root *cobra.Command, a *app) {
 		return bindServer(cmd, a)
 	}
 	root.AddCommand(newTokenCommand(a), newUploadCommand(a), newWatchCommand(a))
+	fixCompletionCommand(root)
 	// Argument checks run before PersistentPreRunE; a flag that swallowed
 	// the next one must be named before its stray value is.
 	for _, cmd := range allCommands(root) {
@@ -240,12 +282,21 @@ func flagName(f *pflag.Flag) string {
 // flagError rewords pflag's refusal of a flag value as "--flag VALUE:
 // what is wrong", in the user's words rather than Go's (strconv.ParseInt,
 // time.ParseDuration).
-func flagError(err error) error {
+func flagError(cmd *cobra.Command, err error, args []string) error {
+	if err := unknownFlagError(cmd, err, args); err != nil {
+		return err
+	}
+	if noValue := (*pflag.ValueRequiredError)(nil); errors.As(err, &noValue) {
+		return usagef("%s needs a value", flagName(noValue.GetFlag()))
+	}
 	var bad *pflag.InvalidValueError
 	if !errors.As(err, &bad) {
 		return usageError{err}
 	}
 	f, value := bad.GetFlag(), bad.GetValue()
+	if err := shorthandTookLongName(cmd.Flags(), f, value); err != nil {
+		return err
+	}
 	cause := errors.Unwrap(bad)
 	var reason string
 	switch {
@@ -362,7 +413,7 @@ func describe(err error, cmd *cobra.Command) string {
 	case errors.As(err, &apiErr):
 		msg = describeAPIError(apiErr, cmd) + waitHint(apiErr, cmd, time.Now())
 	case errors.As(err, &opErr) && !errors.Is(err, context.Canceled):
-		msg = fmt.Sprintf("cannot reach the server at %s: %s", serverURL(cmd), networkCause(opErr.Err))
+		msg = describeConnection(opErr.Err, cmd)
 	default:
 		msg = err.Error()
 		// "stat movie.mp4: no such file or directory" names a system call;
@@ -414,6 +465,12 @@ func describeAPIError(e *wrapper.APIError, cmd *cobra.Command) string {
 	if e.Name == "videoId" && cmd != nil && cmd.Flags().Changed("video-id") {
 		return fmt.Sprintf("--video-id %s: %s; leave out --video-id to upload a new video",
 			cmd.Flags().Lookup("video-id").Value, strings.TrimSuffix(e.Title, "."))
+	}
+	if msg := notAPIAnswer(e, cmd); msg != "" {
+		return msg
+	}
+	if hint := keyIsAToken(e, cmd); hint != "" {
+		return strings.TrimSuffix(e.Title, ".") + hint
 	}
 	msg := e.Title
 	if e.Detail != "" && msg != "" {

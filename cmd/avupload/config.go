@@ -14,6 +14,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -230,6 +231,18 @@ func (s *serverFlags) check() error {
 	u, err := url.Parse(s.baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("%s %s: want a URL such as https://ws.api.video or http://127.0.0.1:8080", cmp.Or(s.baseURLFrom, "--base-url"), quoteIfNeeded(s.baseURL))
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		// Never echo a password: the URL is shown without its user part.
+		shown := *u
+		shown.User = nil
+		return usagef("%s %s: a base URL holds no user, password, query or fragment; give the server alone, e.g. %s://%s%s",
+			cmp.Or(s.baseURLFrom, "--base-url"), quoteIfNeeded(shown.String()), u.Scheme, u.Host, u.EscapedPath())
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return usagef("%s %s: port %s is out of range (1 to 65535)", cmp.Or(s.baseURLFrom, "--base-url"), quoteIfNeeded(s.baseURL), p)
+		}
 	}
 	return nil
 }

@@ -40,13 +40,16 @@ func version() string {
 // addCommands). Each subcommand lives in its own file.
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "avupload",
-		Short:         "Upload videos to api.video with delegated upload tokens",
-		Long:          "avupload mints upload tokens and uploads videos of any size to api.video, in resumable chunks.\nIt also runs a local sandbox of the API for tests and demos.",
+		Use:   "avupload",
+		Short: "Upload videos to api.video with delegated upload tokens",
+		Long: "avupload mints upload tokens and uploads videos of any size to api.video, in resumable chunks.\n" +
+			"It also runs a local sandbox of the API for tests and demos.\n\n" +
+			"Sizes (--chunk-size, --memory-budget, a fault's cut=) are a number of bytes (52428800) or a number\n" +
+			"with a binary unit: 512K, 50MiB, 1.5GiB; KB, MB and GB mean KiB, MiB and GiB (powers of 1024).",
 		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newSandboxCommand())
+	root.AddCommand(newSandboxCommand(), newVersionCommand())
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +42,8 @@ func newSandboxCommand() *cobra.Command {
 		Long: `Run a local server that implements api.video's five delegated-upload
 endpoints, with the real service's rules, limits and error texts.
 
-It serves until SIGINT or SIGTERM, then shuts down cleanly. On start it
+It serves until SIGINT or SIGTERM, then shuts down cleanly and exits 0:
+that is its normal end (a second signal stops it at once). On start it
 prints the lines to paste in another shell so that the other avupload
 commands talk to it (` + envBaseURL + `, ` + envAPIKey + `, and with --tls
 ` + envCACert + `), e.g.
@@ -81,16 +83,31 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
            (first chunks: a whole file, part 1, bytes 0-), later or later/N
            (any chunk after the first)
   ACTION   status=CODE (403, 429, 500, 502, 503, 504), cut=BYTES (a size as
-           --memory-budget takes: 1048576, 512K, 2MiB), stall=DURATION (e.g. 5s), commit-cut`,
+           --memory-budget takes: 1048576, 512K, 2MiB; MB means MiB), stall=DURATION
+           (e.g. 500ms, 5s), commit-cut
+
+Listening beyond this machine (--addr :8080, 0.0.0.0:8080) with the default
+API key, which is public, prints a warning: give --api-key a key of your own.`,
 		Example: `  avupload sandbox --addr 127.0.0.1:8080 --api-key my-key
   avupload sandbox --addr 127.0.0.1:0 --data-dir /tmp/sb --rate-limit \
       --fault upload:upload/1:status=503 --fault upload:later/1:commit-cut
   avupload sandbox --tls --cors-origin http://localhost:3000
   avupload sandbox --tls-cert cert.pem --tls-key key.pem`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			if err := checkListenAddr(addr); err != nil {
+				return err
+			}
+			for _, name := range []string{"data-dir", "cors-origin"} {
+				if f := cmd.Flags().Lookup(name); f.Changed && strings.Trim(f.Value.String(), "[] ") == "" {
+					return usagef("--%s is empty; give a value, or leave the flag out", name)
+				}
+			}
 			if len(apiKeys) == 0 || slices.Contains(apiKeys, "") {
 				return usagef("--api-key: a key cannot be empty")
+			}
+			if err := web.check(); err != nil {
+				return err
 			}
 			if idle <= 0 {
 				return usagef("--body-idle-timeout %v: want a positive duration such as 30s", idle)
@@ -144,6 +161,15 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox listening on %s\n", srv.URL)
 			printSandboxEnv(cmd.OutOrStdout(), runtime.GOOS, srv.URL, apiKeys[0], caFile)
+			if err := stdoutErr(cmd); err != nil {
+				_ = srv.Close()
+				return &outputLost{what: "the sandbox's address and API key", err: err, then: "the sandbox stopped"}
+			}
+			if slices.Contains(apiKeys, sandbox.DefaultAPIKey) && !loopbackAddr(addr) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the sandbox listens on %s, beyond this machine, and takes the default API key %q, "+
+					"which anyone can read in avupload's documentation: whoever reaches this machine can mint upload tokens and upload; "+
+					"give --api-key with a key of your own, or listen on 127.0.0.1 only (--addr 127.0.0.1:PORT)\n", addr, sandbox.DefaultAPIKey)
+			}
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -155,7 +181,7 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (port 0 picks a free port; an empty host or 0.0.0.0 listens on every interface)")
 	f.StringSliceVar(&apiKeys, "api-key", []string{sandbox.DefaultAPIKey}, "API key to accept on the token routes (repeatable)")
 	f.StringVar(&dataDir, "data-dir", "", "store tokens and uploads in this directory instead of memory; they survive a restart")
 	f.Var(newSizeFlag(&budget, sandbox.DefaultMemoryBudget, "1GiB"), "memory-budget",
@@ -170,6 +196,44 @@ Fault syntax (--fault, repeatable): OP:REQUEST:ACTION
 	f.BoolVar(&strict, "strict", false, "refuse what a correct client never sends (a chunk after the first without videoId), naming the mistake and the fix")
 	web.register(cmd)
 	return cmd
+}
+
+// checkListenAddr refuses an --addr that is not HOST:PORT with a port
+// from 0 to 65535 (0 picks a free one), or a service name this machine
+// knows: a usage error, before any listening.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--addr %s: want HOST:PORT, such as 127.0.0.1:8080, :8080 (every interface) or 127.0.0.1:0 (a free port)", quoteIfNeeded(addr))
+	}
+	if strings.ContainsAny(host, " /") {
+		return usagef("--addr %s: %q is not a host name or address", quoteIfNeeded(addr), host)
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return usagef("--addr %s: port %s is out of range (0 to 65535; 0 picks a free port)", quoteIfNeeded(addr), port)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return usagef("--addr %s: unknown port %q: want a number from 0 to 65535", quoteIfNeeded(addr), port)
+	}
+	return nil
+}
+
+// loopbackAddr reports whether addr (HOST:PORT) listens on this machine
+// alone: localhost or a loopback address. An empty host, 0.0.0.0 and ::
+// listen on every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // printSandboxEnv writes to w the lines that point the other avupload

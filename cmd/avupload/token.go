@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -111,11 +112,33 @@ never expires, which works until it is deleted.`,
 			if err != nil {
 				return err
 			}
-			return f.print(cmd, []wrapper.UploadToken{t})
+			if err := f.print(cmd, []wrapper.UploadToken{t}); err != nil || stdoutErr(cmd) != nil {
+				return lostToken(t, cmp.Or(stdoutErr(cmd), err))
+			}
+			return nil
 		}),
 	}
 	cmd.Flags().Var(ttlFlag{&ttl}, "ttl", "lifetime of the token, e.g. 90s, 30m or 2h; 0 never expires")
 	return cmd
+}
+
+// lostToken is the error of a token minted but not printed, as the write
+// to standard output failed with err: the token itself is not told (it is
+// a credential, and standard error may be a log), but how to find it and
+// get rid of it.
+func lostToken(t wrapper.UploadToken, err error) error {
+	life := "it never expires"
+	if !t.ExpiresAt.IsZero() {
+		life = "it expires at " + t.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	created := ""
+	if !t.CreatedAt.IsZero() {
+		created = " at " + t.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	return &outputLost{what: "the token", err: err, then: fmt.Sprintf(
+		"the token was minted%s and works until deleted or expired (%s): "+
+			"'avupload token list --sort-by createdAt --order desc' shows it first, 'avupload token delete TOKEN' deletes it",
+		created, life)}
 }
 
 // ttlFlag is a pflag.Value holding a token lifetime: a duration of whole
@@ -261,6 +284,9 @@ func newTokenGetCommand(a *app, f *tokenFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := notTheAPIKey(a, f, args[0]); err != nil {
+				return err
+			}
 			t, err := c.GetUploadToken(cmd.Context(), args[0])
 			if err != nil {
 				return tokenNotFound(err, args[0])
@@ -283,6 +309,9 @@ func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := notTheAPIKey(a, f, args[0]); err != nil {
+				return err
+			}
 			if err := c.DeleteUploadToken(cmd.Context(), args[0]); err != nil {
 				return tokenNotFound(err, args[0])
 			}
@@ -293,6 +322,17 @@ func newTokenDeleteCommand(a *app, f *tokenFlags) *cobra.Command {
 		}),
 	}
 	return cmd
+}
+
+// notTheAPIKey refuses a TOKEN argument that is the API key, in words that
+// hold none of it, before it is sent anywhere: the API key is no upload
+// token, and a request's path ends up in logs.
+func notTheAPIKey(a *app, f *tokenFlags, token string) error {
+	key, err := a.apiKey(f.apiKey)
+	if err == nil && strings.TrimSpace(token) == strings.TrimSpace(key) {
+		return usagef("TOKEN is the API key, not an upload token; it was not sent. 'avupload token list' lists the upload tokens")
+	}
+	return nil
 }
 
 // tokenNotFound turns the API's 404 for token into a message that names the

@@ -102,7 +102,7 @@ that holds it.` + batchHelp + planHelp,
 func (f *uploadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
-		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800")
+		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800 (MB means MiB)")
 	fs.Var(newConcurrencyFlag(&f.concurrency), "concurrency", concurrencyUsage)
 	// The usage says the default, for a file and for standard input.
 	fs.Lookup("concurrency").DefValue = ""
@@ -233,6 +233,9 @@ func (f *uploadFlags) credentials(cmd *cobra.Command, a *app) (token, key string
 		if key, err = a.apiKey(""); err != nil {
 			return "", "", err
 		}
+	}
+	if token != "" && token == strings.TrimSpace(a.getenv(envAPIKey)) {
+		return "", "", usagef("the upload token (--token or %s) is the API key ($%s): give an upload token, or leave the token out to mint one with the key", envToken, envAPIKey)
 	}
 	if token != "" && cmd.Flags().Changed("token-ttl") {
 		return "", "", usagef("--token-ttl is the lifetime of the tokens minted with the API key: with an upload token (--token or %s), none is minted; leave one of them out", envToken)

@@ -186,3 +186,21 @@ func TestUploadResultLost(t *testing.T) {
 	}
 	assert.Len(t, srv.Sandbox.Videos(), 3)
 }
+
+// TestUploadRefusesTheKeyAsToken checks that an API key given as the
+// upload token, and an empty --video-id, are refused in the user's words
+// before anything is sent.
+func TestUploadRefusesTheKeyAsToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "one.mp4")
+	require.NoError(t, os.WriteFile(file, []byte("a small video"), 0o600))
+	env := map[string]string{envBaseURL: "http://127.0.0.1:1", envAPIKey: "the-secret-key", envToken: "the-secret-key"}
+	code, out, errw := runEnv(t, env, "upload", file)
+	assert.Equal(t, exitUsage, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errw, "the upload token (--token or AVUPLOAD_TOKEN) is the API key ($APIVIDEO_API_KEY)")
+	assert.NotContains(t, errw, "the-secret-key")
+
+	code, _, errw = runEnv(t, map[string]string{envToken: "to1"}, "upload", "--video-id", "", file)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errw, "--video-id wants the id of a video, got an empty one")
+}

@@ -352,7 +352,7 @@ func TestWatchRefuses(t *testing.T) {
 		{[]string{"--journal", j, filepath.Join(dir, "missing")}, "missing: it does not exist"},
 		{[]string{"--journal", j, "--settle", "10ms", dir}, "--settle 10ms: want 100ms or more"},
 		{[]string{"--journal", j, "--rescan", "0s", dir}, "--rescan 0s: want 1s or more"},
-		{[]string{"--journal", j, "--video-id", "vi1", dir}, "unknown flag: --video-id"},
+		{[]string{"--journal", j, "--video-id", "vi1", dir}, "unknown flag --video-id"},
 		{[]string{"--journal", j, "--shard", "3/2", dir}, `--shard "3/2": want K/N`},
 		{[]string{"--journal", j, dir, dir}, "watch wants one DIR to watch, got 2 argument(s)"},
 	}

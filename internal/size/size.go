@@ -17,11 +17,15 @@ type Unit struct {
 	Bytes  int64
 }
 
-// Units are the suffixes Parse accepts, largest first. They are binary
-// (1 MiB = 1,048,576 bytes) whatever their spelling; the first three are the
-// ones sizes are written with.
+// Units are the suffixes Parse accepts, longest spellings first. They are
+// binary (1 MiB = 1,048,576 bytes) whatever their spelling: "5MB" is read
+// as 5 MiB, as most tools that take sizes on a command line do (a chunk
+// size or a memory budget is counted in the binary units the limits are
+// written in), rather than refused. The first three are the ones sizes
+// are written with.
 var Units = []Unit{
 	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10},
 	{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
 }
 
@@ -32,8 +36,8 @@ var (
 )
 
 // Parse parses a byte count: a whole number of bytes ("52428800") or a
-// number with a binary unit ("50MiB", "5 MiB", "1.5GiB", "512K"). Units are
-// matched without regard to case. A refused size is 0.
+// number with a binary unit ("50MiB", "5 MiB", "1.5GiB", "512K", "5MB": see
+// Units). Units are matched without regard to case. A refused size is 0.
 func Parse(s string) (int64, error) {
 	text := strings.TrimSpace(s)
 	mult := int64(1)

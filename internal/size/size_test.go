@@ -27,6 +27,13 @@ func TestParseSize(t *testing.T) {
 		{"1.5GiB", 3 << 29},
 		{"100B", 100},
 		{" 7MiB ", 7 << 20},
+		// MB, GB and KB are binary too: the one grammar of sizes.
+		{"5MB", 5 << 20},
+		{"5mb", 5 << 20},
+		{"10 MB", 10 << 20},
+		{"2GB", 2 << 30},
+		{"1.5GB", 3 << 29},
+		{"512KB", 512 << 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -39,7 +46,7 @@ func TestParseSize(t *testing.T) {
 
 func TestParseSizeRefuses(t *testing.T) {
 	for _, in := range []string{
-		"", "MiB", "lots", "-1", "-5MiB", "5MB", "5 TiB", "1e3MiB", "0x10MiB", "NaNMiB", "InfMiB",
+		"", "MiB", "lots", "-1", "-5MiB", "5TB", "5 TiB", "MB", "5MBB", "-5MB", "1e3MiB", "0x10MiB", "NaNMiB", "InfMiB",
 		"1.5", "9223372036854775807KiB", "99999999999999999999",
 	} {
 		t.Run(in, func(t *testing.T) {
