@@ -21,10 +21,15 @@ for p in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 windows
 	if [[ $p == windows_* ]]; then exe=avupload.exe ext=zip; fi
 	archive=$(ls avupload_*_"$p".$ext 2>/dev/null) || fail "no archive for $p"
 	stem=${archive%."$ext"}
+	# The listing first: grep -q ending early would fail the pipe.
+	listing=
 	if [ "$ext" = tar.gz ]; then
-		tar -tzf "$archive" | grep -qx "$stem/$exe" || fail "$archive does not hold $stem/$exe"
+		listing=$(tar -tzf "$archive")
 	elif command -v unzip >/dev/null; then
-		unzip -Z1 "$archive" | grep -qx "$stem/$exe" || fail "$archive does not hold $stem/$exe"
+		listing=$(unzip -Z1 "$archive")
+	fi
+	if [ -n "$listing" ]; then
+		grep -qx "$stem/$exe" <<<"$listing" || fail "$archive does not hold $stem/$exe"
 	fi
 	grep -q '"bomFormat": *"CycloneDX"' "$stem.cdx.json" || fail "$stem.cdx.json is not a CycloneDX SBOM"
 	grep -q '"name": *"github.com/avupload/avupload"' "$stem.cdx.json" || fail "$stem.cdx.json does not describe avupload"
