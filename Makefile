@@ -1,6 +1,9 @@
 # avupload: every task the project has, one target each.
 GO            ?= go
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# CYCLONEDX_GOMOD writes the release's SBOMs: make release installs it, at
+# this version, into a temporary folder, so that it stays out of go.mod.
+CYCLONEDX_GOMOD ?= github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 GENERATED     := gen go.mod go.sum
 FUZZTIME      ?= 60s
 # GO_OLDEST is the oldest Go release avupload supports (go.mod's go line),
@@ -15,7 +18,7 @@ CROSS         := windows/amd64 darwin/arm64
 # tests peaked at 3.8 GB without it, 1.6 GB with it, for the same CPU time).
 TEST_GOMEMLIMIT ?= 512MiB
 
-.PHONY: all generate check-generated test test-long test-oldest-go cross browser-test lint bench bench-wan bench-batch fuzz demo clean
+.PHONY: all generate check-generated test test-long test-oldest-go cross browser-test lint release bench bench-wan bench-batch fuzz demo clean
 
 all: test
 
@@ -68,6 +71,12 @@ cross:
 lint:
 	$(GOLANGCI_LINT) run ./...
 
+## release: build the CLI for linux, darwin and windows on amd64 and arm64 (static, -trimpath, stamped with RELEASE_VERSION, default the library's, and git's commit), one archive each (tar.gz, zip for windows) with a CycloneDX SBOM each and SHA256SUMS, into RELEASE_DIR (default dist/); publishes nothing
+RELEASE_DIR     ?= dist
+RELEASE_VERSION ?=
+release:
+	GO="$(GO)" $(GO) run ./scripts/release -dir "$(RELEASE_DIR)" $(if $(RELEASE_VERSION),-version "$(RELEASE_VERSION)") -cyclonedx "$(CYCLONEDX_GOMOD)"
+
 ## demo: build the CLI, start a local sandbox, mint a token, upload a 300 MiB sample in chunks, interrupt and resume it, check its sha256
 demo:
 	GO="$(GO)" bash scripts/demo.sh
@@ -99,4 +108,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bench/results
+	rm -rf bench/results dist

@@ -30,7 +30,8 @@ type batchFlags struct {
 	trustMtime     bool
 	repairJournal  bool
 	tokenTTL       time.Duration
-	plan           planFlags // --include-hidden, --dry-run: plan.go
+	plan           planFlags           // --include-hidden, --dry-run: plan.go
+	getenv         func(string) string // the environment --shard auto reads
 }
 
 // batchHelp is the part of the upload help about batches.
@@ -44,7 +45,10 @@ re-reads them to check, unless --trust-mtime), resumes the partial ones and
 retries the failed ones. A file that fails never stops the others; the exit
 status is 1 when any failed. --shard K/N takes a fixed 1/N share of the
 files, by path, so that N machines given the same arguments upload every
-file exactly once between them. --include and --exclude match a file's name,
+file exactly once between them. --shard auto/N takes K from the index of a
+Kubernetes Indexed Job ($JOB_COMPLETION_INDEX) or of an AWS Batch array job
+($AWS_BATCH_JOB_ARRAY_INDEX), which count from 0; --shard auto takes N too,
+from $AWS_BATCH_JOB_ARRAY_SIZE. --include and --exclude match a file's name,
 not its path.
 
 A journal records the server each file went to: with another --base-url, it
@@ -58,7 +62,7 @@ directory inside the uploaded tree is never uploaded.`
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&b.jobs, "jobs", batch.DefaultJobs, fmt.Sprintf("`J` files uploaded at once, 1 to %d", batch.MaxJobs))
 	fs.StringVar(&b.journal, "journal", "", "record completed files and resume states in `DIR`, and skip or resume from it")
-	fs.StringVar(&b.shard, "shard", "", "upload only share `K/N` of the files (1-based), e.g. 2/8")
+	fs.StringVar(&b.shard, "shard", "", "upload only share `K/N` of the files (1-based), e.g. 2/8; auto/N or auto: K (and N) from a Kubernetes Indexed Job or an AWS Batch array job")
 	fs.StringArrayVar(&b.include, "include", nil, "upload only files whose name matches `GLOB`, e.g. '*.mp4' (repeatable)")
 	fs.StringArrayVar(&b.exclude, "exclude", nil, "skip files whose name matches `GLOB` (repeatable)")
 	fs.BoolVar(&b.followSymlinks, "follow-symlinks", false, "follow symbolic links found in directories")
@@ -113,7 +117,7 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 	case f.stateFile == "" && (f.restart || f.ignoreState):
 		return usagef("--restart and --ignore-state-errors go with --state-file, for one upload")
 	}
-	return b.checkSelection()
+	return b.checkSelection(cmd.ErrOrStderr(), f.output.quiet)
 }
 
 // checkTransfer refuses the flags of how files are sent and recorded that
@@ -141,10 +145,10 @@ func (f *uploadFlags) checkTransfer(flags *pflag.FlagSet) error {
 
 // checkSelection refuses a --shard, --include or --exclude that cannot
 // select anything.
-func (b *batchFlags) checkSelection() error {
+func (b *batchFlags) checkSelection(stderr io.Writer, quiet bool) error {
 	if b.shard != "" {
-		if _, _, ok := parseShard(b.shard); !ok {
-			return usagef("--shard %q: want K/N with 1 <= K <= N, e.g. 2/8", b.shard)
+		if err := b.resolveShard(stderr, quiet); err != nil {
+			return err
 		}
 	}
 	for _, p := range b.include {

@@ -8,7 +8,7 @@
 //	avupload token get TOKEN
 //	avupload token delete TOKEN
 //	avupload upload --token TOKEN [--chunk-size 50MiB] [--concurrency auto|N] [--http2] [--state-file PATH] FILE|-
-//	avupload upload [--token TOKEN] [--jobs J] [--journal DIR [--repair-journal]] [--shard K/N] [--include GLOB]... PATH...
+//	avupload upload [--token TOKEN] [--jobs J] [--journal DIR [--repair-journal]] [--shard K/N|auto/N|auto] [--include GLOB]... PATH...
 //	avupload watch --journal DIR [--settle 5s] [--rescan 1m] [--jobs J] [--include GLOB]... FOLDER
 //	avupload sandbox --addr 127.0.0.1:8080 --api-key KEY [--data-dir DIR] [--rate-limit] [--fault SPEC]... [--tls | --tls-cert FILE --tls-key FILE] [--cors-origin ORIGIN]... [--memory-budget SIZE] [--body-idle-timeout DUR] [--max-connections N]
 //

@@ -193,7 +193,8 @@ func cmdNofaults(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // scriptEnv lists the variables a script may set that `exits` passes on.
-var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "SANDBOX_URL2", "NOTAPI_URL", "TOKEN", envAPIKey, envToken}
+var scriptEnv = []string{"PATH", "HOME", "TMPDIR", "WORK", "GORACE", "SANDBOX_URL", "SANDBOX_URL2", "NOTAPI_URL", "TOKEN", envAPIKey, envToken,
+	envK8sIndex, envAWSIndex, envAWSSize}
 
 // cmdExits runs a program and checks its exit code, which exec cannot:
 // exits CODE PROG [ARGS...]. Its output is the script's stdout and stderr.

@@ -12,6 +12,9 @@ import (
 // since both ship in one module, then the commit it was built from when the
 // build recorded one, e.g. "0.1.0 (5bd2b20c1a2b, modified)".
 func version() string {
+	if v, ok := stampedVersion(); ok { // make release: stamp.go
+		return v
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return wrapper.Version

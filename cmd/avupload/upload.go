@@ -41,7 +41,7 @@ type uploadFlags struct {
 }
 
 func newUploadCommand(a *app) *cobra.Command {
-	f := &uploadFlags{}
+	f := &uploadFlags{batch: batchFlags{getenv: a.getenv}}
 	cmd := &cobra.Command{
 		Use:   "upload [--token TOKEN] FILE|DIR...|-",
 		Short: "Upload videos: a file, standard input, or whole directories",

@@ -33,6 +33,7 @@ func buildInfoOf(info *debug.BuildInfo) buildInfo {
 	b := buildInfo{version: wrapper.Version, commit: "unknown (not recorded by this build)",
 		goVersion: runtime.Version(), platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if info == nil {
+		b.stamp()
 		return b
 	}
 	if info.GoVersion != "" {
@@ -58,7 +59,22 @@ func buildInfoOf(info *debug.BuildInfo) buildInfo {
 			b.commit += ", with uncommitted changes"
 		}
 	}
+	b.stamp()
 	return b
+}
+
+// stamp puts in b the version and commit `make release` stamped, which win
+// over what the build recorded (a release is built with -buildvcs=false).
+func (b *buildInfo) stamp() {
+	if releaseVersion != "" {
+		b.version = releaseVersion
+	}
+	if c, dirty := strings.CutSuffix(releaseCommit, "-dirty"); c != "" {
+		b.commit = c
+		if dirty {
+			b.commit += ", with uncommitted changes"
+		}
+	}
 }
 
 // newVersionCommand returns 'avupload version'.

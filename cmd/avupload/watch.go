@@ -79,7 +79,7 @@ before it runs short, and the tokens are deleted when the watch stops. A
 status line on a terminal's standard error shows the files under way.`
 
 func newWatchCommand(a *app) *cobra.Command {
-	f := &watchFlags{}
+	f := &watchFlags{up: uploadFlags{batch: batchFlags{getenv: a.getenv}}}
 	cmd := &cobra.Command{
 		Use:   "watch DIR --journal J",
 		Short: "Upload every video that lands in a folder, once complete, until stopped",
@@ -120,7 +120,7 @@ func (f *watchFlags) run(cmd *cobra.Command, a *app, dir string) error {
 	if err := u.checkTransfer(cmd.Flags()); err != nil {
 		return err
 	}
-	if err := b.checkSelection(); err != nil {
+	if err := b.checkSelection(cmd.ErrOrStderr(), u.output.quiet); err != nil {
 		return err
 	}
 	switch {
