@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,5 +426,23 @@ func TestFailureReason(t *testing.T) {
 		{0, &url.Error{Op: "Post", URL: "https://x/upload?token=" + testToken, Err: io.ErrUnexpectedEOF}, "network"},
 	} {
 		assert.Equal(t, tc.want, failureReason(tc.status, tc.err), "%d %v", tc.status, tc.err)
+	}
+}
+
+// TestObservabilityDocNamesEverything checks that docs/OBSERVABILITY.md
+// names every span, attribute key and metric the client records.
+func TestObservabilityDocNamesEverything(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "OBSERVABILITY.md"))
+	require.NoError(t, err)
+	names := []string{spanUpload, spanChunk, spanCall, eventRetry,
+		callSpanName(opCreateToken), callSpanName(opListTokens), callSpanName(opGetToken), callSpanName(opDeleteToken),
+		metricBytesSent, metricBytesAcked, metricChunkTime, metricRetries, metricServerWait, metricUploads}
+	for _, k := range []attribute.Key{keyOperation, keyAttempts, keyAttempt, keyWaitBefore, keyStatus, keyChunkIndex,
+		keyChunkRange, keyChunkSent, keyChunkResult, keyRetryReason, keyRetryWait, keyServerAsked, keySize,
+		keyChunkSize, keyConcurrency, keyChunks, keyResumedBytes, keyResumedChunks, keyOutcome, keyVideoID} {
+		names = append(names, string(k))
+	}
+	for _, n := range names {
+		assert.Contains(t, string(doc), "`"+n+"`", "docs/OBSERVABILITY.md does not name %s", n)
 	}
 }
