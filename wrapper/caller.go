@@ -71,6 +71,7 @@ type caller struct {
 	events        func(Event)
 	idleEvery     time.Duration
 	sleep         func(context.Context, time.Duration) error
+	tel           *telemetry // spans and metrics (otel.go); nil: none
 }
 
 // call is what one logical call asks of the loop.
@@ -97,7 +98,9 @@ func (c *caller) Do(req *http.Request) (*http.Response, error) {
 	if op == opUpload {
 		cl.secrets = []string{req.URL.Query().Get("token")}
 	}
-	resp, _, err := c.do(req, cl)
+	req, traced := c.tel.startCall(req, op)
+	resp, n, err := c.do(req, cl)
+	traced(resp, n, err)
 	return resp, err
 }
 
@@ -115,8 +118,11 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		attempts = 1 // the body cannot be sent again
 	}
+	t := c.tel.track(ctx, &cl)
+	defer t.end()
 	for attempt := 1; ; attempt++ {
-		resp, err := c.attempt(req, attempt, cl)
+		resp, err := c.attempt(t.attempt(req, attempt), attempt, cl)
+		t.answered(resp, err)
 		var h http.Header
 		var unexpected error // a 2xx answer check did not understand
 		switch {
@@ -155,6 +161,7 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 		}
 		c.logRetry(ctx, cl, ev)
 		c.emit(ev)
+		t.retry(ev)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, attempt, wrapTransportError(cl.op, err, secrets...)
 		}

@@ -57,6 +57,7 @@ type settings struct {
 	stall      time.Duration
 	events     func(Event)
 	tokenHTTP  bool
+	otel       otelSettings
 }
 
 // WithAPIKey sets the API key, sent as HTTP Basic on the upload-token calls
@@ -307,6 +308,7 @@ func New(opts ...Option) (*Client, error) {
 		events:        s.events,
 		idleEvery:     IdleNotice,
 		sleep:         sleepCtx,
+		tel:           newTelemetry(s.otel),
 	}
 
 	// The generated client joins operation paths to the server URL; a

@@ -24,6 +24,17 @@ var testOnlyModules = []string{
 	"github.com/avupload/avupload/internal/testutil",
 }
 
+// What a program importing the library links only when it asks for it:
+// the OpenTelemetry SDK, its exporters and what they pull in. The library
+// depends on the OpenTelemetry API alone; the CLI, a program, may link them.
+var sdkOnlyModules = []string{
+	"go.opentelemetry.io/otel/sdk",
+	"go.opentelemetry.io/otel/exporters",
+	"go.opentelemetry.io/proto/otlp",
+	"google.golang.org/grpc",
+	"google.golang.org/protobuf",
+}
+
 // TestProgramsLinkNoTestOnlyCode lists what a program importing each package
 // links (go list -deps, without tests) and checks that none of it is there.
 func TestProgramsLinkNoTestOnlyCode(t *testing.T) {
@@ -43,6 +54,12 @@ func TestProgramsLinkNoTestOnlyCode(t *testing.T) {
 					assert.False(t, strings.HasPrefix(dep, mod), "%s links %s, which only tests need", pkg, dep)
 				}
 				assert.NotEqual(t, "testing", dep, "%s links the testing package", pkg)
+				if strings.HasPrefix(pkg, "github.com/avupload/avupload/cmd/") {
+					continue
+				}
+				for _, mod := range sdkOnlyModules {
+					assert.False(t, strings.HasPrefix(dep, mod), "%s links %s: a library links the OpenTelemetry API only", pkg, dep)
+				}
 			}
 		})
 	}

@@ -307,7 +307,7 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	u.key = ResumeKey(c.baseURL, u.source)
 	u.prog = newProgress(o.Progress)
 	defer u.prog.close()
-	return u.run(ctx)
+	return u.runTraced(ctx)
 }
 
 // defaultConcurrency is UploadOptions.Concurrency's default for s.

@@ -152,6 +152,7 @@ func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (
 		return nil, failed(ctx, nil, err)
 	}
 	p := &pass{u: u, k: k, lay: k.layout(), videoID: o.VideoID, stored: stored}
+	u.c.caller.tel.resumed(ctx, saved)
 	if saved != nil {
 		p.saved = saved
 		p.videoID = saved.VideoID
@@ -376,6 +377,7 @@ func (p *pass) ack(ctx context.Context, ch *chunk, v *videoAnswer) error {
 	}
 	p.acked.add(ch.index)
 	p.ackedBytes += ch.n
+	p.u.c.caller.tel.acked(ctx, ch.n)
 	// Chunks answer with little more than the video id, but for the one
 	// that completed the video, whose answer has the whole video. With
 	// concurrent chunks, that answer may come before another's.

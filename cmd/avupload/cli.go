@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, std stdio, getenv func(string) stri
 			fmt.Fprintf(std.err, "Run '%s --help' for usage.\n", helpPath(cmd))
 		}
 	}
+	flushOTel(cmd, code, std.err, a)
 	return code
 }
 

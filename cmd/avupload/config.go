@@ -41,6 +41,7 @@ type serverFlags struct {
 	cacert    string
 	verbose   bool
 	logFormat string
+	otel      otelFlags // --otel (otel.go)
 
 	// Set by bind.
 	baseURLFrom string         // "--base-url" or "$AVUPLOAD_BASE_URL"
@@ -64,6 +65,7 @@ func (s *serverFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.cacert, "cacert", "", "trust the PEM certificates in `FILE` as well as the system's, e.g. the one 'avupload sandbox --tls' prints (default $"+envCACert+")")
 	fs.BoolVarP(&s.verbose, "verbose", "v", false, "log what the client does on standard error: connections, retries, waits, resumes (never a token or key)")
 	fs.StringVar(&s.logFormat, "log-format", "text", "the --verbose log's `FORMAT`: text (key=value) or json (one object a line)")
+	s.otel.register(fs)
 }
 
 // bindServer completes the server flags of cmd, if it has any, from the
@@ -88,6 +90,9 @@ func (s *serverFlags) bind(cmd *cobra.Command, a *app) error {
 		s.baseURL, s.baseURLFrom = env, "$"+envBaseURL
 	}
 	if err := s.check(); err != nil {
+		return err
+	}
+	if err := s.otel.start(cmd); err != nil {
 		return err
 	}
 	s.cacertFrom = "--cacert"
@@ -277,6 +282,7 @@ func newClient(srv *serverFlags, apiKey string, extra ...wrapper.Option) (*wrapp
 	if srv.logger != nil {
 		opts = append(opts, wrapper.WithLogger(srv.logger))
 	}
+	opts = append(opts, srv.otel.options()...)
 	c, err := wrapper.New(append(opts, extra...)...)
 	if err != nil {
 		return nil, usageError{err}

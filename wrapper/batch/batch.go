@@ -297,6 +297,7 @@ func upload(ctx context.Context, c *wrapper.Client, files []File, opts *Options,
 	}
 	b := &batch{c: c, o: &o, files: files, tokens: tokens}
 	b.prog.Files = len(files)
+	b.filesMetric = newFileCounter(c)
 	for _, f := range files {
 		if f.Size < 0 {
 			b.unknown++
@@ -375,6 +376,8 @@ type batch struct {
 	started  int
 	unknown  int   // files of a length unknown until they end: streams
 	stopErr  error // why stop was closed
+
+	filesMetric fileCounter // files by status (otel.go)
 }
 
 // stopped reports whether the batch stopped starting files.
@@ -424,6 +427,7 @@ func (b *batch) do(ctx context.Context, i int) {
 
 	r, sent := b.upload(ctx, f, fp)
 	r.File, r.Duration = f, time.Since(start)
+	b.filesMetric.record(ctx, r)
 
 	b.mu.Lock()
 	b.inFlight = slices.DeleteFunc(b.inFlight, func(p *FileProgress) bool { return p == fp })
