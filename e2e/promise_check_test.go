@@ -362,9 +362,9 @@ func (pc *pcase) check() {
 			}
 			switch l.Status {
 			case "uploaded", "skipped":
-				pc.checkDone(r, l.VideoID, l.SHA256, l.Size, l.Path)
+				pc.checkDone(r, l.VideoID, l.SHA256, l.Size, l.path())
 			case "failed":
-				if wordsDue && r.phase == 1 && l.Path == target.path {
+				if wordsDue && r.phase == 1 && l.path() == target.path {
 					pc.checkWords(r, l.Error)
 				}
 			}
@@ -616,8 +616,8 @@ func (r *prun) stopNote() string {
 func (pc *pcase) checkWatchRun(r *prun) {
 	if r.hung {
 		pc.fail("a watch outlived SIGTERM", "%s still ran %s after the SIGTERM%s", r.label, watchTermGrace, r.stopNote())
-	} else if (r.stop != "" || r.sent == "SIGTERM") && r.code != 130 {
-		pc.fail("a stopped watch did not exit 130", "%s exited %d after a SIGTERM%s: %s", r.label, r.code, r.stopNote(), lastLine(r.stderr))
+	} else if (r.stop != "" || r.sent == "SIGTERM" || r.sent == "pipe") && r.code != 130 {
+		pc.fail("a stopped watch did not exit 130", "%s exited %d after %s%s: %s", r.label, r.code, r.sent, r.stopNote(), lastLine(r.stderr))
 	}
 	if r.label != "second concurrent run" {
 		return

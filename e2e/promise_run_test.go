@@ -163,7 +163,13 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 		stats.signals++
 	}
 	stats.explained += pc.explained
+	if pc.appeared {
+		stats.late++
+	}
 	for _, r := range pc.runs {
+		if r.stop != "" {
+			stats.watchStops[r.stop]++
+		}
 		switch r.phase {
 		case 2:
 			stats.reruns++

@@ -341,14 +341,16 @@ type promiseStats struct {
 	signals    int // cases where a signal was sent or stdout closed
 	reruns     int
 	others     int
-	explained  int // second complete videos allowed (crash window, runs in a row)
+	explained  int            // second complete videos allowed (crash window, runs in a row)
+	watchStops map[string]int // watch runs the checker stopped, by why
+	late       int            // files written during a watch
 	categories map[string]int
 	failed     []string
 }
 
 func newPromiseStats() *promiseStats {
 	return &promiseStats{modes: map[string]int{}, sources: map[string]int{}, servers: map[string]int{},
-		clients: map[string]int{}, categories: map[string]int{}}
+		clients: map[string]int{}, categories: map[string]int{}, watchStops: map[string]int{}}
 }
 
 func (s *promiseStats) table() string {
@@ -373,6 +375,10 @@ func (s *promiseStats) table() string {
 	section("source event", s.sources)
 	section("server", s.servers)
 	section("client event", s.clients)
+	if len(s.watchStops) > 0 {
+		fmt.Fprintf(&b, "%d files written in two parts during a watch.\n\n", s.late)
+		section("watch run stopped by the checker", s.watchStops)
+	}
 	if len(s.categories) == 0 {
 		b.WriteString("No failure.\n")
 	} else {
