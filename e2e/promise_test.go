@@ -322,6 +322,9 @@ func drawCase(seed uint64, i int) promiseCase {
 	return c
 }
 
+// watchStopTitle heads the table of the watch runs the checker stopped.
+const watchStopTitle = "watch run stopped by the checker, because"
+
 // promiseSeed picks the seed: E2E_PROMISE_SEED, else ciPromiseSeed when
 // CI=true, else random.
 func promiseSeed(getenv func(string) string, random uint64) (uint64, error) {
@@ -360,7 +363,11 @@ func (s *promiseStats) table() string {
 	fmt.Fprintf(&b, "%d cases in %.1f s (%.2f s a case); the front lied in %d, a signal or a closed stdout hit %d; %d honest reruns, %d runs on another server; %d second complete videos explained (a stopped single request, two runs in a row, an edit during a run, a repaired journal).\n\n",
 		s.cases, s.seconds, s.seconds/float64(max(s.cases, 1)), s.lies, s.signals, s.reruns, s.others, s.explained)
 	section := func(title string, m map[string]int) {
-		fmt.Fprintf(&b, "| %s | cases |\n|---|---|\n", title)
+		unit := "cases"
+		if title == watchStopTitle {
+			unit = "runs"
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n|---|---|\n", title, unit)
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)
@@ -377,7 +384,7 @@ func (s *promiseStats) table() string {
 	section("client event", s.clients)
 	if len(s.watchStops) > 0 {
 		fmt.Fprintf(&b, "%d files written in two parts during a watch.\n\n", s.late)
-		section("watch run stopped by the checker", s.watchStops)
+		section(watchStopTitle, s.watchStops)
 	}
 	if len(s.categories) == 0 {
 		b.WriteString("No failure.\n")
