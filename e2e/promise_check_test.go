@@ -302,6 +302,15 @@ type batchLine struct {
 //     every honest rerun, and the journal on another server, finishes; a
 //     damaged journal's rerun with --repair-journal finishes too, and may
 //     send the file of the dropped line again.
+//
+// A watch (see promise_watch_test.go) is held to the same: its "uploaded"
+// and "skipped" lines are a batch's, and a rerun of it finishes when the
+// checker stopped it once every file was reported done and it exited 130.
+// A file it saw change is another version, sent as a new video by design,
+// not a second video of one version; the file written during the watch is
+// one version, the whole file. Its own: a watch the checker stopped, or
+// whose stdout closed, exits 130 and does not outlive the SIGTERM; a
+// second watch on the journal exits 2 at once, naming the first.
 func (pc *pcase) check() {
 	c := pc.c
 	target := pc.srcs[c.SourceFile]
