@@ -25,7 +25,7 @@ func (pc *pcase) phase1() {
 	pc.phase1Open = true
 	var mainP atomic.Pointer[pproc]
 
-	if c.Source != srcNone {
+	if c.Source != srcNone && !c.AfterDone { // a watch's event after the upload is its stopper's
 		target := pc.srcs[c.SourceFile]
 		size := target.spec.size
 		editAt := pc.rng.Int64N(size)
@@ -47,6 +47,7 @@ func (pc *pcase) phase1() {
 			pc.mu.Lock()
 			defer pc.mu.Unlock()
 			pc.srcFired = true
+			pc.gen++
 			if err != nil {
 				pc.fail("harness", "the source event failed: %v", err)
 			}
@@ -111,6 +112,9 @@ func (pc *pcase) phase1() {
 	pc.mu.Lock()
 	pc.phase1Open = false
 	pc.mu.Unlock()
+	if c.Appear >= 0 {
+		pc.startLate() // the first watch ended before it watched: the file comes for the reruns
+	}
 	pc.extra.Wait()
 	f.honest()
 	pc.phase1Toks = f.Tokens()
@@ -121,6 +125,8 @@ func (pc *pcase) phase1() {
 	if fired && c.Source != srcDelete {
 		target := pc.srcs[c.SourceFile]
 		data, err := os.ReadFile(target.path)
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
 		if err == nil && !target.has(sha256Hex(data)) {
 			target.versions = append(target.versions, pversion{sum: sha256Hex(data), size: int64(len(data))})
 		}
@@ -178,8 +184,8 @@ func (pc *pcase) reruns() {
 		ok, failed := false, false
 		for _, r := range pc.runs {
 			if r.key == cmd.key {
-				ok = ok || r.code == 0
-				failed = failed || r.code != 0
+				ok = ok || r.ok()
+				failed = failed || !r.ok()
 			}
 		}
 		need := !ok // one upload: a success is not repeated (it would upload again, rightly)
@@ -259,12 +265,13 @@ var (
 
 // batchLine is one --json line of a batch.
 type batchLine struct {
-	Path    string `json:"path"`
-	Status  string `json:"status"`
-	VideoID string `json:"videoId"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
-	Error   string `json:"error"`
+	Path      string `json:"path"`
+	PathBytes []byte `json:"pathBytes"`
+	Status    string `json:"status"`
+	VideoID   string `json:"videoId"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Error     string `json:"error"`
 }
 
 // check holds the runs of the case to the promise:
@@ -295,6 +302,15 @@ type batchLine struct {
 //     every honest rerun, and the journal on another server, finishes; a
 //     damaged journal's rerun with --repair-journal finishes too, and may
 //     send the file of the dropped line again.
+//
+// A watch (see promise_watch_test.go) is held to the same: its "uploaded"
+// and "skipped" lines are a batch's, and a rerun of it finishes when the
+// checker stopped it once every file was reported done and it exited 130.
+// A file it saw change is another version, sent as a new video by design,
+// not a second video of one version; the file written during the watch is
+// one version, the whole file. Its own: a watch the checker stopped, or
+// whose stdout closed, exits 130 and does not outlive the SIGTERM; a
+// second watch on the journal exits 2 at once, naming the first.
 func (pc *pcase) check() {
 	c := pc.c
 	target := pc.srcs[c.SourceFile]
@@ -302,7 +318,9 @@ func (pc *pcase) check() {
 	fired, signals := pc.srcFired, pc.signals
 	pc.mu.Unlock()
 	pc.signals = signals
-	sizeEvent := (c.Source == srcGrow || c.Source == srcShrink) && fired
+	// A watch's event after the upload changes a file no upload is
+	// reading: the watch sends the new bytes, as a new video.
+	sizeEvent := (c.Source == srcGrow || c.Source == srcShrink) && fired && !c.AfterDone
 	pc.sizeChanged = sizeEvent
 	// A --video-id run into a video holding other bytes is refused for
 	// those first: its failure need not speak of the size.
@@ -327,10 +345,13 @@ func (pc *pcase) check() {
 		if r.code != 0 && r.signal == 0 && r.sent != "pipe" && strings.TrimSpace(r.stderr) == "" {
 			pc.fail("failed without a message", "%s exited %d with nothing on stderr", r.label, r.code)
 		}
-		if r.phase >= 2 && live && r.code != 0 {
-			pc.fail("an honest rerun did not finish", "%s exited %d: %s", r.label, r.code, lastLine(r.stderr))
+		if r.phase >= 2 && live && !r.ok() {
+			pc.fail("an honest rerun did not finish", "%s exited %d%s: %s", r.label, r.code, r.stopNote(), lastLine(r.stderr))
 		}
-		if r.label == repairLabel && c.Source == srcNone && r.code != 0 {
+		if c.Mode == modeWatch {
+			pc.checkWatchRun(r)
+		}
+		if r.label == repairLabel && c.Source == srcNone && !r.ok() {
 			pc.fail("a repaired journal did not finish", "%s exited %d: %s", r.label, r.code, lastLine(r.stderr))
 		}
 		if !c.Mode.batch() {
@@ -350,9 +371,9 @@ func (pc *pcase) check() {
 			}
 			switch l.Status {
 			case "uploaded", "skipped":
-				pc.checkDone(r, l.VideoID, l.SHA256, l.Size, l.Path)
+				pc.checkDone(r, l.VideoID, l.SHA256, l.Size, l.path())
 			case "failed":
-				if wordsDue && r.phase == 1 && l.Path == target.path {
+				if wordsDue && r.phase == 1 && l.path() == target.path {
 					pc.checkWords(r, l.Error)
 				}
 			}
@@ -429,7 +450,10 @@ func (pc *pcase) checkDone(r *prun, id, sum string, size int64, path string) {
 		pc.fail("reported done with bytes no source had", "%s; the API holds the bytes of %s", where, quotePathForLog(held.path))
 	}
 	target := pc.srcs[pc.c.SourceFile]
-	if (pc.c.Source == srcGrow || pc.c.Source == srcShrink) && pc.sizeChanged && r.phase == 1 && (held == target || named == target) {
+	// A watch sends the file again once it settles after the change: its
+	// new bytes may be done, never the bytes it had when the change came.
+	afterChange := pc.c.Mode == modeWatch && sum != target.versions[0].sum
+	if (pc.c.Source == srcGrow || pc.c.Source == srcShrink) && pc.sizeChanged && r.phase == 1 && (held == target || named == target) && !afterChange {
 		pc.fail("reported done after a size change", "%s, though the file's %s happened during that run's upload of it", where, pc.c.Source)
 	}
 }
@@ -534,7 +558,7 @@ func (pc *pcase) checkDuplicates(srv *pserver) {
 func (pc *pcase) signalledTokens() map[string]bool {
 	out := map[string]bool{}
 	for _, r := range pc.runs {
-		if r.sent == "" {
+		if r.sent == "" || r.stop == stopDone { // a watch stopped with nothing under way
 			continue
 		}
 		if r.token != "" {
@@ -580,4 +604,41 @@ func (pc *pcase) twinInRow() bool {
 		return false
 	}
 	return wins[1].first.After(wins[0].last) || wins[0].first.After(wins[1].last)
+}
+
+// stopNote tells how the checker stopped a watch, for a message.
+func (r *prun) stopNote() string {
+	switch {
+	case r.stop == "":
+		return ""
+	case r.hung:
+		return " (stopped by the checker: " + r.stop + "; killed, as it outlived the SIGTERM)"
+	default:
+		return " (stopped by the checker: " + r.stop + ")"
+	}
+}
+
+// checkWatchRun checks what is the watch's own: a watch the checker
+// stopped with SIGTERM exits 130 at once, saying so; a second watch on the
+// journal stops at once on its lock, exit 2, naming the process that holds
+// it.
+func (pc *pcase) checkWatchRun(r *prun) {
+	if r.hung {
+		pc.fail("a watch outlived SIGTERM", "%s still ran %s after the SIGTERM%s", r.label, watchTermGrace, r.stopNote())
+	} else if (r.stop != "" || r.sent == "SIGTERM" || r.sent == "pipe") && r.code != 130 {
+		pc.fail("a stopped watch did not exit 130", "%s exited %d after %s%s: %s", r.label, r.code, r.sent, r.stopNote(), lastLine(r.stderr))
+	}
+	if r.label != "second concurrent run" {
+		return
+	}
+	holder := ""
+	for _, o := range pc.runs {
+		if o.label == "first run" && o.phase == 1 {
+			holder = fmt.Sprintf("process %d", o.pid)
+		}
+	}
+	if r.stop != "" || r.code != 2 || !strings.Contains(r.stderr, "in use by "+holder) {
+		pc.fail("a second watch on the journal did not stop on its lock", "%s exited %d%s; want exit 2 naming %s: %s",
+			r.label, r.code, r.stopNote(), holder, lastLine(r.stderr))
+	}
 }

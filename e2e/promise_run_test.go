@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
@@ -73,7 +72,25 @@ type prun struct {
 	stderr string
 	code   int
 	signal syscall.Signal // the signal that ended it, if one did
-	sent   string         // "SIGKILL", "SIGTERM" or "pipe": what the checker did to it
+	sent   string         // "SIGKILL", "SIGTERM", "pipe" or "stop": what the checker did to it
+	pid    int
+	took   time.Duration // from start to exit
+	stopAt time.Duration // a watch: when the checker stopped it, from its start
+	// A watch: why the checker stopped it with SIGTERM ("stop"): stopDone
+	// (every file of the tree reported done), stopGaveUp (phase 1: a file
+	// failed twice under a lying server), stopTimeout; and whether it
+	// outlived that SIGTERM and was killed.
+	stop string
+	hung bool
+}
+
+// ok reports whether the run succeeded: exit 0, or a watch the checker
+// stopped once every file of the tree was reported done, which exited 130.
+func (r *prun) ok() bool {
+	if r.stop != "" {
+		return r.stop == stopDone && r.code == 130 && r.signal == 0 && !r.hung
+	}
+	return r.code == 0
 }
 
 // violation is one breach of the promise.
@@ -92,6 +109,15 @@ type pcase struct {
 	runs []*prun
 
 	foreignID string // the video --video-id names
+
+	// Watch only: the file written once the first watch runs, and whether
+	// it is there (written whole); the generation of the sources, moved at
+	// each change the checker makes; a cache of their SHA-256.
+	appeared    bool
+	lateStarted bool
+	gen         int
+	sumMu       sync.Mutex
+	sums        map[string]cachedSum
 
 	mu          sync.Mutex
 	phase1Open  bool
@@ -137,7 +163,13 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 		stats.signals++
 	}
 	stats.explained += pc.explained
+	if pc.appeared {
+		stats.late++
+	}
 	for _, r := range pc.runs {
+		if r.stop != "" {
+			stats.watchStops[r.stop]++
+		}
 		switch r.phase {
 		case 2:
 			stats.reruns++
@@ -186,6 +218,10 @@ func (pc *pcase) describe(verdict string) string {
 		if r.sent != "" {
 			fmt.Fprintf(&b, " (the checker sent %s)", r.sent)
 		}
+		fmt.Fprintf(&b, " in %s%s", r.took.Round(time.Millisecond), r.stopNote())
+		if r.stop != "" {
+			fmt.Fprintf(&b, ", stopped at %s", r.stopAt.Round(time.Millisecond))
+		}
 		fmt.Fprintf(&b, "\n    stdout: %s\n    stderr: %s\n", indentTail(r.stdout), indentTail(r.stderr))
 	}
 	return b.String()
@@ -232,13 +268,18 @@ func (pc *pcase) setup() {
 		if pc.c.Mode.batch() && i%2 == 1 {
 			sub = "sub"
 		}
+		if i == pc.c.Appear {
+			sub = "late" // a folder made during the watch
+		}
 		p := filepath.Join(dir, sub, f.name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		if i != pc.c.Appear {
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		}
 		src := newSource(pc.seed*31+uint64(pc.c.Index)*7+uint64(i), f.size)
 		s := &psource{spec: f, path: p, data: src.data, versions: []pversion{{sum: src.sum, size: f.size}}}
 		if pc.c.Mode == modeStdin {
 			s.path = "-"
-		} else {
+		} else if i != pc.c.Appear {
 			require.NoError(t, os.WriteFile(p, src.data, 0o600))
 		}
 		pc.srcs = append(pc.srcs, s)
@@ -336,9 +377,16 @@ func (pc *pcase) commands() []command {
 }
 
 func (pc *pcase) args(cmd command, srv *pserver) []string {
-	a := []string{"upload", "--base-url", srv.f.URL, "--chunk-size", "5MiB", "--concurrency", strconv.Itoa(pc.c.Concurrency)}
+	verb := "upload"
+	if pc.c.Mode == modeWatch {
+		verb = "watch"
+	}
+	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", "5MiB", "--concurrency", strconv.Itoa(pc.c.Concurrency)}
 	if pc.c.Lie == lieStall {
 		a = append(a, "--stall-timeout", "2s")
+	}
+	if pc.c.Mode == modeWatch {
+		a = append(a, "--settle", watchSettle.String(), "--rescan", "2s")
 	}
 	if pc.c.Mode.batch() {
 		a = append(a, "--jobs", "2", "--journal", cmd.jrnl, "--json")
@@ -369,14 +417,35 @@ func (pc *pcase) env(srv *pserver) ([]string, string) {
 
 // pproc is a running process of the binary.
 type pproc struct {
-	run    *prun
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	piped  chan struct{} // closed when the pipe reader is done
-	closed bool          // the pipe reader closed stdout early
-	exited bool          // Wait returned
-	mu     sync.Mutex
+	run     *prun
+	cmd     *exec.Cmd
+	stdout  lockedBuf // read while the process runs, by a watch's stopper
+	stderr  lockedBuf
+	piped   chan struct{} // closed when the pipe reader is done
+	waited  chan struct{} // closed when Wait returned
+	stopper chan struct{} // closed when a watch's stopper is done
+	closed  bool          // the pipe reader closed stdout early
+	exited  bool          // Wait returned
+	started time.Time
+	mu      sync.Mutex
+}
+
+// lockedBuf is a buffer written by one goroutine and read by others.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // start starts the binary; with pipeAfter > 0 its standard output is a
@@ -385,7 +454,7 @@ func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeA
 	t := pc.t
 	env, tok := pc.env(srv)
 	r := &prun{label: label, phase: phase, key: cmd.key, srv: srv, args: pc.args(cmd, srv), token: tok}
-	p := &pproc{run: r, cmd: exec.Command(cliBinary(t), r.args...)}
+	p := &pproc{run: r, cmd: exec.Command(cliBinary(t), r.args...), waited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr
 	if pc.c.Mode == modeStdin {
@@ -400,9 +469,18 @@ func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeA
 		p.piped = make(chan struct{})
 		go func() {
 			defer close(p.piped)
+			// Read as it comes (a watch's stopper reads the lines), then
+			// close after pipeAfter bytes.
 			buf := make([]byte, pipeAfter)
-			n, _ := io.ReadFull(pr, buf)
-			p.stdout.Write(buf[:n])
+			n := 0
+			for n < pipeAfter {
+				m, err := pr.Read(buf[n:])
+				_, _ = p.stdout.Write(buf[n : n+m])
+				n += m
+				if err != nil {
+					break
+				}
+			}
 			if n == pipeAfter {
 				p.mu.Lock()
 				p.closed = true
@@ -417,9 +495,18 @@ func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeA
 	if pw != nil {
 		_ = pw.Close()
 	}
+	r.pid = p.cmd.Process.Pid
+	p.started = time.Now()
 	pc.mu.Lock()
 	pc.runs = append(pc.runs, r)
 	pc.mu.Unlock()
+	if pc.c.Mode == modeWatch {
+		p.stopper = make(chan struct{})
+		go func() {
+			defer close(p.stopper)
+			pc.watchStopper(p)
+		}()
+	}
 	return p
 }
 
@@ -440,6 +527,11 @@ func (p *pproc) signal(sig os.Signal, name string) bool {
 // wait waits for the process and fills its run.
 func (p *pproc) wait() {
 	err := p.cmd.Wait()
+	p.run.took = time.Since(p.started)
+	close(p.waited)
+	if p.stopper != nil {
+		<-p.stopper
+	}
 	if p.piped != nil {
 		<-p.piped
 	}

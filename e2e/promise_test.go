@@ -42,9 +42,15 @@ const (
 	// modeKeyFile is one file with --state-file and the API key: the run
 	// mints its own token, as a batch does.
 	modeKeyFile promiseMode = "api-key file"
+	// modeWatch is avupload watch on a tree with --journal: it never ends
+	// on its own, and the checker stops it with SIGTERM once every file of
+	// the tree is reported done (or at a cap), which counts as its success.
+	modeWatch promiseMode = "watch+journal"
 )
 
-func (m promiseMode) batch() bool { return m == modeDir || m == modeShards || m == modeAPIKey }
+func (m promiseMode) batch() bool {
+	return m == modeDir || m == modeShards || m == modeAPIKey || m == modeWatch
+}
 
 type sourceEvent string
 
@@ -93,8 +99,8 @@ func weighted[T any](rng *rand.Rand, choices []T, weights []int) T {
 
 // The weights of the draw (see drawCase).
 var (
-	modeChoices   = []promiseMode{modeFile, modeStdin, modeDir, modeShards, modeVideoID, modeAPIKey, modeKeyFile}
-	modeWeights   = []int{3, 1, 3, 2, 2, 2, 2}
+	modeChoices   = []promiseMode{modeFile, modeStdin, modeDir, modeShards, modeVideoID, modeAPIKey, modeKeyFile, modeWatch}
+	modeWeights   = []int{3, 1, 3, 2, 2, 2, 2, 2}
 	sourceChoices = []sourceEvent{srcNone, srcEdit, srcGrow, srcShrink, srcDelete}
 	sourceWeights = []int{6, 2, 2, 2, 1}
 	lieChoices    = []lieKind{lieNone, lieHTML, lieEmpty, lieOverlap, lieOtherID, lieRedirect, lieStall}
@@ -132,6 +138,9 @@ type promiseCase struct {
 	Damage       bool // a journal line other than the last is damaged before the rerun
 	RerunAnyway  bool // rerun the batch after a success too
 	OtherServer  bool // rerun the batch with its journal against a fresh sandbox
+	// Watch only.
+	AfterDone bool // the source event hits once the watch reported the file uploaded (an edit moves the mtime)
+	Appear    int  // the file written, in two parts, into a new folder only once the first watch runs; -1: none
 }
 
 func (c promiseCase) String() string {
@@ -141,7 +150,12 @@ func (c promiseCase) String() string {
 		fmt.Fprintf(&b, " %q(%d)", f.name, f.size)
 	}
 	fmt.Fprintf(&b, "; concurrency %d; source %s", c.Concurrency, c.Source)
-	if c.Source != srcNone {
+	if c.Source != srcNone && c.AfterDone {
+		fmt.Fprintf(&b, " of %s once the watch reported it uploaded", c.Files[c.SourceFile].name)
+		if c.Source == srcEdit {
+			b.WriteString(" (mtime moved)")
+		}
+	} else if c.Source != srcNone {
 		fmt.Fprintf(&b, " of %s after %d of its bytes", c.Files[c.SourceFile].name, c.SourceAt)
 	}
 	fmt.Fprintf(&b, "; server %s", c.Lie)
@@ -179,6 +193,9 @@ func (c promiseCase) String() string {
 	if c.OtherServer {
 		b.WriteString("; then the journal on another server")
 	}
+	if c.Appear >= 0 {
+		fmt.Fprintf(&b, "; %q written in two parts once the watch runs", c.Files[c.Appear].name)
+	}
 	return b.String()
 }
 
@@ -196,8 +213,11 @@ func fileSize(rng *rand.Rand, chunked bool) int64 {
 // E2E_PROMISE_CASE replays one case alone.
 func drawCase(seed uint64, i int) promiseCase {
 	rng := rand.New(rand.NewPCG(seed, uint64(i)+0x9e3779b9))
-	c := promiseCase{Index: i}
+	c := promiseCase{Index: i, Appear: -1}
 	c.Mode = weighted(rng, modeChoices, modeWeights)
+	if c.Mode == modeWatch && runtime.GOOS == "windows" {
+		c.Mode = modeDir // the checker stops a watch with SIGTERM, which Windows does not send
+	}
 	c.Concurrency = []int{1, 2, 4}[rng.IntN(3)]
 	c.Client = weighted(rng, clientChoices, clientWeights)
 	if !c.Mode.batch() && c.Client == cliPipe {
@@ -217,6 +237,11 @@ func drawCase(seed uint64, i int) promiseCase {
 	}
 	c.LieNth = 1 + rng.IntN(2)
 	c.LieRepeat = rng.IntN(4) == 0
+	if c.Mode == modeWatch && c.Lie == lieStall {
+		// A watch tries a failed file again at every rescan: a stall on
+		// every retry would fill the case with 8 s waits.
+		c.LieRepeat = false
+	}
 
 	switch c.Mode {
 	case modeFile, modeStdin, modeVideoID:
@@ -249,6 +274,13 @@ func drawCase(seed uint64, i int) promiseCase {
 		c.Damage = rng.IntN(8) == 0
 		c.RerunAnyway = rng.IntN(3) == 0 || c.JournalInDir || c.Damage || c.OddNames == "invalid UTF-8"
 		c.OtherServer = rng.IntN(4) == 0
+		if c.Mode == modeWatch {
+			// Files appear during a watch: that is its point.
+			if rng.IntN(2) == 0 {
+				c.Files = append(c.Files, pfile{name: "late.mp4", size: fileSize(rng, rng.IntN(2) == 0)})
+				c.Appear = len(c.Files) - 1
+			}
+		}
 	}
 	if c.Mode == modeVideoID {
 		c.Foreign = []foreignKind{foreignComplete, foreignCompleteSize, foreignPartial, foreignPartialSame}[rng.IntN(4)]
@@ -265,6 +297,9 @@ func drawCase(seed uint64, i int) promiseCase {
 		c.Source = srcEdit // Windows does not delete a file another process holds open
 	}
 	c.SourceFile = 0 // the first file is always chunked in a batch
+	if c.Mode == modeWatch && c.Source != srcNone {
+		c.AfterDone = rng.IntN(2) == 0
+	}
 	if c.Source == srcGrow || c.Source == srcShrink {
 		if c.Files[0].size <= promiseChunk {
 			c.Files[0].size = fileSize(rng, true)
@@ -287,6 +322,9 @@ func drawCase(seed uint64, i int) promiseCase {
 	return c
 }
 
+// watchStopTitle heads the table of the watch runs the checker stopped.
+const watchStopTitle = "watch run stopped by the checker, because"
+
 // promiseSeed picks the seed: E2E_PROMISE_SEED, else ciPromiseSeed when
 // CI=true, else random.
 func promiseSeed(getenv func(string) string, random uint64) (uint64, error) {
@@ -306,14 +344,16 @@ type promiseStats struct {
 	signals    int // cases where a signal was sent or stdout closed
 	reruns     int
 	others     int
-	explained  int // second complete videos allowed (crash window, runs in a row)
+	explained  int            // second complete videos allowed (crash window, runs in a row)
+	watchStops map[string]int // watch runs the checker stopped, by why
+	late       int            // files written during a watch
 	categories map[string]int
 	failed     []string
 }
 
 func newPromiseStats() *promiseStats {
 	return &promiseStats{modes: map[string]int{}, sources: map[string]int{}, servers: map[string]int{},
-		clients: map[string]int{}, categories: map[string]int{}}
+		clients: map[string]int{}, categories: map[string]int{}, watchStops: map[string]int{}}
 }
 
 func (s *promiseStats) table() string {
@@ -323,7 +363,11 @@ func (s *promiseStats) table() string {
 	fmt.Fprintf(&b, "%d cases in %.1f s (%.2f s a case); the front lied in %d, a signal or a closed stdout hit %d; %d honest reruns, %d runs on another server; %d second complete videos explained (a stopped single request, two runs in a row, an edit during a run, a repaired journal).\n\n",
 		s.cases, s.seconds, s.seconds/float64(max(s.cases, 1)), s.lies, s.signals, s.reruns, s.others, s.explained)
 	section := func(title string, m map[string]int) {
-		fmt.Fprintf(&b, "| %s | cases |\n|---|---|\n", title)
+		unit := "cases"
+		if title == watchStopTitle {
+			unit = "runs"
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n|---|---|\n", title, unit)
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)
@@ -338,6 +382,10 @@ func (s *promiseStats) table() string {
 	section("source event", s.sources)
 	section("server", s.servers)
 	section("client event", s.clients)
+	if len(s.watchStops) > 0 {
+		fmt.Fprintf(&b, "%d files written in two parts during a watch.\n\n", s.late)
+		section(watchStopTitle, s.watchStops)
+	}
 	if len(s.categories) == 0 {
 		b.WriteString("No failure.\n")
 	} else {
@@ -391,4 +439,18 @@ func TestPromiseSeed(t *testing.T) {
 	// The draw depends on the seed and the case number alone.
 	require.Equal(t, drawCase(42, 3), drawCase(42, 3))
 	require.NotEqual(t, drawCase(42, 3), drawCase(43, 3))
+}
+
+// TestPromiseCIDrawsWatch: CI's seed draws, among the 16 cases of `make
+// test`, at least one watch, so that every CI run stops a watch and checks
+// what it reported.
+func TestPromiseCIDrawsWatch(t *testing.T) {
+	var watches []string
+	for i := range 16 {
+		if c := drawCase(ciPromiseSeed, i); c.Mode == modeWatch {
+			watches = append(watches, c.String())
+		}
+	}
+	require.NotEmpty(t, watches, "CI's seed %d draws no watch case in its first 16", ciPromiseSeed)
+	t.Logf("CI's watch cases:\n%s", strings.Join(watches, "\n"))
 }
