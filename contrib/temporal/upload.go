@@ -64,7 +64,9 @@ func (u *Uploader) resolve(rel string) (string, error) {
 // is acknowledged: the next attempt, on any worker, sends only the chunks
 // the API did not acknowledge. Each such heartbeat reaches the server
 // before the upload goes on, so that no chunk is sent that a later attempt
-// would not know of.
+// would not know of. The state grows by about 110 bytes a chunk: 1.1 MB
+// at the API's limit of 10,000 chunks, under Temporal's default limit of
+// 2 MB a payload.
 func (u *Uploader) UploadFile(ctx context.Context, in UploadFileInput) (*UploadFileResult, error) {
 	if u.Client == nil {
 		return nil, temporal.NewNonRetryableApplicationError("the worker's uploader has no client", ErrRefused, nil)
