@@ -1,4 +1,4 @@
-package temporal_test
+package e2e_test
 
 import (
 	"bytes"
