@@ -41,17 +41,13 @@ test: check-generated
 	$(GO) vet ./...
 	GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -race -count=1 ./...
 
-<<<<<<< HEAD
-## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium (its token from a wrapper.TokenHandler on a third origin), and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
-=======
 ## test-temporal: the nested module contrib/temporal (Temporal workflows and activities, Go 1.26): vet, its package with the race detector, then its whole-stack tests against an in-process Temporal server and the sandbox, without it (it would instrument the whole server) (under a minute warm; the first build compiles the Temporal server's 200 modules, several minutes). Left out of make test, whose ./... does not enter the nested module
 test-temporal:
 	cd contrib/temporal && $(GO) vet ./...
 	cd contrib/temporal && GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -race -count=1 .
 	cd contrib/temporal && TEMPORAL_VERSION_CHECK_DISABLED=1 GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -count=1 ./e2e/ ./example/...
 
-## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium, and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
->>>>>>> r27
+## browser-test: the official browser uploader (npm, pinned in e2e/browser/testdata) uploads to `avupload sandbox --tls` from another origin in headless Chromium (its token from a wrapper.TokenHandler on a third origin), and the sandbox's player page plays a stored video; needs chromium and npm, fails without them
 browser-test:
 	cd e2e/browser/testdata && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) vet -tags browser ./e2e/browser/ ./sandbox/
