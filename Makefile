@@ -36,7 +36,7 @@ check-generated:
 		diff -ru "$$snap/$$p" "$$p" || { echo "check-generated: $$p is stale against openapi.yaml; run 'make generate' and commit the result" >&2; exit 1; }; \
 	done && echo "check-generated: gen/ is up to date"
 
-## test: vet, check the generated code, run every test with the race detector (under 3 minutes warm on 2 cores); the biggest cases are in test-long
+## test: vet, check the generated code, run every test with the race detector (about 7 minutes warm on 2 cores); the biggest cases are in test-long
 test: check-generated
 	$(GO) vet ./...
 	GOMEMLIMIT=$(TEST_GOMEMLIMIT) $(GO) test -race -count=1 ./...

@@ -93,7 +93,7 @@ func counterValues(t *testing.T, m metricdata.Metrics, key attribute.Key) map[st
 	out := map[string]int64{}
 	for _, p := range sum.DataPoints {
 		v, _ := p.Attributes.Value(key)
-		out[v.Emit()] += p.Value
+		out[v.String()] += p.Value
 	}
 	return out
 }
@@ -309,7 +309,7 @@ func assertNoSecret(t *testing.T, spans []sdktrace.ReadOnlySpan, m map[string]me
 	var texts []string
 	add := func(kvs []attribute.KeyValue) {
 		for _, kv := range kvs {
-			texts = append(texts, string(kv.Key)+"="+kv.Value.Emit())
+			texts = append(texts, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	for _, s := range spans {

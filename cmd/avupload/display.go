@@ -144,6 +144,9 @@ func (c sizedConsole) GetTermSize() (width, height int, err error) {
 // terminalFile returns the file w (or the stream a syncWriter writes to)
 // is, when it is a terminal; nil otherwise.
 func terminalFile(w io.Writer) *os.File {
+	if s, ok := w.(*stdoutWriter); ok {
+		w = s.unwrap()
+	}
 	if s, ok := w.(*syncWriter); ok {
 		w = s.w
 	}
@@ -153,8 +156,8 @@ func terminalFile(w io.Writer) *os.File {
 	return nil
 }
 
-// isTerminal reports whether w (or the stream a syncWriter writes to) is a
-// terminal.
+// isTerminal reports whether w (or the stream a syncWriter or the
+// standard output's stdoutWriter writes to) is a terminal.
 func isTerminal(w io.Writer) bool { return terminalFile(w) != nil }
 
 // update takes a new snapshot of the batch's progress.

@@ -57,7 +57,7 @@ func TestFilesByStatusMetric(t *testing.T) {
 					if got[m.Name] == nil {
 						got[m.Name] = map[string]int64{}
 					}
-					got[m.Name][kv.Value.Emit()] += p.Value
+					got[m.Name][kv.Value.String()] += p.Value
 				}
 			}
 		}
