@@ -71,6 +71,7 @@ type caller struct {
 	events        func(Event)
 	idleEvery     time.Duration
 	sleep         func(context.Context, time.Duration) error
+	pace          *pacer // the Client's: bandwidth limit, server-asked pauses, retry budget
 }
 
 // call is what one logical call asks of the loop.
@@ -115,8 +116,14 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		attempts = 1 // the body cannot be sent again
 	}
+	var paid int           // pacer: what the latest retry took from the retry budget
+	var waitedTo time.Time // pacer: when the call's own wait before this attempt ended
 	for attempt := 1; ; attempt++ {
+		if err := c.pace.hold(ctx, c.sleep, waitedTo); err != nil {
+			return nil, attempt - 1, wrapTransportError(cl.op, err, secrets...)
+		}
 		resp, err := c.attempt(req, attempt, cl)
+		paid = c.afterAttempt(ctx, resp, paid, cl)
 		var h http.Header
 		var unexpected error // a 2xx answer check did not understand
 		switch {
@@ -144,6 +151,11 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 			// its answer ends the call, and the caller decides.
 			return resp, attempt, nil
 		}
+		cost, berr := c.spendRetry(resp, err, unexpected, cl, secrets)
+		if berr != nil {
+			return nil, attempt, berr
+		}
+		paid, waitedTo = cost, time.Now().Add(wait)
 		ev := Event{Kind: EventRetry, Op: cl.op, Attempt: attempt, Wait: wait}
 		if resp != nil {
 			ev.Status = resp.StatusCode
@@ -182,6 +194,7 @@ func (c *caller) attempt(req *http.Request, n int, cl call) (*http.Response, err
 	if out.Body != nil && out.Body != http.NoBody {
 		out.Body = &watchedBody{ReadCloser: out.Body, w: w}
 	}
+	out.Body = c.pace.paced(actx, out.Body, w.moved) // the client's bandwidth limit
 	// stalled gives the stall as the cause of a failure it provoked.
 	stalled := func(err error) error {
 		if cause := context.Cause(actx); ctx.Err() == nil && errors.Is(cause, ErrStalled) {

@@ -57,6 +57,8 @@ type settings struct {
 	stall      time.Duration
 	events     func(Event)
 	tokenHTTP  bool
+	bwlimit    int64 // WithBandwidthLimit; 0: none
+	budget     int   // WithRetryBudget; 0: none
 }
 
 // WithAPIKey sets the API key, sent as HTTP Basic on the upload-token calls
@@ -233,6 +235,7 @@ func New(opts ...Option) (*Client, error) {
 		retry:   DefaultRetryPolicy(),
 		logger:  slog.New(slog.DiscardHandler),
 		stall:   DefaultCallStallTimeout,
+		budget:  DefaultRetryBudget,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -307,6 +310,7 @@ func New(opts ...Option) (*Client, error) {
 		events:        s.events,
 		idleEvery:     IdleNotice,
 		sleep:         sleepCtx,
+		pace:          newPacer(s.bwlimit, s.budget, s.retry.maxServerWait()),
 	}
 
 	// The generated client joins operation paths to the server URL; a
