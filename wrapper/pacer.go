@@ -36,18 +36,21 @@ const (
 	retryCost        = 5  // what a retry takes from the budget
 	timeoutRetryCost = 10 // what a retry after a timeout or a stall takes
 	successRefund    = 1  // what an answer at the first attempt puts back
-	// maxBandwidthBurst caps the bytes a bandwidth-limited client may send
-	// at once, and so each read of a request body.
-	maxBandwidthBurst = 64 << 10
+	// maxBandwidthPiece caps each read of a request body under a
+	// bandwidth limit.
+	maxBandwidthPiece = 64 << 10
 )
 
 // WithBandwidthLimit caps the bytes per second of request bodies the client
 // sends, all its requests together: every chunk in flight of every upload
 // (and every file of a batch made with the client), token calls and Raw()
 // calls share the one limit. It is a token bucket filled at bytesPerSecond
-// whose burst is 64 KiB, or a tenth of a second's worth below 640 KiB/s:
-// a body is read in pieces of at most the burst, each sent once the bucket
-// holds it. Waiting for the bucket counts as progress for the stall timeout.
+// that holds a tenth of a second's worth, at least 64 KiB: a body is read
+// in pieces of at most 64 KiB (a tenth of a second's worth below 640 KiB/s),
+// each sent once the bucket holds it, so that no second carries more than
+// 1.1 times the limit, and a request that waits for a moment (the scheduler
+// of a busy machine, a chunk between two requests) does not lose its share.
+// Waiting for the bucket counts as progress for the stall timeout.
 // 0 means no limit, the default; a negative value is refused.
 func WithBandwidthLimit(bytesPerSecond int64) Option {
 	return func(s *settings) error {
@@ -87,7 +90,7 @@ func WithRetryBudget(capacity int) Option {
 // concurrent use; a nil *pacer paces nothing.
 type pacer struct {
 	bw      *rate.Limiter // nil: no bandwidth limit
-	burst   int
+	piece   int           // the most read of a body at once, under bw
 	maxWait time.Duration // the longest pause a server may impose
 
 	mu        sync.Mutex
@@ -99,8 +102,8 @@ type pacer struct {
 func newPacer(bytesPerSecond int64, budget int, maxWait time.Duration) *pacer {
 	p := &pacer{maxWait: maxWait, capacity: budget, tokens: budget}
 	if bytesPerSecond > 0 {
-		p.burst = int(min(maxBandwidthBurst, max(bytesPerSecond/10, 1)))
-		p.bw = rate.NewLimiter(rate.Limit(bytesPerSecond), p.burst)
+		p.piece = int(min(maxBandwidthPiece, max(bytesPerSecond/10, 1)))
+		p.bw = rate.NewLimiter(rate.Limit(bytesPerSecond), int(max(int64(p.piece), bytesPerSecond/10)))
 	}
 	return p
 }
@@ -176,8 +179,8 @@ func (p *pacer) paced(ctx context.Context, body io.ReadCloser, moved func()) io.
 	return &pacedBody{ReadCloser: body, ctx: ctx, p: p, moved: moved}
 }
 
-// pacedBody is a request body read in pieces of at most the burst, each
-// let through once the bandwidth bucket holds it.
+// pacedBody is a request body read in pieces of at most the piece size,
+// each let through once the bandwidth bucket holds it.
 type pacedBody struct {
 	io.ReadCloser
 	ctx   context.Context
@@ -186,8 +189,8 @@ type pacedBody struct {
 }
 
 func (b *pacedBody) Read(buf []byte) (int, error) {
-	if len(buf) > b.p.burst {
-		buf = buf[:b.p.burst]
+	if len(buf) > b.p.piece {
+		buf = buf[:b.p.piece]
 	}
 	n, err := b.ReadCloser.Read(buf)
 	if n > 0 {

@@ -125,10 +125,12 @@ func TestBandwidthLimitIsSharedByEverythingInFlight(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, total, 16<<20, "the server took both files")
 	took := got[len(got)-1].at.Sub(got[0].at)
-	// (16 MiB - the 64 KiB burst) / 8 MiB/s is 1.99 s.
+	// (16 MiB - the bucket's 0.8 MiB) / 8 MiB/s is 1.9 s.
 	assert.GreaterOrEqual(t, took, 1800*time.Millisecond, "16 MiB at 8 MiB/s")
 	assert.LessOrEqual(t, took, 2600*time.Millisecond, "16 MiB at 8 MiB/s")
-	// No second of the upload took much more than the limit.
+	// No second of the upload took much more than the limit: at most the
+	// limit and the bucket's tenth of a second, and what the sockets'
+	// buffers hold back and hand over at once.
 	for i, start := range got {
 		var inWindow int
 		for _, b := range got[i:] {
@@ -137,7 +139,7 @@ func TestBandwidthLimitIsSharedByEverythingInFlight(t *testing.T) {
 			}
 			inWindow += b.n
 		}
-		require.LessOrEqual(t, inWindow, limit*115/100, "bytes within a second from %s", start.at.Sub(got[0].at))
+		require.LessOrEqual(t, inWindow, limit*125/100, "bytes within a second from %s", start.at.Sub(got[0].at))
 	}
 }
 

@@ -63,7 +63,7 @@ func TestBWLimitPacesTheUpload(t *testing.T) {
 	}
 	code, _, errw := runAgainst(t, h, "upload", "--bwlimit", "1MiB", p)
 	require.Equal(t, exitOK, code, errw)
-	// (2 MiB - the 64 KiB burst) at 1 MiB/s.
+	// (2 MiB - the bucket's tenth of a second) at 1 MiB/s.
 	assert.GreaterOrEqual(t, time.Duration(took.Load()), 1800*time.Millisecond)
 	assert.LessOrEqual(t, time.Duration(took.Load()), 3*time.Second)
 }
