@@ -182,7 +182,11 @@ func TestServerPauseHoldsEveryRequest(t *testing.T) {
 	// arrive just after it.
 	const grace = 150 * time.Millisecond
 	var after int
+	first := time.Duration(-1) // the first arrival past the grace
 	for i, at := range a.times() {
+		if since := at.Sub(paused); since > grace && (first < 0 || since < first) {
+			first = since
+		}
 		since := at.Sub(paused)
 		assert.False(t, since > grace && since < 2*time.Second-grace,
 			"upload request %d arrived %s after the 429 asked for 2s", i+1, since)
@@ -191,6 +195,7 @@ func TestServerPauseHoldsEveryRequest(t *testing.T) {
 		}
 	}
 	assert.Positive(t, after, "requests went on after the pause")
+	t.Logf("%d upload requests; the first after the 429 (past %s) arrived %s after it", len(a.times()), grace, first)
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, pauses, 1, "the pause is told once")
