@@ -26,6 +26,14 @@ const (
 	// Event.Idle. It comes every IdleNotice while that lasts, until the
 	// stall timeout abandons the attempt.
 	EventIdle
+	// EventServerPause: an answer asked the client to wait (a 429,
+	// Retry-After, or X-RateLimit-Retry-After once the rate window is
+	// spent), and every new request of the client, on every goroutine,
+	// waits until then. It comes once per pause: an answer that lengthens a
+	// pause under way says nothing more. Event.Wait is the
+	// pause, capped by the client's RetryPolicy.MaxServerWait; Event.Status
+	// is the status of the answer that asked for it, Event.Op its operation.
+	EventServerPause
 )
 
 // IdleNotice is how often an attempt with no progress is reported as an

@@ -13,14 +13,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// EventServerPause: an answer asked the client to wait (a 429, Retry-After,
-// or X-RateLimit-Retry-After once the rate window is spent), and every new
-// request of the client, on every goroutine, waits until then. It comes once
-// per pause: an answer that lengthens a pause under way says nothing more.
-// Event.Wait is the pause (capped by RetryPolicy.MaxServerWait), Event.Status
-// the status of the answer that asked for it, Event.Op its operation.
-const EventServerPause = EventIdle + 1
-
 // ErrRetryBudget matches a failure that would have been retried but was
 // not, because the client's retries failed too often of late and spent its
 // retry budget (see WithRetryBudget). The error also wraps the failure
