@@ -127,7 +127,10 @@ func TestBandwidthLimitIsSharedByEverythingInFlight(t *testing.T) {
 	took := got[len(got)-1].at.Sub(got[0].at)
 	// (16 MiB - the bucket's 0.8 MiB) / 8 MiB/s is 1.9 s.
 	assert.GreaterOrEqual(t, took, 1800*time.Millisecond, "16 MiB at 8 MiB/s")
-	assert.LessOrEqual(t, took, 2600*time.Millisecond, "16 MiB at 8 MiB/s")
+	// The upper bound leaves room for a loaded machine and the race
+	// detector (3.5 s seen with 20 other processes on 2 cores); without a
+	// limit it takes a tenth of that.
+	assert.LessOrEqual(t, took, 4*time.Second, "16 MiB at 8 MiB/s")
 	// No second of the upload took much more than the limit: at most the
 	// limit and the bucket's tenth of a second, and what the sockets'
 	// buffers hold back and hand over at once.
