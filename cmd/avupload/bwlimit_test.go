@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/avupload/avupload/internal/testutil"
+	"github.com/avupload/avupload/wrapper"
 )
 
 func TestBWLimitFlag(t *testing.T) {
@@ -66,4 +68,24 @@ func TestBWLimitPacesTheUpload(t *testing.T) {
 	// (2 MiB - the bucket's tenth of a second) at 1 MiB/s.
 	assert.GreaterOrEqual(t, time.Duration(took.Load()), 1800*time.Millisecond)
 	assert.LessOrEqual(t, time.Duration(took.Load()), 3*time.Second)
+}
+
+// TestRetryBudgetIsDescribed: a failure the client did not retry because
+// its retry budget was spent says so, then what the server answered.
+func TestRetryBudgetIsDescribed(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"an answer", fmt.Errorf("%w: %w", wrapper.ErrRetryBudget, &wrapper.APIError{Op: "uploadWithUploadToken", StatusCode: 503, Title: "Service unavailable."}),
+			"the server is failing too often, so this failure was not retried: Service unavailable."},
+		{"no answer", &wrapper.OpError{Op: "uploadWithUploadToken", Err: fmt.Errorf("%w: %w", wrapper.ErrRetryBudget, io.ErrUnexpectedEOF)},
+			"cannot reach the server at https://ws.api.video: the server is failing too often"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Contains(t, describe(tt.err, nil), tt.want)
+		})
+	}
 }
