@@ -95,7 +95,8 @@ func newPacer(bytesPerSecond int64, budget int, maxWait time.Duration) *pacer {
 	p := &pacer{maxWait: maxWait, capacity: budget, tokens: budget}
 	if bytesPerSecond > 0 {
 		p.piece = int(min(maxBandwidthPiece, max(bytesPerSecond/10, 1)))
-		p.bw = rate.NewLimiter(rate.Limit(bytesPerSecond), int(max(int64(p.piece), bytesPerSecond/10)))
+		bucket := min(max(int64(p.piece), bytesPerSecond/10), 1<<30) // an int on 32-bit platforms too
+		p.bw = rate.NewLimiter(rate.Limit(bytesPerSecond), int(bucket))
 	}
 	return p
 }
