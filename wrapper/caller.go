@@ -26,6 +26,14 @@ const (
 	// Event.Idle. It comes every IdleNotice while that lasts, until the
 	// stall timeout abandons the attempt.
 	EventIdle
+	// EventServerPause: an answer asked the client to wait (a 429,
+	// Retry-After, or X-RateLimit-Retry-After once the rate window is
+	// spent), and every new request of the client, on every goroutine,
+	// waits until then. It comes once per pause: an answer that lengthens a
+	// pause under way says nothing more. Event.Wait is the
+	// pause, capped by the client's RetryPolicy.MaxServerWait; Event.Status
+	// is the status of the answer that asked for it, Event.Op its operation.
+	EventServerPause
 )
 
 // IdleNotice is how often an attempt with no progress is reported as an
@@ -72,6 +80,7 @@ type caller struct {
 	idleEvery     time.Duration
 	sleep         func(context.Context, time.Duration) error
 	tel           *telemetry // spans and metrics (otel.go); nil: none
+	pace          *pacer     // the Client's: bandwidth limit, server-asked pauses, retry budget
 }
 
 // call is what one logical call asks of the loop.
@@ -120,9 +129,15 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 	}
 	t := c.tel.track(ctx, &cl)
 	defer t.end()
+	var paid int           // pacer: what the latest retry took from the retry budget
+	var waitedTo time.Time // pacer: when the call's own wait before this attempt ended
 	for attempt := 1; ; attempt++ {
+		if err := c.pace.hold(ctx, c.sleep, waitedTo); err != nil {
+			return nil, attempt - 1, wrapTransportError(cl.op, err, secrets...)
+		}
 		resp, err := c.attempt(t.attempt(req, attempt), attempt, cl)
 		t.answered(resp, err)
+		paid = c.afterAttempt(ctx, resp, paid, cl)
 		var h http.Header
 		var unexpected error // a 2xx answer check did not understand
 		switch {
@@ -150,6 +165,11 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 			// its answer ends the call, and the caller decides.
 			return resp, attempt, nil
 		}
+		cost, berr := c.spendRetry(resp, err, unexpected, cl, secrets)
+		if berr != nil {
+			return nil, attempt, berr
+		}
+		paid, waitedTo = cost, time.Now().Add(wait)
 		ev := Event{Kind: EventRetry, Op: cl.op, Attempt: attempt, Wait: wait}
 		if resp != nil {
 			ev.Status = resp.StatusCode
@@ -189,6 +209,7 @@ func (c *caller) attempt(req *http.Request, n int, cl call) (*http.Response, err
 	if out.Body != nil && out.Body != http.NoBody {
 		out.Body = &watchedBody{ReadCloser: out.Body, w: w}
 	}
+	out.Body = c.pace.paced(actx, out.Body, w.moved) // the client's bandwidth limit
 	// stalled gives the stall as the cause of a failure it provoked.
 	stalled := func(err error) error {
 		if cause := context.Cause(actx); ctx.Err() == nil && errors.Is(cause, ErrStalled) {

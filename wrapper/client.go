@@ -58,6 +58,8 @@ type settings struct {
 	events     func(Event)
 	tokenHTTP  bool
 	otel       otelSettings
+	bwlimit    int64 // WithBandwidthLimit; 0: none
+	budget     int   // WithRetryBudget; 0: none
 }
 
 // WithAPIKey sets the API key, sent as HTTP Basic on the upload-token calls
@@ -234,6 +236,7 @@ func New(opts ...Option) (*Client, error) {
 		retry:   DefaultRetryPolicy(),
 		logger:  slog.New(slog.DiscardHandler),
 		stall:   DefaultCallStallTimeout,
+		budget:  DefaultRetryBudget,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -309,6 +312,7 @@ func New(opts ...Option) (*Client, error) {
 		idleEvery:     IdleNotice,
 		sleep:         sleepCtx,
 		tel:           newTelemetry(s.otel),
+		pace:          newPacer(s.bwlimit, s.budget, s.retry.maxServerWait()),
 	}
 
 	// The generated client joins operation paths to the server URL; a

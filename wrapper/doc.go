@@ -155,6 +155,7 @@
 //     it is otherwise.
 //   - [WithRetryPolicy], [WithoutRetries], [WithStallTimeout], [WithEvents]:
 //     see below.
+//   - [WithBandwidthLimit], [WithRetryBudget]: the client's pacer; see below.
 //   - [WithLogger]: a *slog.Logger for retries and resumed uploads; silent
 //     by default.
 //   - [WithUserAgent], [WithOriginApp]: how your application names itself.
@@ -182,6 +183,17 @@
 // [UploadOptions.StallTimeout] for uploads. [WithEvents] tells a program of
 // every retry and of attempts that make no progress, so that it can say why
 // it waits.
+//
+// One pacer per client, which every request of the client passes (every
+// chunk in flight, every upload, every file of a batch made with the client):
+// [WithBandwidthLimit] caps the bytes per second of all request bodies
+// together; an answer naming a wait (a 429, Retry-After, or
+// X-RateLimit-Retry-After once the rate window is spent) holds every new
+// request of the client until then, up to RetryPolicy.MaxServerWait, told
+// once as an [EventServerPause]; and retries spend from a budget that
+// successes refill ([WithRetryBudget]), so that a storm of failures across
+// many uploads fails at once ([ErrRetryBudget]) rather than multiplying the
+// requests.
 //
 // No request ever follows a redirect: a 3xx answer is an [*APIError]
 // matching [ErrRedirected] that names the status and the host it pointed

@@ -192,7 +192,18 @@ func TestTelemetryOfAnUploadWithARetry(t *testing.T) {
 	_, err = c.GetUploadToken(ctx, tok.Token)
 	require.NoError(t, err)
 	require.NoError(t, c.DeleteUploadToken(ctx, tok.Token))
-	assert.Equal(t, []time.Duration{2 * time.Second, 2 * time.Second}, waits.all(), "the server's waits, honoured")
+	// The two waits the server asked for, honoured; the sleeps are faked,
+	// so the client's pacer also holds the calls that follow each of them
+	// for what it believes is left of the pause.
+	asked := 0
+	for _, w := range waits.all() {
+		if w == 2*time.Second {
+			asked++
+			continue
+		}
+		assert.Less(t, w, 2*time.Second, "a hold for what is left of a pause")
+	}
+	assert.Equal(t, 2, asked, "the server's waits, honoured: %v", waits.all())
 
 	// The token calls: one span each, the create one with its retry.
 	for _, tc := range []struct {

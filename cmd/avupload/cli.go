@@ -429,6 +429,9 @@ func describe(err error, cmd *cobra.Command) string {
 			msg = strings.Replace(msg, netErr.Error(), networkCause(netErr), 1)
 		}
 	}
+	if errors.Is(err, wrapper.ErrRetryBudget) && !strings.Contains(msg, "failing too often") {
+		msg = "the server is failing too often, so this failure was not retried: " + msg
+	}
 	msg = strings.ReplaceAll(msg, "avupload: ", "")
 	msg = strings.TrimPrefix(msg, "invalid input: ")
 	msg = strings.Join(strings.Fields(msg), " ") // one line

@@ -140,7 +140,8 @@ func TestRetryWaitIsTold(t *testing.T) {
 	}
 	code, _, errw := runAgainst(t, h, "upload", smallFile(t))
 	assert.Equal(t, exitOK, code)
-	assert.Contains(t, errw, "avupload: the server answered 503 Service Unavailable and asks to wait; trying again in 3s (attempt 2)\n")
+	assert.Contains(t, errw, "avupload: the server answered 503 Service Unavailable and asks to wait 3s; every request waits until then\n")
+	assert.Equal(t, 1, strings.Count(errw, "asks to wait"), "the wait is told once: %s", errw)
 }
 
 func TestNotifierLines(t *testing.T) {
@@ -152,6 +153,9 @@ func TestNotifierLines(t *testing.T) {
 		{"short wait", wrapper.Event{Kind: wrapper.EventRetry, Wait: time.Second, Status: 503}, ""},
 		{"long backoff", wrapper.Event{Kind: wrapper.EventRetry, Wait: 5 * time.Second, Attempt: 2, Err: io.ErrUnexpectedEOF},
 			"avupload: the connection failed; trying again in 5s (attempt 3)\n"},
+		{"server pause", wrapper.Event{Kind: wrapper.EventServerPause, Wait: 2 * time.Second, Status: 429},
+			"avupload: the server answered 429 Too Many Requests and asks to wait 2s; every request waits until then\n"},
+		{"server-asked retry, told by its pause", wrapper.Event{Kind: wrapper.EventRetry, Wait: 5 * time.Second, Status: 429, ServerAsked: true}, ""},
 		{"idle", wrapper.Event{Kind: wrapper.EventIdle, Idle: 10 * time.Second},
 			"avupload: nothing has moved for 10s; still waiting for the server (the attempt is abandoned and retried after 2m0s; see --stall-timeout)\n"},
 	}

@@ -58,17 +58,17 @@ func (n *notifier) event(e wrapper.Event) {
 	var msg string
 	switch e.Kind {
 	case wrapper.EventRetry:
-		if e.Wait <= noticeWait {
-			return
+		if e.Wait <= noticeWait || e.ServerAsked {
+			return // a wait the server asked for is told once, by its EventServerPause
 		}
 		why := "the connection failed"
 		switch {
-		case e.Status != 0 && e.ServerAsked:
-			why = fmt.Sprintf("the server answered %d %s and asks to wait", e.Status, http.StatusText(e.Status))
 		case e.Status != 0:
 			why = fmt.Sprintf("the server answered %d %s", e.Status, http.StatusText(e.Status))
 		}
 		msg = fmt.Sprintf("%s; trying again in %s (attempt %d)", why, e.Wait.Round(time.Second), e.Attempt+1)
+	case wrapper.EventServerPause:
+		msg = fmt.Sprintf("the server answered %d %s and asks to wait %s; every request waits until then", e.Status, http.StatusText(e.Status), e.Wait.Round(time.Second))
 	case wrapper.EventIdle:
 		msg = fmt.Sprintf("nothing has moved for %s; still waiting for the server", e.Idle.Round(time.Second))
 		if n.stall > 0 {

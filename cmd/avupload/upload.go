@@ -38,6 +38,7 @@ type uploadFlags struct {
 	restart     bool
 	ignoreState bool
 	notes       *notifier // the client's notices, and its count of retries
+	bwlimit     int64     // --bwlimit, bytes per second; 0: none
 }
 
 func newUploadCommand(a *app) *cobra.Command {
@@ -104,6 +105,7 @@ func (f *uploadFlags) register(fs *pflag.FlagSet) {
 	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
 		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800 (MB means MiB)")
 	fs.Var(newConcurrencyFlag(&f.concurrency), "concurrency", concurrencyUsage)
+	fs.Var(newBWLimitFlag(&f.bwlimit), "bwlimit", bwlimitUsage)
 	// The usage says the default, for a file and for standard input.
 	fs.Lookup("concurrency").DefValue = ""
 	fs.BoolVar(&f.http2, "http2", false,
@@ -415,7 +417,7 @@ const minStall = time.Second
 func (f *uploadFlags) clientOptions(stderr io.Writer) []wrapper.Option {
 	n := newNotifier(stderr, f.output.quiet, f.stall)
 	f.notes = n
-	opts := []wrapper.Option{wrapper.WithEvents(n.event)}
+	opts := []wrapper.Option{wrapper.WithEvents(n.event), wrapper.WithBandwidthLimit(f.bwlimit)}
 	if f.tokenHTTP {
 		opts = append(opts, wrapper.WithInsecureUploadTokenOverHTTP())
 	}
