@@ -385,6 +385,9 @@ func (pc *pcase) args(cmd command, srv *pserver) []string {
 	if pc.c.Lie == lieStall {
 		a = append(a, "--stall-timeout", "2s")
 	}
+	if pc.c.BWLimit > 0 {
+		a = append(a, "--bwlimit", fmt.Sprintf("%dMiB", pc.c.BWLimit>>20))
+	}
 	if pc.c.Mode == modeWatch {
 		a = append(a, "--settle", watchSettle.String(), "--rescan", "2s")
 	}

@@ -135,9 +135,10 @@ type promiseCase struct {
 	SharedJrnl   bool // shards share one journal
 	JournalInDir bool // the journal lies inside the uploaded tree
 	OddNames     string
-	Damage       bool // a journal line other than the last is damaged before the rerun
-	RerunAnyway  bool // rerun the batch after a success too
-	OtherServer  bool // rerun the batch with its journal against a fresh sandbox
+	Damage       bool  // a journal line other than the last is damaged before the rerun
+	RerunAnyway  bool  // rerun the batch after a success too
+	BWLimit      int64 // --bwlimit, bytes a second; 0: none
+	OtherServer  bool  // rerun the batch with its journal against a fresh sandbox
 	// Watch only.
 	AfterDone bool // the source event hits once the watch reported the file uploaded (an edit moves the mtime)
 	Appear    int  // the file written, in two parts, into a new folder only once the first watch runs; -1: none
@@ -157,6 +158,9 @@ func (c promiseCase) String() string {
 		}
 	} else if c.Source != srcNone {
 		fmt.Fprintf(&b, " of %s after %d of its bytes", c.Files[c.SourceFile].name, c.SourceAt)
+	}
+	if c.BWLimit > 0 {
+		fmt.Fprintf(&b, "; --bwlimit %dMiB", c.BWLimit>>20)
 	}
 	fmt.Fprintf(&b, "; server %s", c.Lie)
 	if c.Lie != lieNone {
@@ -319,6 +323,12 @@ func drawCase(seed uint64, i int) promiseCase {
 		c.ClientAt = 1 + rng.Int64N(promiseChunk/4) // early: the first run is far from done
 	}
 	c.PipeAfter = 1 + rng.IntN(400)
+	// The pacer's bandwidth limit, drawn from a generator of its own so
+	// that drawing it changed no other draw of a seed.
+	pace := rand.New(rand.NewPCG(seed^0x70ace, uint64(i)))
+	if pace.IntN(4) == 0 {
+		c.BWLimit = []int64{32 << 20, 64 << 20}[pace.IntN(2)]
+	}
 	return c
 }
 
