@@ -137,7 +137,7 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 		}
 		resp, err := c.attempt(t.attempt(req, attempt), attempt, cl)
 		t.answered(resp, err)
-		paid = c.afterAttempt(ctx, resp, paid, cl)
+		c.afterAttempt(ctx, resp, paid, cl)
 		var h http.Header
 		var unexpected error // a 2xx answer check did not understand
 		switch {

@@ -201,11 +201,11 @@ func (b *pacedBody) Read(buf []byte) (int, error) {
 // afterAttempt is what the pacer learns from an attempt's outcome: an
 // answer naming a wait pauses every new request of the client (told once
 // per pause as an EventServerPause); an answer that is no failure refunds
-// the budget. paid is what the call's latest retry took from the budget;
-// it returns what is left to refund later.
-func (c *caller) afterAttempt(ctx context.Context, resp *http.Response, paid int, cl call) int {
+// the budget. paid is what the call's latest retry took from the budget.
+// A call that goes on retries after it and pays again.
+func (c *caller) afterAttempt(ctx context.Context, resp *http.Response, paid int, cl call) {
 	if resp == nil {
-		return paid
+		return
 	}
 	if d, ok := serverWait(resp.Header); ok {
 		if d, fresh := c.pace.pause(d); fresh {
@@ -216,9 +216,7 @@ func (c *caller) afterAttempt(ctx context.Context, resp *http.Response, paid int
 	}
 	if !retryableStatus(resp.StatusCode) {
 		c.pace.refund(max(paid, successRefund))
-		return 0
 	}
-	return paid
 }
 
 // spendRetry takes a retry's cost from the budget before the call retries
