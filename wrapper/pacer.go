@@ -111,7 +111,9 @@ func (p *pacer) hold(ctx context.Context, sleep func(context.Context, time.Durat
 	p.mu.Lock()
 	until := p.notBefore
 	p.mu.Unlock()
-	if !until.After(ownUntil) {
+	// A pause that ends with the call's own wait is covered by it: the two
+	// are counted from the same answer at instants a few microseconds apart.
+	if !until.After(ownUntil.Add(holdSlack)) {
 		return nil
 	}
 	if d := time.Until(until); d > 0 {
@@ -119,6 +121,10 @@ func (p *pacer) hold(ctx context.Context, sleep func(context.Context, time.Durat
 	}
 	return nil
 }
+
+// holdSlack is how far past a call's own wait a pause may end and still
+// count as covered by that wait.
+const holdSlack = 50 * time.Millisecond
 
 // pause holds every new attempt for d from now (at most maxWait). It
 // reports whether this starts a pause, rather than lengthening or falling
