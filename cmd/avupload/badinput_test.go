@@ -71,10 +71,10 @@ func TestBuildInfoOf(t *testing.T) {
 	b := buildInfoOf(&debug.BuildInfo{GoVersion: "go1.25.3", Settings: []debug.BuildSetting{
 		{Key: "vcs.revision", Value: "5bd2b20c1a2b3c4d5e6f"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"},
 	}})
-	assert.Equal(t, "5bd2b20c1a2b3c4d5e6f (2026-12-01T10:00:00Z), with uncommitted changes", b.commit)
+	assert.Equal(t, "5bd2b20c1a2b3c4d5e6f (2026-12-01T10:00:00Z), with uncommitted changes", b.commit())
 	assert.Equal(t, "go1.25.3", b.goVersion)
 	assert.Equal(t, runtime.GOOS+"/"+runtime.GOARCH, b.platform)
-	assert.Contains(t, buildInfoOf(nil).commit, "not recorded", "a build without version control says so")
+	assert.Contains(t, buildInfoOf(nil).commit(), "not recorded", "a build without version control says so")
 }
 
 func TestCompletionUnknownShell(t *testing.T) {

@@ -1,42 +1,11 @@
 package main
 
 import (
-	"runtime/debug"
-
 	"github.com/spf13/cobra"
-
-	"github.com/avupload/avupload/wrapper"
 )
 
-// version is the avupload version: the library's, which the command shares
-// since both ship in one module, then the commit it was built from when the
-// build recorded one, e.g. "0.1.0 (5bd2b20c1a2b, modified)".
-func version() string {
-	if v, ok := stampedVersion(); ok { // make release: stamp.go
-		return v
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return wrapper.Version
-	}
-	var revision, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			revision = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if revision == "" {
-		return wrapper.Version
-	}
-	revision = revision[:min(len(revision), 12)]
-	if modified == "true" {
-		revision += ", modified"
-	}
-	return wrapper.Version + " (" + revision + ")"
-}
+// version is what --version tells, e.g. "0.1.0 (5bd2b20c1a2b, modified)".
+func version() string { return readBuildInfo().short() }
 
 // newRootCommand returns the avupload command with the sandbox subcommand,
 // which needs no credential; run adds the token and upload commands (see

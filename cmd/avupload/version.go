@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -11,11 +12,14 @@ import (
 	"github.com/avupload/avupload/wrapper"
 )
 
-// buildInfo is what 'avupload version' tells: the version, the commit the
-// binary was built from (when the build recorded one), the Go release that
-// built it and the system it runs on.
+// buildInfo is what 'avupload version' and --version tell: the version,
+// the commit the binary was built from (stamped by make release, else
+// recorded by the build, if either), the Go release that built it and the
+// system it runs on.
 type buildInfo struct {
-	version, commit, goVersion, platform string
+	version, goVersion, platform string
+	revision, at                 string // the commit and its time; empty when unknown
+	modified                     bool   // the tree had uncommitted changes
 }
 
 // readBuildInfo reads the build's record of itself.
@@ -28,53 +32,56 @@ func readBuildInfo() buildInfo {
 }
 
 // buildInfoOf reads info, the build's record of itself, or nil when the
-// binary has none.
+// binary has none; what make release stamped wins over it (a release is
+// built with -buildvcs=false).
 func buildInfoOf(info *debug.BuildInfo) buildInfo {
-	b := buildInfo{version: wrapper.Version, commit: "unknown (not recorded by this build)",
-		goVersion: runtime.Version(), platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if info == nil {
-		b.stamp()
+	b := buildInfo{version: cmp.Or(releaseVersion, wrapper.Version), goVersion: runtime.Version(), platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if c, dirty := strings.CutSuffix(releaseCommit, "-dirty"); c != "" {
+		b.revision, b.modified = c, dirty
 		return b
 	}
-	if info.GoVersion != "" {
-		b.goVersion = info.GoVersion
+	if info == nil {
+		return b
 	}
-	var revision, modified, at string
+	b.goVersion = cmp.Or(info.GoVersion, b.goVersion)
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			revision = s.Value
+			b.revision = s.Value
 		case "vcs.modified":
-			modified = s.Value
+			b.modified = s.Value == "true"
 		case "vcs.time":
-			at = s.Value
+			b.at = s.Value
 		}
 	}
-	if revision != "" {
-		b.commit = revision
-		if at != "" {
-			b.commit += " (" + at + ")"
-		}
-		if modified == "true" {
-			b.commit += ", with uncommitted changes"
-		}
-	}
-	b.stamp()
 	return b
 }
 
-// stamp puts in b the version and commit `make release` stamped, which win
-// over what the build recorded (a release is built with -buildvcs=false).
-func (b *buildInfo) stamp() {
-	if releaseVersion != "" {
-		b.version = releaseVersion
+// commit is the commit line of 'avupload version'.
+func (b buildInfo) commit() string {
+	if b.revision == "" {
+		return "unknown (not recorded by this build)"
 	}
-	if c, dirty := strings.CutSuffix(releaseCommit, "-dirty"); c != "" {
-		b.commit = c
-		if dirty {
-			b.commit += ", with uncommitted changes"
-		}
+	s := b.revision
+	if b.at != "" {
+		s += " (" + b.at + ")"
 	}
+	if b.modified {
+		s += ", with uncommitted changes"
+	}
+	return s
+}
+
+// short is what --version tells: "0.1.0 (5bd2b20c1a2b, modified)".
+func (b buildInfo) short() string {
+	if b.revision == "" {
+		return b.version
+	}
+	rev := b.revision[:min(len(b.revision), 12)]
+	if b.modified {
+		rev += ", modified"
+	}
+	return b.version + " (" + rev + ")"
 }
 
 // newVersionCommand returns 'avupload version'.
@@ -95,7 +102,7 @@ func newVersionCommand() *cobra.Command {
 			b := readBuildInfo()
 			var out strings.Builder
 			fmt.Fprintf(&out, "avupload %s\n", b.version)
-			fmt.Fprintf(&out, "commit:   %s\n", b.commit)
+			fmt.Fprintf(&out, "commit:   %s\n", b.commit())
 			fmt.Fprintf(&out, "go:       %s\n", b.goVersion)
 			fmt.Fprintf(&out, "platform: %s\n", b.platform)
 			_, err := fmt.Fprint(cmd.OutOrStdout(), out.String())

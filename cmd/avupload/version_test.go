@@ -27,9 +27,10 @@ func TestStampedVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		setStamp(t, tt.version, tt.commit)
-		got, ok := stampedVersion()
-		assert.Equal(t, tt.ok, ok, "%+v", tt)
-		assert.Equal(t, tt.want, got, "%+v", tt)
+		if !tt.ok {
+			continue // unstamped: what the build recorded, TestBuildInfoOf
+		}
+		assert.Equal(t, tt.want, buildInfoOf(nil).short(), "%+v", tt)
 	}
 	setStamp(t, "9.8.7", "0123456789abcdef")
 	cmd := newRootCommand()
