@@ -192,14 +192,6 @@ func plural(n int, kind string) string {
 	return fmt.Sprintf("%d %ss", n, kind)
 }
 
-// nothingToUpload says why a plan holds no file.
-func nothingToUpload(res *batch.PlanResult) string {
-	if len(res.LeftOut) > 0 {
-		return "what the paths hold was left out or skipped, as said above"
-	}
-	return "the paths hold no regular file that --include, --exclude and --shard keep"
-}
-
 // planFailure is the error a batch ends with: err, the batch's own error
 // (nil when every upload succeeded), joined with the count of paths the
 // plan could not read. It is nil when both are. The run goes on past

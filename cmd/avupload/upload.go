@@ -319,10 +319,7 @@ func (f *uploadFlags) plan(cmd *cobra.Command, args []string) ([]batch.File, *ba
 	reportLeftOut(cmd.ErrOrStderr(), planned, f.output.quiet)
 	if len(planned.Files) == 0 && !f.output.quiet {
 		// Not an error: a shard may be empty, a drop folder idle.
-		why := f.noneLeft(args)
-		if len(planned.LeftOut) > 0 {
-			why = nothingToUpload(planned)
-		}
+		why := f.noneLeft(args, planned)
 		printf(cmd.ErrOrStderr(), "avupload: no file to upload: %s\n", why)
 		return nil, planned, planFailure(planned, nil)
 	}
@@ -345,35 +342,42 @@ func (f *uploadFlags) stdin(cmd *cobra.Command) ([]batch.File, error) {
 	return []batch.File{{Path: "-", Size: -1, Source: wrapper.Reader(in, -1)}}, nil
 }
 
-// noneLeft says why a plan holds no file.
-func (f *uploadFlags) noneLeft(args []string) string {
+// noneLeft says why the plan of args holds no file.
+func (f *uploadFlags) noneLeft(args []string, planned *batch.PlanResult) string {
+	if len(planned.LeftOut) > 0 {
+		return "what the paths hold was left out or skipped, as said above"
+	}
 	b := &f.batch
 	var why []string
 	if len(b.include) > 0 {
-		why = append(why, "--include "+strings.Join(shellQuoteAll(b.include), ", ")+" keeps only the files whose name matches (the name alone, not its directory)")
+		why = append(why, "--include "+joinQuoted(b.include, shellWord)+" keeps only the files whose name matches (the name alone, not its directory)")
 	}
 	if len(b.exclude) > 0 {
-		why = append(why, "--exclude "+strings.Join(shellQuoteAll(b.exclude), ", ")+" leaves out the files whose name matches")
+		why = append(why, "--exclude "+joinQuoted(b.exclude, shellWord)+" leaves out the files whose name matches")
 	}
 	if b.shard != "" {
 		why = append(why, "--shard "+b.shard+" takes one share of them")
 	}
 	if len(why) == 0 {
-		return strings.Join(quoteAll(args), ", ") + " hold no regular file"
+		return joinQuoted(args, quotePath) + " hold no regular file"
 	}
 	if len(args) == 1 && !f.isDir(args[0]) {
 		return quotePath(args[0]) + " is left out: " + strings.Join(why, "; ")
 	}
-	return "of the regular files under " + strings.Join(quoteAll(args), ", ") + ", none is left: " + strings.Join(why, "; ")
+	return "of the regular files under " + joinQuoted(args, quotePath) + ", none is left: " + strings.Join(why, "; ")
 }
 
-func quoteAll(s []string) []string {
+// joinQuoted is s, each quoted by quote, joined by commas.
+func joinQuoted(s []string, quote func(string) string) string {
 	q := make([]string, len(s))
 	for i, v := range s {
-		q[i] = quotePath(v)
+		q[i] = quote(v)
 	}
-	return q
+	return strings.Join(q, ", ")
 }
+
+// shellWord is s as one word for a POSIX shell.
+func shellWord(s string) string { return shellQuote(s, false) }
 
 // isDir reports whether path is a directory.
 func (f *uploadFlags) isDir(path string) bool {
@@ -583,12 +587,4 @@ func (e *interruptedError) Error() string {
 		return msg + "; the state could not be saved in " + e.stateFile + ", so it cannot be resumed"
 	}
 	return msg + "; state saved in " + e.stateFile + ": run the same command again to resume"
-}
-
-func shellQuoteAll(s []string) []string {
-	q := make([]string, len(s))
-	for i, v := range s {
-		q[i] = shellQuote(v, false)
-	}
-	return q
 }
