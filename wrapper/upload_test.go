@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 )
@@ -45,20 +45,7 @@ func newUploadEnv(t testing.TB, opts ...sandbox.Option) *uploadEnv {
 }
 
 // testData returns n deterministic pseudo-random bytes for seed.
-func testData(n int64, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}))
-	for i := 0; i+8 <= len(b); i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := len(b) &^ 7; i < len(b); i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var testData = testutil.Data
 
 // writeTestFile writes data to a file in a fresh temporary directory.
 func writeTestFile(t testing.TB, data []byte) string {

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -119,4 +120,21 @@ func drip(conn net.Conn, buf *bufio.ReadWriter, s string, tick time.Duration) {
 			}
 		}
 	}
+}
+
+// Data returns n deterministic pseudo-random bytes for seed: the same
+// bytes for the same n and seed in every test that asks.
+func Data(n int64, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}))
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := len(b) &^ 7; i < len(b); i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

@@ -1,13 +1,13 @@
 package batch
 
 import (
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/avupload/avupload/internal/testutil"
 	"github.com/avupload/avupload/sandbox"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
 	"github.com/avupload/avupload/wrapper"
@@ -43,17 +43,4 @@ func newUploadEnv(t testing.TB, opts ...sandbox.Option) *uploadEnv {
 }
 
 // testData returns n deterministic pseudo-random bytes for seed.
-func testData(n int64, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}))
-	for i := 0; i+8 <= len(b); i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := len(b) &^ 7; i < len(b); i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var testData = testutil.Data
