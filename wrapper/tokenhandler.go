@@ -639,7 +639,13 @@ func (h *TokenHandler) sweep() {
 	h.mu.Lock()
 	var due []*mintedToken
 	for _, m := range h.tokens {
-		if !now.Before(m.expires) || m.revoked && !now.Before(m.retryAt) {
+		expired := !now.Before(m.expires)
+		if expired && !m.revoked {
+			// From now on Revoke says it is not held, rather than
+			// delete it a second time while the janitor does.
+			h.markRevoked(m)
+		}
+		if expired || m.revoked && !now.Before(m.retryAt) {
 			due = append(due, m)
 		}
 	}
