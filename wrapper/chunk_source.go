@@ -28,7 +28,8 @@ type chunk struct {
 	// data holds the chunk's bytes at dataOff: the source itself, or a buffer.
 	data    io.ReaderAt
 	dataOff int64
-	// buf is the pooled buffer behind data, nil for a seekable source.
+	// buf is the pooled buffer behind data, nil for a seekable source and
+	// once the chunk was released.
 	buf []byte
 	// sum is, for a buffered chunk, the hex SHA-256 of the source from its
 	// start through this chunk, taken as the chunk was read. It is empty
@@ -38,24 +39,47 @@ type chunk struct {
 	// flow counts the chunk's request in flight and its bytes; may be nil.
 	flow *flight
 
-	mu  sync.Mutex
-	cur *sentBody // the body of the latest request, nil before the first
+	mu   sync.Mutex
+	cur  *sentBody // the body of the latest request, nil before the first
+	gone bool      // released: its buffer went back to the pool
 }
 
 // body returns the chunk's bytes for one request: a reader that
 // fingerprints them and counts them in flow as they go. A new body (a
-// retry) takes the previous one's bytes out of flow.
+// retry) takes the previous one's bytes out of flow. The body of a chunk
+// held in a buffer reads nothing once finished (by the next body, by end,
+// by release), and a body made after release reads nothing at all, so that
+// no transport still writing a request touches a buffer given back.
 func (ch *chunk) body() io.Reader {
-	b := &sentBody{r: io.NewSectionReader(ch.data, ch.dataOff, ch.n), want: ch.n, flow: ch.flow}
+	b := &sentBody{want: ch.n, flow: ch.flow}
 	if ch.sum == "" {
 		b.fp = new(fingerprint)
 	}
 	ch.mu.Lock()
+	b.held = ch.buf != nil || ch.gone
+	if ch.gone {
+		b.done = true
+	} else {
+		b.r = io.NewSectionReader(ch.data, ch.dataOff, ch.n)
+	}
 	old := ch.cur
 	ch.cur = b
 	ch.mu.Unlock()
 	old.finish()
 	return b
+}
+
+// retire marks the chunk released, ends its last request's body and
+// returns its buffer, nil when it has none (any more): once retire
+// returned, no body reads the buffer.
+func (ch *chunk) retire() []byte {
+	ch.mu.Lock()
+	ch.gone = true
+	b, buf := ch.cur, ch.buf
+	ch.buf = nil
+	ch.mu.Unlock()
+	b.finish()
+	return buf
 }
 
 // end ends the chunk's last request (its bytes leave flow) and returns the
@@ -93,11 +117,17 @@ func (ch *chunk) ranShort() bool {
 // io.EOF nor io.ErrUnexpectedEOF, so that it is not retried.
 var errSourceEnded = fmt.Errorf("%w: the source ended before the chunk", ErrSourceChanged)
 
+// errBodyFinished is what the body of a chunk held in a buffer reads once
+// finished: its request was answered or abandoned, and the buffer may be
+// another chunk's, or given back.
+var errBodyFinished = errors.New("avupload: the request was over before its body was sent")
+
 // sentBody is a chunk's bytes on their way into one request.
 type sentBody struct {
 	r     io.Reader
 	want  int64 // the chunk's length
 	flow  *flight
+	held  bool // the bytes are a pool's buffer: read under mu, and not once done
 	mu    sync.Mutex
 	fp    *fingerprint // nil when the chunk's bytes are held in memory
 	n     int64        // bytes read and counted, until finish
@@ -107,32 +137,48 @@ type sentBody struct {
 }
 
 func (b *sentBody) Read(p []byte) (int, error) {
+	if b.held {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.done {
+			return 0, errBodyFinished
+		}
+		n, err := b.r.Read(p)
+		return b.count(p, n, err)
+	}
 	n, err := b.r.Read(p)
 	if n > 0 || err != nil {
 		b.mu.Lock()
-		b.got += int64(n)
-		if !b.done && n > 0 {
-			if b.fp != nil {
-				b.fp.add(p[:n])
-			}
-			if b.flow != nil {
-				if b.n == 0 {
-					b.flow.chunks.Add(1)
-				}
-				b.flow.bytes.Add(int64(n))
-			}
-			b.n += int64(n)
-		}
-		if errors.Is(err, io.EOF) && b.got < b.want {
-			b.short, err = true, errSourceEnded
-		}
+		n, err = b.count(p, n, err)
 		b.mu.Unlock()
 	}
 	return n, err
 }
 
+// count takes in a read of n bytes into p that returned err; b.mu is held.
+func (b *sentBody) count(p []byte, n int, err error) (int, error) {
+	b.got += int64(n)
+	if !b.done && n > 0 {
+		if b.fp != nil {
+			b.fp.add(p[:n])
+		}
+		if b.flow != nil {
+			if b.n == 0 {
+				b.flow.chunks.Add(1)
+			}
+			b.flow.bytes.Add(int64(n))
+		}
+		b.n += int64(n)
+	}
+	if errors.Is(err, io.EOF) && b.got < b.want {
+		b.short, err = true, errSourceEnded
+	}
+	return n, err
+}
+
 // finish stops counting: later reads (a transport still writing after the
-// answer came) are neither fingerprinted nor counted. It returns the bytes
+// answer came) are neither fingerprinted nor counted, and read nothing from
+// a buffer. It returns the bytes
 // read and their fingerprint, if they were fingerprinted. A nil body
 // finishes with nothing.
 func (b *sentBody) finish() (int64, fingerprint, bool) {
@@ -611,7 +657,7 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 		buf[0] = k.peek[0]
 		n, k.havePeek = 1, false
 	}
-	m, err := io.ReadFull(k.r, buf[n:want])
+	m, err := k.readHashed(buf[:want], n)
 	n += m
 	last := false
 	switch {
@@ -651,7 +697,6 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 		return nil, invalidInput("the stream is longer than the API's limit of %d bytes", int64(maxTotalSize))
 	}
 	data := buf[:n]
-	k.hash.Write(data)
 	ch := &chunk{index: k.i, off: k.off, n: int64(n), data: bytes.NewReader(data), buf: buf,
 		sum: hex.EncodeToString(k.hash.Sum(nil))}
 	switch {
@@ -671,6 +716,37 @@ func (k *readChunker) read(ctx context.Context) (*chunk, error) {
 		k.known.Store(k.off)
 	}
 	return ch, nil
+}
+
+// readWindow is the most a stream is asked for at once: its bytes are
+// hashed as soon as they arrive, while they are still in the processor's
+// cache, rather than once the whole chunk is in (by then its start was
+// evicted, and SHA-256 would read it from memory again). It is also the
+// largest pipe buffer Linux lets an unprivileged process have.
+const readWindow = 1 << 20
+
+// readHashed fills buf from its first n bytes, which are there already,
+// to its end, as io.ReadFull does, and adds every byte of buf it holds
+// when it returns (n included) to the stream's SHA-256. It returns the
+// bytes read.
+func (k *readChunker) readHashed(buf []byte, n int) (int, error) {
+	k.hash.Write(buf[:n])
+	read := 0
+	var err error
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = k.r.Read(buf[n:min(n+readWindow, len(buf))])
+		k.hash.Write(buf[n : n+m])
+		n += m
+		read += m
+	}
+	switch {
+	case n == len(buf):
+		err = nil
+	case errors.Is(err, io.EOF) && read > 0:
+		err = io.ErrUnexpectedEOF
+	}
+	return read, err
 }
 
 func (k *readChunker) next(ctx context.Context) (*chunk, error) {
@@ -722,9 +798,11 @@ func (k *readChunker) confirm(_ context.Context, ch *chunk) (string, error) {
 func (k *readChunker) prefix(_ context.Context, ch *chunk) (string, error) { return ch.sum, nil }
 
 func (k *readChunker) release(ch *chunk) {
-	if ch != nil && ch.buf != nil {
-		k.pool.put(ch.buf)
-		ch.buf = nil
+	if ch == nil {
+		return
+	}
+	if buf := ch.retire(); buf != nil {
+		k.pool.put(buf)
 	}
 }
 
@@ -739,40 +817,5 @@ func (k *readChunker) sum(context.Context) (string, error) {
 	return hex.EncodeToString(k.hash.Sum(nil)), nil
 }
 
-func (k *readChunker) stop() {}
-
-// bufPool hands out at most max buffers of one size, allocated on first
-// need. get is called from one goroutine; put from any.
-type bufPool struct {
-	size, max, made int
-	free            chan []byte
-}
-
-func newBufPool(size, max int) *bufPool {
-	return &bufPool{size: size, max: max, free: make(chan []byte, max)}
-}
-
-func (p *bufPool) get(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-p.free:
-		return b, nil
-	default:
-	}
-	if p.made < p.max {
-		p.made++
-		return make([]byte, p.size), nil
-	}
-	select {
-	case b := <-p.free:
-		return b, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (p *bufPool) put(b []byte) {
-	select {
-	case p.free <- b:
-	default:
-	}
-}
+// stop releases the chunks held back.
+func (k *readChunker) stop() { k.dropHeld() }

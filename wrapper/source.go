@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/avupload/avupload/internal/pipe"
 )
 
 // Source is what Upload reads a video from. Build one with File, OSFile,
@@ -163,6 +165,9 @@ func (s readerAtSource) open() (*openSource, error) {
 // at most Concurrency+1 chunk-sized buffers. A reader of known size must
 // hold at least size bytes: exactly size are read and uploaded, and Upload
 // does not read past them (so a stream kept open after them cannot hang it).
+// When r is the *os.File of a pipe, Upload widens the pipe's buffer to
+// 1 MiB where the system allows it (Linux), which spares CPU time on both
+// of its ends.
 // A Read that blocks cannot be interrupted: a cancelled Upload returns once
 // that Read does.
 //
@@ -180,6 +185,11 @@ type readerSource struct {
 func (s readerSource) open() (*openSource, error) {
 	if s.r == nil {
 		return nil, invalidInput("source reader is nil")
+	}
+	if f, ok := s.r.(*os.File); ok {
+		// A pipe's default buffer, 64 KiB on Linux, makes the reader and
+		// the writer wake each other every 64 KiB.
+		pipe.Widen(f)
 	}
 	return &openSource{size: s.size, r: s.r, name: "video", close: noClose}, nil
 }

@@ -1,0 +1,37 @@
+//go:build linux
+
+package wrapper
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/avupload/avupload/internal/pipe"
+)
+
+// TestReaderWidensItsPipe checks that a Reader of an *os.File pipe has the
+// pipe's buffer widened when an upload opens it.
+func TestReaderWidensItsPipe(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	defer pw.Close()
+	rc, err := pr.SyscallConn()
+	require.NoError(t, err)
+	size := func() int {
+		var n int
+		require.NoError(t, rc.Control(func(fd uintptr) {
+			n, err = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0)
+			require.NoError(t, err)
+		}))
+		return n
+	}
+	require.Less(t, size(), pipe.Size, "a new pipe")
+	_, err = Reader(pr, -1).open()
+	require.NoError(t, err)
+	assert.Equal(t, pipe.Size, size(), "the pipe once opened")
+}
