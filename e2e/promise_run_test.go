@@ -381,7 +381,7 @@ func (pc *pcase) args(cmd command, srv *pserver) []string {
 	if pc.c.Mode == modeWatch {
 		verb = "watch"
 	}
-	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", "5MiB", "--concurrency", strconv.Itoa(pc.c.Concurrency)}
+	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", "5MiB", "--concurrency", concurrencyArg(pc.c.Concurrency)}
 	if pc.c.Lie == lieStall {
 		a = append(a, "--stall-timeout", "2s")
 	}

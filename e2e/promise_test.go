@@ -120,7 +120,7 @@ type promiseCase struct {
 	Index        int
 	Mode         promiseMode
 	Files        []pfile
-	Concurrency  int
+	Concurrency  int // --concurrency; 0: auto
 	Source       sourceEvent
 	SourceFile   int   // the file the event hits
 	SourceAt     int64 // after this many of its upload body bytes
@@ -150,7 +150,7 @@ func (c promiseCase) String() string {
 	for _, f := range c.Files {
 		fmt.Fprintf(&b, " %q(%d)", f.name, f.size)
 	}
-	fmt.Fprintf(&b, "; concurrency %d; source %s", c.Concurrency, c.Source)
+	fmt.Fprintf(&b, "; concurrency %s; source %s", concurrencyArg(c.Concurrency), c.Source)
 	if c.Source != srcNone && c.AfterDone {
 		fmt.Fprintf(&b, " of %s once the watch reported it uploaded", c.Files[c.SourceFile].name)
 		if c.Source == srcEdit {
@@ -329,7 +329,20 @@ func drawCase(seed uint64, i int) promiseCase {
 	if pace.IntN(4) == 0 {
 		c.BWLimit = []int64{32 << 20, 64 << 20}[pace.IntN(2)]
 	}
+	// --concurrency auto (the default: 4 at first, up to 8 by the adaptive
+	// rule) in one case in three, from a generator of its own too.
+	if rand.New(rand.NewPCG(seed^0xada9, uint64(i))).IntN(3) == 0 {
+		c.Concurrency = 0
+	}
 	return c
+}
+
+// concurrencyArg is the --concurrency a case gives: auto for 0.
+func concurrencyArg(n int) string {
+	if n == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(n)
 }
 
 // watchStopTitle heads the table of the watch runs the checker stopped.

@@ -96,6 +96,8 @@ type call struct {
 	// error, after retrying the request as a 5xx would be when the error
 	// is an *unexpectedAnswer that may be retried (see retryableAnswer).
 	check func(*http.Response) error
+	// retried, when set, is told of every retry, before its wait.
+	retried func(Event)
 }
 
 // Do makes req, retrying it as the client's policy allows. It implements
@@ -182,6 +184,9 @@ func (c *caller) do(req *http.Request, cl call) (*http.Response, int, error) {
 		c.logRetry(ctx, cl, ev)
 		c.emit(ev)
 		t.retry(ev)
+		if cl.retried != nil {
+			cl.retried(ev)
+		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, attempt, wrapTransportError(cl.op, err, secrets...)
 		}

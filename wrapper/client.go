@@ -29,6 +29,8 @@ type Client struct {
 	// chunkPool is the transport of upload chunks over HTTP/1.1, when the
 	// Client made one (see http1Transport).
 	chunkPool *http.Transport
+	// adaptWindow, when set, replaces adaptWindow: tests shorten it.
+	adaptWindow time.Duration
 }
 
 // config is what a Client was built with that its caller and transports

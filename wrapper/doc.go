@@ -52,8 +52,8 @@
 // sends only the others:
 //
 //	res, err := client.Upload(ctx, token, wrapper.File("talk.mp4"), &wrapper.UploadOptions{
-//		ChunkSize:   100 << 20,                             // 5 MiB to 128 MiB; 50 MiB by default
-//		Concurrency: 8,                                     // chunks in flight after the first; 4 by default
+//		ChunkSize:   100 << 20,                             // 5 MiB to 128 MiB; by default sized for the file
+//		Concurrency: 16,                                    // the most chunks in flight after the first; 8 by default
 //		Store:       wrapper.NewStateFile("talk.mp4.state"), // or NewFileStore(dir), or your own
 //		Progress:    func(p wrapper.UploadProgress) { log.Printf("%d/%d", p.Sent, p.Total) },
 //	})
@@ -66,11 +66,14 @@
 //	}
 //	fmt.Println(res.Video.VideoID, res.SHA256)
 //
-// Chunks go [DefaultConcurrency] at a time after the first from a file
-// ([DefaultStreamConcurrency] from a [Reader], each of whose chunks in flight
-// is a buffer), each on an HTTP/1.1 connection of its own that the next
-// chunks reuse; [UploadOptions].HTTP2 multiplexes them over one HTTP/2
-// connection instead. These defaults come from measurements
+// Chunks go [DefaultConcurrency] at a time after the first from a file,
+// one more every few seconds while that sends more, up to
+// [DefaultMaxConcurrency] ([DefaultStreamConcurrency] from a [Reader], each
+// of whose chunks in flight is a buffer), each on an HTTP/1.1 connection of
+// its own, opened while the first chunk goes and reused by the next chunks;
+// [UploadOptions].HTTP2 multiplexes them over one HTTP/2 connection
+// instead. A file is cut so that the chunks in flight stay busy to the end
+// (see [UploadOptions].ChunkSize). These defaults come from measurements
 // (docs/PERFORMANCE.md in the repository): on loopback, a few chunks at once
 // beat one request holding the whole file; across a link with latency,
 // parallel HTTP/1.1 connections went far faster than HTTP/2, whose single

@@ -7,16 +7,65 @@ package wrapper
 // that they start sooner.
 type layout struct{ first, cs int64 }
 
+// layoutAlign is what a chunk size the library chooses is a multiple of: a
+// page, fine enough that rounding up never takes a chunk off the count
+// asked (that needs size / (n * (n-1)) above it for n chunks, and n is at
+// most about 1,000, for the API's largest video).
+const layoutAlign = 4 << 10
+
 // newLayout is the layout of a source of size bytes (-1 when unknown) in
-// chunks of cs, concurrency of them in flight after the first. A source of
-// at most cs bytes is one chunk.
+// chunks of cs, or of the library's choosing when cs is 0 (see autoLayout),
+// concurrency of them in flight after the first. A source of at most cs
+// bytes is one chunk.
 func newLayout(cs int64, concurrency int, size int64) layout {
+	if cs == 0 {
+		return autoLayout(concurrency, size)
+	}
 	l := layout{first: cs, cs: cs}
 	if concurrency > 1 && (size < 0 || size > cs) {
 		l.first = min(MinChunkSize, cs)
 	}
 	return l
 }
+
+// autoLayout cuts a source of size bytes (-1 when unknown) for concurrency
+// chunks in flight after the first, so that they are all busy to the end:
+//
+//   - a source of at most DefaultChunkSize bytes goes whole, in one request:
+//     cutting it would add a round trip (the first chunk's answer) for
+//     nothing, as one request already has the link to itself;
+//   - otherwise, with concurrency above 1, the first chunk is MinChunkSize
+//     and the rest is cut in equal chunks of at most DefaultChunkSize, as
+//     many as a multiple of concurrency: the chunks go in waves that start
+//     and end together, and the last wave is as wide as the others instead
+//     of a lone chunk at the end. With concurrency 1, the chunks are equal
+//     from the first;
+//   - sizes are multiples of 4 KiB (the last chunk takes what is left) from
+//     MinChunkSize to DefaultChunkSize: a video of the API's largest size
+//     (maxTotalSize) makes about 1,000 chunks, far from its 10,000;
+//   - a stream of unknown length goes in chunks of DefaultChunkSize.
+func autoLayout(concurrency int, size int64) layout {
+	switch {
+	case size >= 0 && size <= DefaultChunkSize:
+		return layout{first: DefaultChunkSize, cs: DefaultChunkSize}
+	case size < 0:
+		return newLayout(DefaultChunkSize, concurrency, size)
+	}
+	first, rest, waves := int64(0), size, max(1, concurrency)
+	if concurrency > 1 {
+		first, rest = MinChunkSize, size-MinChunkSize
+	}
+	n := ceilDiv(rest, DefaultChunkSize)
+	n = ceilDiv(n, int64(waves)) * int64(waves)
+	cs := max(MinChunkSize, ceilDiv(ceilDiv(rest, n), layoutAlign)*layoutAlign)
+	if first == 0 {
+		first = cs
+	}
+	return layout{first: first, cs: cs}
+}
+
+// ceilDiv is a / b rounded up, for a >= 0 and b > 0.
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // savedLayout is the layout a saved state's chunks were cut by.
 func savedLayout(s *UploadState) layout { return layout{first: s.FirstChunkSize, cs: s.ChunkSize} }

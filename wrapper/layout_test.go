@@ -189,3 +189,58 @@ func TestResumeKeepsTheSavedLayout(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(data, stored), "the API holds the file")
 }
+
+// TestAutoLayout checks the layout the library chooses when the chunk size
+// is left to it: one request up to DefaultChunkSize, else a small first
+// chunk and equal chunks, as many as a multiple of the concurrency they
+// start at, none above DefaultChunkSize nor below MinChunkSize but the
+// last, within the API's count.
+func TestAutoLayout(t *testing.T) {
+	const mib = 1 << 20
+	cases := []struct {
+		conc       int
+		size       int64
+		want       layout
+		wantChunks int64
+	}{
+		{4, 1, layout{DefaultChunkSize, DefaultChunkSize}, 1},
+		{4, 20 * mib, layout{DefaultChunkSize, DefaultChunkSize}, 1},
+		{4, DefaultChunkSize, layout{DefaultChunkSize, DefaultChunkSize}, 1},
+		{4, DefaultChunkSize + 1, layout{MinChunkSize, 11800576}, 5},        // 5 MiB, then 4 of 45 MiB / 4, rounded up to 4 KiB
+		{4, 100 * mib, layout{MinChunkSize, 24903680}, 5},                   // 5 MiB, then 4 of 23.75 MiB
+		{4, 1000 * mib, layout{MinChunkSize, 52166656}, 21},                 // 5 MiB, then 20 of 49.75 MiB
+		{4, 1 << 30, layout{MinChunkSize, 44523520}, 25},                    // 5 MiB, then 24 of about 42.5 MiB
+		{2, 100 * mib, layout{MinChunkSize, 49807360}, 3},                   // 5 MiB, then 2 of 47.5 MiB
+		{1, 100 * mib, layout{52428800, 52428800}, 2},                       // 2 of 50 MiB
+		{1, 120 * mib, layout{41943040, 41943040}, 3},                       // 3 of 40 MiB
+		{4, -1, layout{MinChunkSize, DefaultChunkSize}, 0},                  // a stream of unknown length
+		{1, -1, layout{DefaultChunkSize, DefaultChunkSize}, 0},              // one at a time
+		{4, maxTotalSize, layout{MinChunkSize, 52424704}, 1001},             // the API's largest video: 1,000 after the first
+		{3, 7*DefaultChunkSize + 12345, layout{MinChunkSize, 40198144}, 10}, // 7 chunks of 50 MiB would do; 9 make full waves of 3
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("c%d/%d", tc.conc, tc.size), func(t *testing.T) {
+			l := newLayout(0, tc.conc, tc.size)
+			assert.Equal(t, tc.want, l)
+			if tc.size < 0 {
+				return
+			}
+			n := l.count(tc.size)
+			assert.Equal(t, tc.wantChunks, n)
+			require.NoError(t, l.checkCount(tc.size))
+			if n == 1 {
+				return
+			}
+			assert.Zero(t, l.cs%layoutAlign, "chunks are whole pages")
+			assert.LessOrEqual(t, l.cs, DefaultChunkSize)
+			assert.GreaterOrEqual(t, l.cs, MinChunkSize)
+			if tc.conc > 1 {
+				assert.Equal(t, MinChunkSize, l.first, "the first chunk goes alone: as small as the API takes")
+				assert.Zero(t, (n-1)%int64(tc.conc), "the chunks after the first go in full waves of %d", tc.conc)
+			}
+			last := l.length(int(n-1), tc.size)
+			assert.Positive(t, last)
+			assert.LessOrEqual(t, last, l.cs)
+		})
+	}
+}

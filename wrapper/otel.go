@@ -471,7 +471,10 @@ func (u *upload) runTraced(ctx context.Context) (*UploadResult, error) {
 	if t == nil {
 		return u.run(ctx)
 	}
-	attrs := []attribute.KeyValue{keyChunkSize.Int64(u.opts.ChunkSize), keyConcurrency.Int(u.opts.Concurrency)}
+	attrs := []attribute.KeyValue{keyConcurrency.Int(u.opts.Concurrency)}
+	if u.opts.ChunkSize != 0 {
+		attrs = append(attrs, keyChunkSize.Int64(u.opts.ChunkSize)) // else the layout's, set at the end
+	}
 	if u.src.size >= 0 {
 		attrs = append(attrs, keySize.Int64(u.src.size))
 	}

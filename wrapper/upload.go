@@ -35,33 +35,75 @@ const (
 // flight, on connections of their own (see UploadOptions.HTTP2). A stream
 // holds each chunk in flight in a buffer, so its default is lower.
 const (
-	// DefaultConcurrency is the default for a seekable source (File,
-	// OSFile, ReaderAt), read straight into each request: memory does not
-	// grow with it.
+	// DefaultConcurrency is how many chunks go at once at the start from a
+	// seekable source (File, OSFile, ReaderAt), read straight into each
+	// request: memory does not grow with it.
 	DefaultConcurrency = 4
+	// DefaultMaxConcurrency is the most a seekable source's chunks in
+	// flight grow to by default, while each more sends more (see
+	// UploadOptions.Concurrency).
+	DefaultMaxConcurrency = 8
 	// DefaultStreamConcurrency is the default for a Reader, which holds
-	// Concurrency+1 chunk-sized buffers: 150 MiB with 50 MiB chunks.
+	// Concurrency+1 chunk-sized buffers: 150 MiB with 50 MiB chunks. It
+	// does not grow by default.
 	DefaultStreamConcurrency = 2
 )
 
 // UploadOptions tunes Upload. The zero value (or a nil pointer) uploads
-// with 50 MiB chunks, DefaultConcurrency of them in flight at once from a
-// seekable source and DefaultStreamConcurrency from a Reader, each on an
-// HTTP/1.1 connection of its own, with the client's retry policy and no
-// resume store.
+// in chunks the library sizes for the source, DefaultConcurrency of them in
+// flight at once from a seekable source (growing up to
+// DefaultMaxConcurrency while that sends more) and DefaultStreamConcurrency
+// from a Reader, each on an HTTP/1.1 connection of its own, with the
+// client's retry policy and no resume store.
 type UploadOptions struct {
-	// ChunkSize is the size of every chunk but the first and the last:
-	// DefaultChunkSize when 0, else between MinChunkSize and MaxChunkSize.
-	// A source of at most ChunkSize bytes goes whole, in one request. The
-	// first chunk goes alone, as its answer names the video the others add
-	// to: when Concurrency is above 1 it is MinChunkSize, so that the
-	// others start sooner, else ChunkSize too.
+	// ChunkSize is the size of every chunk but the first and the last,
+	// between MinChunkSize and MaxChunkSize. A source of at most ChunkSize
+	// bytes goes whole, in one request. The first chunk goes alone, as its
+	// answer names the video the others add to: when Concurrency is above
+	// 1 it is MinChunkSize, so that the others start sooner, else
+	// ChunkSize too.
+	//
+	// When 0, the library chooses, so that the chunks in flight stay busy
+	// to the end:
+	//   - a source of at most DefaultChunkSize (50 MiB) goes whole, in one
+	//     request;
+	//   - a larger one goes in a first chunk of MinChunkSize, then equal
+	//     chunks of at most DefaultChunkSize (multiples of 4 KiB, the last
+	//     taking what is left), as many as a multiple of the concurrency
+	//     the upload starts at (see Concurrency), so that they go in waves that
+	//     start and end together and the last is no lone chunk: 100 MiB
+	//     goes as 5 MiB, then 4 chunks of 23.75 MiB; 1 GiB as 5 MiB, then
+	//     24 chunks of about 42.5 MiB. With Concurrency 1, the chunks are
+	//     equal from the first;
+	//   - a Reader of unknown length goes in chunks of DefaultChunkSize.
+	//
+	// A resumed upload keeps the layout it was saved with.
 	ChunkSize int64
-	// Concurrency is how many chunks are in flight at once after the
-	// first, which always goes alone: at most MaxConcurrency. When 0, it is
-	// DefaultConcurrency for a seekable source (File, OSFile, ReaderAt) and
-	// DefaultStreamConcurrency for a Reader, each of whose chunks in flight
-	// is a chunk-sized buffer.
+	// Concurrency is the most chunks in flight at once after the first,
+	// which always goes alone: at most MaxConcurrency. When 0, it is
+	// DefaultMaxConcurrency for a seekable source (File, OSFile,
+	// ReaderAt) and DefaultStreamConcurrency for a Reader, each of whose
+	// chunks in flight is a chunk-sized buffer.
+	//
+	// The upload starts with DefaultConcurrency chunks at once
+	// (DefaultStreamConcurrency from a Reader), or Concurrency when it is
+	// lower, and adapts within [1, Concurrency]:
+	//   - while chunks are left to start, each level is measured: the
+	//     bytes sent over 2 seconds, from 1 second after it began (new
+	//     connections first fill their socket buffers, which is no pace).
+	//     The first level is kept, and each next one while it sends at
+	//     least 10% more than the one below. One chunk in flight is then
+	//     added, its connection opened before the chunk needs it, unless
+	//     what is left would be sent, at the current pace, before the new
+	//     level could be measured (3 seconds);
+	//   - a level that sends less than 10% more goes back to the one below,
+	//     and the upload stays there;
+	//   - when the server pushes back (a retry after a 429, a 5xx, a
+	//     failure to answer or a stall, or a chunk three times slower than
+	//     the fastest at its level), one chunk fewer is in flight, at most
+	//     once every 2 seconds, and the upload never adds one again.
+	// Set Concurrency to DefaultConcurrency, or any value at most that, to
+	// keep it fixed.
 	Concurrency int
 	// HTTP2 multiplexes the chunks over one HTTP/2 connection when the
 	// server offers HTTP/2. By default each chunk in flight has an HTTP/1.1
@@ -190,7 +232,7 @@ type UploadProgress struct {
 func (o *UploadOptions) normalize() error {
 	switch {
 	case o.ChunkSize == 0:
-		o.ChunkSize = DefaultChunkSize
+		// The layout's to choose (see autoLayout).
 	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize:
 		return invalidInput("chunk size %d is outside [%d, %d] (5 MiB to 128 MiB)", o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
@@ -273,8 +315,9 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	if s.size > maxTotalSize {
 		return nil, invalidInput("the source holds %d bytes, above the API's limit of %d", s.size, int64(maxTotalSize))
 	}
+	start := defaultConcurrency(s)
 	if o.Concurrency == 0 {
-		o.Concurrency = defaultConcurrency(s)
+		o.Concurrency = defaultCeiling(s)
 	}
 	name := o.FileName
 	if name == "" {
@@ -294,6 +337,7 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 		fileName: name,
 		boundary: mw.Boundary(),
 		log:      c.logger,
+		start:    min(start, o.Concurrency),
 	}
 	u.contentType = mw.FormDataContentType()
 	u.source = s.identity
@@ -310,10 +354,20 @@ func (c *Client) Upload(ctx context.Context, token string, src Source, opts *Upl
 	return u.runTraced(ctx)
 }
 
-// defaultConcurrency is UploadOptions.Concurrency's default for s.
+// defaultConcurrency is how many chunks go at once after the first from
+// s at the start.
 func defaultConcurrency(s *openSource) int {
 	if s.at != nil {
 		return DefaultConcurrency
+	}
+	return DefaultStreamConcurrency
+}
+
+// defaultCeiling is UploadOptions.Concurrency's default for s: the most
+// chunks in flight the adaptive rule may go up to.
+func defaultCeiling(s *openSource) int {
+	if s.at != nil {
+		return DefaultMaxConcurrency
 	}
 	return DefaultStreamConcurrency
 }
@@ -333,6 +387,9 @@ type upload struct {
 	key         string // the state's key in the store
 	log         *slog.Logger
 	prog        *progress // shared by the passes, so that it never goes back
+	// start is how many chunks go at once after the first at the start of
+	// the pump; opts.Concurrency is the most they may grow to (see adaptive).
+	start int
 }
 
 // ackSet is a growable set of chunk indexes.

@@ -1,14 +1,17 @@
 package wrapper
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -130,6 +133,14 @@ type pass struct {
 	acked      ackSet // chunks acknowledged, by this run or the one resumed
 	ackedBytes int64
 	final      *Video // the latest answer's video, the whole one when it came
+
+	// bg runs the opening of connections ahead of chunks (warmAhead),
+	// under bgCtx, which ends with the pass.
+	bg    sync.WaitGroup
+	bgCtx context.Context
+	// gate bounds the pump's chunks in flight (see adaptive); nil before
+	// the pump. A chunk's retry tells it that the server pushes back.
+	gate *adaptive
 }
 
 // newPass is the first phase, the plan: it cuts the source into chunks,
@@ -138,7 +149,7 @@ type pass struct {
 // chunk: for a stream, this reads and checks every acknowledged chunk.
 func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (*pass, error) {
 	o := &u.opts
-	k, why, err := newChunker(ctx, u.src, newLayout(o.ChunkSize, o.Concurrency, u.src.size), saved, o.Concurrency+1)
+	k, why, err := newChunker(ctx, u.src, newLayout(o.ChunkSize, u.start, u.src.size), saved, o.Concurrency+1)
 	if why != nil {
 		u.startOver(ctx, saved, why)
 		saved = nil
@@ -212,6 +223,13 @@ func (p *pass) newState(videoID string) *UploadState {
 // run goes through the phases after the plan: the first chunk, the pump,
 // the finish.
 func (p *pass) run(ctx context.Context) (*UploadResult, error) {
+	// What runs beside the phases ends with them.
+	var stop context.CancelFunc
+	p.bgCtx, stop = context.WithCancel(ctx)
+	defer func() {
+		stop()
+		p.bg.Wait()
+	}()
 	p.u.prog.update(p.ackedBytes, p.k.total())
 	if err := p.sendFirst(ctx); err != nil {
 		return nil, p.fail(ctx, p.resized(ctx, err))
@@ -236,7 +254,7 @@ func (p *pass) sendFirst(ctx context.Context) error {
 	}
 	p.first = nil
 	first.flow = &p.u.prog.inflight
-	v, err := p.send(ctx, first, "")
+	v, err := p.send(p.warmAhead(ctx, first), first, "")
 	if err != nil {
 		first.drop()
 		p.k.release(first)
@@ -254,18 +272,55 @@ func (p *pass) sendFirst(ctx context.Context) error {
 	return err
 }
 
+// warmAhead returns ctx, traced so that when the first chunk's request
+// opens a new connection, the connections the chunks after it will need
+// at once are opened too, while it goes (see Client.warm): their
+// handshakes are then done when the chunks start. When it reuses a
+// connection, the pool is warm from earlier uploads already.
+func (p *pass) warmAhead(ctx context.Context, first *chunk) context.Context {
+	u := p.u
+	if first.whole {
+		return ctx
+	}
+	after := int64(u.start)
+	if total := p.k.total(); total >= 0 {
+		after = min(after, p.lay.count(total)-1)
+	}
+	n := int(after) - 1 // one goes on the first chunk's connection
+	if n <= 0 {
+		return ctx
+	}
+	var once sync.Once
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectStart: func(string, string) {
+			once.Do(func() { p.bg.Go(func() { u.c.warm(p.bgCtx, u.opts.HTTP2, n) }) })
+		},
+	})
+}
+
 // pump is the third phase: it sends every chunk the chunker gives (after
-// p.first, when not nil) with Concurrency workers. A worker records each
-// chunk as being sent (intend), sends it (send, in upload_send.go) and
-// records it as acknowledged (ack), state saved, before it takes the next
-// one, so that a crash can lose at most the chunks in flight. pump returns the first failure, after every goroutine it
-// started has ended.
+// p.first, when not nil) with workers as many as the ceiling of
+// concurrency, as many of them at once as the pass's gate allows (see
+// adaptive). A worker records each chunk as being sent (intend), sends it
+// (send, in upload_send.go) and records it as acknowledged (ack), state
+// saved, before it gives its place back (sendOne), so that a crash can lose
+// at most the chunks in flight. pump returns the first failure, after every goroutine
+// it started has ended.
 func (p *pass) pump(ctx context.Context) error {
 	first, videoID := p.first, p.videoID
 	p.first = nil
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	u := p.u
 	jobs := make(chan *chunk)
+	var drained atomic.Bool // every chunk was handed to a worker
+	// The rule's goroutine, and the connection it opens before a raise,
+	// end with the workers.
+	adaptCtx, stopAdapting := context.WithCancel(ctx)
+	window := cmp.Or(u.c.adaptWindow, adaptWindow)
+	g := newAdaptive(u.start, u.opts.Concurrency, window, p.k.total(), p.sentBytes, func() bool { return !drained.Load() },
+		func() { u.c.warm(adaptCtx, u.opts.HTTP2, 1) })
+	p.gate = g // before the workers start: they read it
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(jobs)
@@ -273,6 +328,7 @@ func (p *pass) pump(ctx context.Context) error {
 			if ch == nil {
 				var err error
 				if ch, err = p.k.next(ctx); errors.Is(err, io.EOF) {
+					drained.Store(true)
 					return
 				} else if err != nil {
 					cancel(err)
@@ -288,37 +344,71 @@ func (p *pass) pump(ctx context.Context) error {
 			}
 		}
 	})
-	for range p.u.opts.Concurrency {
+	for range u.opts.Concurrency {
 		wg.Go(func() {
-			for ch := range jobs {
-				if ctx.Err() != nil {
-					p.k.release(ch) // another chunk failed: send nothing more
-					continue
+			for g.acquire(ctx) == nil {
+				ch, ok := <-jobs
+				if !ok {
+					g.release(0, 0)
+					return
 				}
-				ch.flow = &p.u.prog.inflight
-				err := p.intend(ctx, ch)
-				var v *videoAnswer
-				if err == nil {
-					v, err = p.send(ctx, ch, videoID)
-				}
-				if err != nil {
-					ch.drop()
-					p.k.release(ch)
-					cancel(err)
-					continue
-				}
-				err = p.ack(ctx, ch, v)
-				p.k.release(ch)
-				if err != nil {
-					cancel(err)
-				}
+				g.release(p.sendOne(ctx, cancel, ch, videoID))
 			}
 		})
 	}
+	adapted := make(chan struct{})
+	go func() {
+		defer close(adapted)
+		g.run(adaptCtx)
+	}()
 	wg.Wait()
+	stopAdapting()
+	<-adapted
 	// The first cancellation's cause is the failure the others followed
 	// from, or the caller's own cancellation; nil when all went well.
 	return context.Cause(ctx)
+}
+
+// sendOne is a pump worker's turn with ch: it records the chunk as being
+// sent, sends it and records it as acknowledged, or cancels the pump with
+// the failure; nothing is sent once the pump is cancelled. It returns the
+// size and duration the adaptive rule measures the chunk by: zero unless
+// the chunk was answered and is of the layout's full size (a short last
+// chunk's time is mostly its round trip).
+func (p *pass) sendOne(ctx context.Context, cancel context.CancelCauseFunc, ch *chunk, videoID string) (int64, time.Duration) {
+	defer p.k.release(ch)
+	if ctx.Err() != nil {
+		return 0, 0 // another chunk failed: send nothing more
+	}
+	ch.flow = &p.u.prog.inflight
+	err := p.intend(ctx, ch)
+	start := time.Now() // the request's time, not the state's
+	var v *videoAnswer
+	if err == nil {
+		v, err = p.send(ctx, ch, videoID)
+	}
+	if err != nil {
+		ch.drop()
+		cancel(err)
+		return 0, 0
+	}
+	took := time.Since(start)
+	if err := p.ack(ctx, ch, v); err != nil {
+		cancel(err)
+	}
+	if ch.n != p.lay.cs {
+		return 0, 0
+	}
+	return ch.n, took
+}
+
+// sentBytes is how many bytes of the source the pass has sent: those
+// acknowledged and those in requests not answered yet.
+func (p *pass) sentBytes() int64 {
+	p.mu.Lock()
+	acked := p.ackedBytes
+	p.mu.Unlock()
+	return acked + p.u.prog.inflight.bytes.Load()
 }
 
 // intend records ch in the state as being sent, with the source's SHA-256

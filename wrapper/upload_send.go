@@ -24,7 +24,11 @@ import (
 // chunk's range and this upload sent that range before (see landedBefore).
 func (p *pass) send(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, error) {
 	u := p.u
-	v, attempts, err := u.sendChunk(ctx, ch, videoID)
+	var retried func(Event)
+	if p.gate != nil {
+		retried = func(Event) { p.gate.pushBack() } // the server asks for less
+	}
+	v, attempts, err := u.sendChunk(ctx, ch, videoID, retried)
 	if err == nil {
 		return v, nil
 	}
@@ -245,8 +249,8 @@ func (p *pass) sentBefore(ctx context.Context, ch *chunk) (bool, error) {
 // again. Only a 2xx answer that is a JSON object naming the video (any
 // video, for the request that makes one) is returned as an answer; any
 // other 2xx is an *unexpectedAnswer, retried but for the request that
-// makes a new video.
-func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*videoAnswer, int, error) {
+// makes a new video. retried, when not nil, is told of every retry.
+func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string, retried func(Event)) (*videoAnswer, int, error) {
 	head := u.multipartHead(videoID)
 	tail := "\r\n--" + u.boundary + "--\r\n"
 	length := int64(len(head)) + ch.n + int64(len(tail))
@@ -283,6 +287,7 @@ func (u *upload) sendChunk(ctx context.Context, ch *chunk, videoID string) (*vid
 			v, err = readVideoAnswer(resp, what, videoID)
 			return err
 		},
+		retried: retried,
 	})
 	if serr := u.sourceShort(ch); serr != nil {
 		// The source ended before the chunk did: whatever the transport

@@ -125,7 +125,7 @@ func (f *uploadFlags) check(cmd *cobra.Command, args []string) error {
 func (f *uploadFlags) checkTransfer(flags *pflag.FlagSet) error {
 	b := &f.batch
 	switch {
-	case f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize:
+	case f.chunkSize != 0 && (f.chunkSize < wrapper.MinChunkSize || f.chunkSize > wrapper.MaxChunkSize):
 		return checkSizeRange("chunk-size", flags.Lookup("chunk-size").Value.String(), f.chunkSize, wrapper.MinChunkSize, wrapper.MaxChunkSize)
 	case f.stall < minStall:
 		return f.checkStall()

@@ -260,19 +260,22 @@ func TestConcurrencyFlag(t *testing.T) {
 }
 
 // TestUploadHelpSaysTheDefaults checks that the help of upload names the
-// library's default concurrency for a file and for standard input, and
-// the --http2 flag.
+// library's default concurrency for a file (where it starts and how far it
+// grows) and for standard input, the default chunk size, and the --http2
+// flag.
 func TestUploadHelpSaysTheDefaults(t *testing.T) {
 	var stdout bytes.Buffer
 	code := run(context.Background(), []string{"upload", "--help"}, stdio{strings.NewReader(""), &stdout, io.Discard}, func(string) string { return "" })
 	require.Equal(t, exitOK, code)
 	help := stdout.String()
 	assert.Contains(t, help, "--concurrency N ")
-	assert.Contains(t, help, fmt.Sprintf("1 to %d, or auto (default auto: %d from a file, %d from standard input)\n",
-		wrapper.MaxConcurrency, wrapper.DefaultConcurrency, wrapper.DefaultStreamConcurrency))
+	assert.Contains(t, help, fmt.Sprintf("1 to %d, or auto (default auto: %d from a file at first, growing to %d while that sends more; %d from standard input)\n",
+		wrapper.MaxConcurrency, wrapper.DefaultConcurrency, wrapper.DefaultMaxConcurrency, wrapper.DefaultStreamConcurrency))
+	assert.Contains(t, help, "or auto (default auto: a file of at most 50MiB in one request")
 	assert.NotContains(t, help, "(default auto)", "the default is said once")
-	assert.Contains(t, help, fmt.Sprintf("by default %d from a file\nand %d from standard input",
-		wrapper.DefaultConcurrency, wrapper.DefaultStreamConcurrency))
+	assert.Contains(t, help, fmt.Sprintf("By default (auto)\n%d go at once from a file at first", wrapper.DefaultConcurrency))
+	assert.Contains(t, help, fmt.Sprintf("up to %d, and one fewer when the server pushes back", wrapper.DefaultMaxConcurrency))
+	assert.Contains(t, help, fmt.Sprintf("%d from standard\ninput", wrapper.DefaultStreamConcurrency))
 	assert.Regexp(t, `--http2 +multiplex chunks over one HTTP/2 connection when the server offers it; by default each chunk in flight has its own HTTP/1.1 connection\n`, help)
 }
 

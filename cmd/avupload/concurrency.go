@@ -9,9 +9,10 @@ import (
 	"github.com/avupload/avupload/wrapper"
 )
 
-// concurrencyFlag is a pflag.Value holding --concurrency: 1 to
-// wrapper.MaxConcurrency chunks in flight, or auto (0), which leaves the
-// choice to the library: wrapper.DefaultConcurrency from a file,
+// concurrencyFlag is a pflag.Value holding --concurrency: the most chunks
+// in flight, 1 to wrapper.MaxConcurrency, or auto (0), which leaves the
+// choice to the library: from wrapper.DefaultConcurrency up to
+// wrapper.DefaultMaxConcurrency from a file,
 // wrapper.DefaultStreamConcurrency from standard input.
 type concurrencyFlag struct{ n *int }
 
@@ -49,6 +50,6 @@ func (f *concurrencyFlag) Set(s string) error {
 }
 
 // concurrencyUsage is the help of --concurrency.
-var concurrencyUsage = fmt.Sprintf("`N` chunks in flight at once after the first, 1 to %d, or auto "+
-	"(default auto: %d from a file, %d from standard input)",
-	wrapper.MaxConcurrency, wrapper.DefaultConcurrency, wrapper.DefaultStreamConcurrency)
+var concurrencyUsage = fmt.Sprintf("the most chunks in flight at once after the first, `N` from 1 to %d, or auto "+
+	"(default auto: %d from a file at first, growing to %d while that sends more; %d from standard input)",
+	wrapper.MaxConcurrency, wrapper.DefaultConcurrency, wrapper.DefaultMaxConcurrency, wrapper.DefaultStreamConcurrency)

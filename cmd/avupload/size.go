@@ -52,10 +52,12 @@ func formatSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// sizeFlag is a pflag.Value holding a byte count written as parseSize reads it.
+// sizeFlag is a pflag.Value holding a byte count written as parseSize
+// reads it, or, when auto, the word auto (0): the library's choice.
 type sizeFlag struct {
 	n    *int64
 	text string
+	auto bool
 }
 
 func newSizeFlag(n *int64, def int64, text string) *sizeFlag {
@@ -63,10 +65,20 @@ func newSizeFlag(n *int64, def int64, text string) *sizeFlag {
 	return &sizeFlag{n: n, text: text}
 }
 
+// newAutoSizeFlag is a sizeFlag that takes auto too, its default.
+func newAutoSizeFlag(n *int64) *sizeFlag {
+	*n = 0
+	return &sizeFlag{n: n, text: "auto", auto: true}
+}
+
 func (f *sizeFlag) String() string { return f.text }
 func (f *sizeFlag) Type() string   { return "size" }
 
 func (f *sizeFlag) Set(s string) error {
+	if f.auto && strings.EqualFold(strings.TrimSpace(s), "auto") {
+		*f.n, f.text = 0, "auto"
+		return nil
+	}
 	n, err := parseSize(s)
 	if err != nil {
 		return err

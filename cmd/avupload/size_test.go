@@ -37,7 +37,20 @@ func TestSizeFlag(t *testing.T) {
 
 	assert.Error(t, f.Set("0"), "a zero size is refused")
 	assert.Error(t, f.Set("soon"))
+	assert.Error(t, f.Set("auto"), "auto is --chunk-size's alone")
 	assert.Equal(t, int64(5<<20), n, "a refused value leaves the flag alone")
+
+	// --chunk-size: auto (0, the library's choice) by default, and again
+	// after a size.
+	a := newAutoSizeFlag(&n)
+	assert.Zero(t, n)
+	assert.Equal(t, "auto", a.String())
+	require.NoError(t, a.Set("8MiB"))
+	assert.Equal(t, int64(8<<20), n)
+	require.NoError(t, a.Set(" AUTO "))
+	assert.Zero(t, n)
+	assert.Equal(t, "auto", a.String())
+	assert.Error(t, a.Set("0"), "0 is no way to say auto")
 }
 
 func TestCheckSizeRange(t *testing.T) {

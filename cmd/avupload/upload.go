@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/avupload/avupload/internal/pipe"
 	"github.com/avupload/avupload/wrapper"
 	"github.com/avupload/avupload/wrapper/batch"
 )
@@ -56,8 +57,12 @@ it out of 'ps' output); with none, the API key from $` + envAPIKey + `
 mints tokens of --token-ttl, renewed before they run short and deleted at the
 end.
 
-Chunks go --concurrency at a time after the first: by default ` + strconv.Itoa(wrapper.DefaultConcurrency) + ` from a file
-and ` + strconv.Itoa(wrapper.DefaultStreamConcurrency) + ` from standard input, where each chunk in flight is held in memory.
+Chunks go --concurrency at most at a time after the first. By default (auto)
+` + strconv.Itoa(wrapper.DefaultConcurrency) + ` go at once from a file at first, then one more every 2 seconds while
+that sends at least 10% more, up to ` + strconv.Itoa(wrapper.DefaultMaxConcurrency) + `, and one fewer when the server pushes back
+(a retry, or a chunk three times slower than the others); ` + strconv.Itoa(wrapper.DefaultStreamConcurrency) + ` from standard
+input, where each chunk in flight is held in memory. --concurrency N caps them
+at N, starting at ` + strconv.Itoa(wrapper.DefaultConcurrency) + ` or N when lower.
 Each has an HTTP/1.1 connection of its own, kept alive for the next chunks:
 across a link with latency, parallel connections go faster than chunks
 sharing one HTTP/2 connection, whose flow-control window caps them all
@@ -102,12 +107,14 @@ that holds it.` + batchHelp + planHelp,
 // newWatchCommand.
 func (f *uploadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.token, "token", "", "the upload `TOKEN` (default $"+envToken+")")
-	fs.Var(newSizeFlag(&f.chunkSize, wrapper.DefaultChunkSize, "50MiB"), "chunk-size",
-		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800 (MB means MiB)")
+	fs.Var(newAutoSizeFlag(&f.chunkSize), "chunk-size",
+		"size of every chunk but the first (5MiB when several chunks go at once) and the last, 5MiB to 128MiB, e.g. 50MiB or 52428800 (MB means MiB), "+
+			"or auto (default auto: a file of at most 50MiB in one request, a larger one in a first chunk of 5MiB and equal chunks of at most 50MiB that keep the chunks in flight busy to the end; standard input in 50MiB chunks)")
 	fs.Var(newConcurrencyFlag(&f.concurrency), "concurrency", concurrencyUsage)
 	fs.Var(newBWLimitFlag(&f.bwlimit), "bwlimit", bwlimitUsage)
 	// The usage says the default, for a file and for standard input.
 	fs.Lookup("concurrency").DefValue = ""
+	fs.Lookup("chunk-size").DefValue = ""
 	fs.BoolVar(&f.http2, "http2", false,
 		"multiplex chunks over one HTTP/2 connection when the server offers it; by default each chunk in flight has its own HTTP/1.1 connection")
 	fs.StringVar(&f.videoID, "video-id", "", "add the chunks to the existing video `ID` instead of a new one; refused, overwriting nothing, where it holds bytes this upload did not send")
@@ -335,6 +342,11 @@ func (f *uploadFlags) stdin(cmd *cobra.Command) ([]batch.File, error) {
 	if stdinIsTerminal(cmd.InOrStdin()) {
 		return nil, usagef("- reads the video from standard input, which is this terminal: pipe or redirect the video to it (avupload upload - < movie.mp4), or name the file")
 	}
+	if f, ok := cmd.InOrStdin().(*os.File); ok {
+		// The library widens a pipe it is given, but sees this one through
+		// the buffered reader below.
+		pipe.Widen(f)
+	}
 	in := bufio.NewReader(cmd.InOrStdin())
 	if _, err := in.Peek(1); errors.Is(err, io.EOF) {
 		return nil, usagef("standard input is empty: there is nothing to upload")
@@ -475,7 +487,7 @@ func (f *uploadFlags) report(cmd *cobra.Command, w io.Writer, e wrapper.StateEve
 			return
 		}
 		msg := fmt.Sprintf("avupload: resuming video %s from %s: %d chunks already acknowledged", e.VideoID, f.stateFile, e.Acked)
-		if e.ChunkSize != f.chunkSize {
+		if f.chunkSize != 0 && e.ChunkSize != f.chunkSize {
 			msg += fmt.Sprintf("; its chunks are %s as saved, not the %s of --chunk-size (--restart starts over with those)",
 				formatSize(e.ChunkSize), formatSize(f.chunkSize))
 		}

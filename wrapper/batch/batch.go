@@ -139,9 +139,9 @@ type Result struct {
 // API key: without the key, Token must be set.
 type Options struct {
 	// Upload holds the options every file is uploaded with: ChunkSize,
-	// Concurrency (chunks in flight per file, wrapper.DefaultConcurrency
-	// when 0),
-	// HTTP2, Retry and StallTimeout.
+	// Concurrency (the most chunks in flight per file; see
+	// wrapper.UploadOptions for the defaults and how they adapt), HTTP2,
+	// Retry and StallTimeout.
 	// Progress and FileName are the batch's. VideoID and Store name one
 	// upload: they are taken by a batch of one file, which is then what a
 	// single upload is (Store only without a Journal, which keeps the
