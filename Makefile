@@ -91,14 +91,16 @@ demo:
 bench:
 	GO="$(GO)" bash bench/run.sh
 
-## bench-wan: avupload at concurrency 1, 2, 4, 8 over HTTP/2 and parallel HTTP/1.1, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds. Not run by CI (about 20 minutes)
-WAN_SIZE_MIB  ?= 200
-WAN_CHUNK_MIB ?= 10
+## bench-wan: avupload with its defaults and with fixed 50 MiB chunks four at once, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), files of 20, 100 and 1,000 MiB, over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds and each one's share of the protocol's limit. WAN_CLIENTS=grid adds concurrency 1, 2, 4, 8 over HTTP/2 and HTTP/1.1. Not run by CI (about 30 minutes)
+WAN_SIZE_MIB  ?= 20,100,1000
+WAN_CHUNK_MIB ?= 50
 WAN_ROUNDS    ?= 3
+WAN_CLIENTS   ?= defaults,fixed,curl,node
+WAN_WORK      ?= $(shell test -d /dev/shm && echo /dev/shm)
 bench-wan:
 	cd bench/wanbench/node && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) build -o bench/wanbench/wanbench ./bench/wanbench
-	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS) -node bench/wanbench/node; rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
+	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS) -clients $(WAN_CLIENTS) -work "$(WAN_WORK)" -node bench/wanbench/node; rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
 
 ## bench-batch: batches on loopback: 200 files of 1-8 MiB at --jobs 4 against one file of their size, peak RSS of 6 x 300 MiB at --jobs 2, files/s of 10,000 tiny files with and without a journal. Not run by CI (about 15 minutes)
 bench-batch:
