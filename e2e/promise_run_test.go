@@ -376,12 +376,17 @@ func (pc *pcase) commands() []command {
 	}
 }
 
-func (pc *pcase) args(cmd command, srv *pserver) []string {
+// args are the arguments of cmd against srv in phase (see prun.phase).
+func (pc *pcase) args(cmd command, srv *pserver, phase int) []string {
 	verb := "upload"
 	if pc.c.Mode == modeWatch {
 		verb = "watch"
 	}
-	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", "5MiB", "--concurrency", concurrencyArg(pc.c.Concurrency)}
+	chunk := "5MiB"
+	if pc.c.RerunAuto && phase > 1 {
+		chunk = "auto"
+	}
+	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", chunk, "--concurrency", concurrencyArg(pc.c.Concurrency)}
 	if pc.c.Lie == lieStall {
 		a = append(a, "--stall-timeout", "2s")
 	}
@@ -456,7 +461,7 @@ func (l *lockedBuf) String() string {
 func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeAfter int) *pproc {
 	t := pc.t
 	env, tok := pc.env(srv)
-	r := &prun{label: label, phase: phase, key: cmd.key, srv: srv, args: pc.args(cmd, srv), token: tok}
+	r := &prun{label: label, phase: phase, key: cmd.key, srv: srv, args: pc.args(cmd, srv, phase), token: tok}
 	p := &pproc{run: r, cmd: exec.Command(cliBinary(t), r.args...), waited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr

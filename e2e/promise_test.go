@@ -138,6 +138,7 @@ type promiseCase struct {
 	Damage       bool  // a journal line other than the last is damaged before the rerun
 	RerunAnyway  bool  // rerun the batch after a success too
 	BWLimit      int64 // --bwlimit, bytes a second; 0: none
+	RerunAuto    bool  // the runs after the first phase give --chunk-size auto
 	OtherServer  bool  // rerun the batch with its journal against a fresh sandbox
 	// Watch only.
 	AfterDone bool // the source event hits once the watch reported the file uploaded (an edit moves the mtime)
@@ -161,6 +162,9 @@ func (c promiseCase) String() string {
 	}
 	if c.BWLimit > 0 {
 		fmt.Fprintf(&b, "; --bwlimit %dMiB", c.BWLimit>>20)
+	}
+	if c.RerunAuto {
+		b.WriteString("; reruns with --chunk-size auto")
 	}
 	fmt.Fprintf(&b, "; server %s", c.Lie)
 	if c.Lie != lieNone {
@@ -334,6 +338,11 @@ func drawCase(seed uint64, i int) promiseCase {
 	if rand.New(rand.NewPCG(seed^0xada9, uint64(i))).IntN(3) == 0 {
 		c.Concurrency = 0
 	}
+	// The runs after the drawn ones with --chunk-size auto (the default
+	// layout) in one case in three, from a generator of its own: a rerun
+	// that resumes must keep the 5 MiB chunks the first run saved, and one
+	// that starts over sends a file of at most 50 MiB in one request.
+	c.RerunAuto = rand.New(rand.NewPCG(seed^0xa470, uint64(i))).IntN(3) == 0
 	return c
 }
 
@@ -464,16 +473,23 @@ func TestPromiseSeed(t *testing.T) {
 	require.NotEqual(t, drawCase(42, 3), drawCase(43, 3))
 }
 
-// TestPromiseCIDrawsWatch: CI's seed draws, among the 16 cases of `make
-// test`, at least one watch, so that every CI run stops a watch and checks
-// what it reported.
-func TestPromiseCIDrawsWatch(t *testing.T) {
-	var watches []string
+// TestPromiseCIDraws: CI's seed draws, among the 16 cases of `make test`,
+// at least one watch, so that every CI run stops a watch and checks what it
+// reported, and at least one case whose first runs are stopped or lied to
+// and whose reruns give --chunk-size auto, so that every CI run resumes or
+// restarts under the library's layout.
+func TestPromiseCIDraws(t *testing.T) {
+	var watches, auto []string
 	for i := range 16 {
-		if c := drawCase(ciPromiseSeed, i); c.Mode == modeWatch {
+		c := drawCase(ciPromiseSeed, i)
+		if c.Mode == modeWatch {
 			watches = append(watches, c.String())
+		}
+		if c.RerunAuto && (c.Client != cliNone || c.Lie != lieNone) {
+			auto = append(auto, c.String())
 		}
 	}
 	require.NotEmpty(t, watches, "CI's seed %d draws no watch case in its first 16", ciPromiseSeed)
-	t.Logf("CI's watch cases:\n%s", strings.Join(watches, "\n"))
+	require.NotEmpty(t, auto, "CI's seed %d draws no rerun with --chunk-size auto in its first 16", ciPromiseSeed)
+	t.Logf("CI's watch cases:\n%s\nCI's reruns with --chunk-size auto:\n%s", strings.Join(watches, "\n"), strings.Join(auto, "\n"))
 }
