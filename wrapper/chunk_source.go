@@ -242,8 +242,10 @@ type chunker interface {
 // returns a chunker cut by fresh, for a new video, and in startOver the
 // reason not to go on with the saved one. err is a source that needs more
 // chunks than the API takes, or one that could not be read to be checked.
-// buffers is how many chunk buffers a stream may hold.
-func newChunker(ctx context.Context, src *openSource, fresh layout, saved *UploadState, buffers int) (k chunker, startOver, err error) {
+// concurrency is the most chunks in flight after the first: a stream may
+// hold one buffer more, and the hashing pass of a seekable source may run
+// that many chunks ahead (see passAhead).
+func newChunker(ctx context.Context, src *openSource, fresh layout, saved *UploadState, concurrency int) (k chunker, startOver, err error) {
 	lay := fresh
 	if saved != nil {
 		lay = savedLayout(saved)
@@ -256,7 +258,7 @@ func newChunker(ctx context.Context, src *openSource, fresh layout, saved *Uploa
 		if saved != nil {
 			acked = saved.Acked
 		}
-		return newReadChunker(src.r, src.size, lay, buffers, acked), nil, nil
+		return newReadChunker(src.r, src.size, lay, concurrency+1, acked), nil, nil
 	}
 	size := src.size
 	if saved != nil && saved.Total != size {
@@ -267,7 +269,8 @@ func newChunker(ctx context.Context, src *openSource, fresh layout, saved *Uploa
 	if err := lay.checkCount(size); err != nil {
 		return nil, startOver, err
 	}
-	sk := newSeekChunker(ctx, src.at, size, lay, src.resized)
+	ahead := passWindow(concurrency, lay)
+	sk := newSeekChunker(ctx, src.at, size, lay, ahead, src.resized)
 	if saved == nil {
 		return sk, startOver, nil
 	}
@@ -288,7 +291,7 @@ func newChunker(ctx context.Context, src *openSource, fresh layout, saved *Uploa
 		if cerr := fresh.checkCount(size); cerr != nil {
 			return nil, err, cerr
 		}
-		return newSeekChunker(ctx, src.at, size, fresh, src.resized), err, nil
+		return newSeekChunker(ctx, src.at, size, fresh, passWindow(concurrency, fresh), src.resized), err, nil
 	}
 }
 
@@ -334,11 +337,28 @@ func byteSpan(whose string, from, end int64) string {
 // hashBufferSize is the size of the buffer a hashing pass reads through.
 const hashBufferSize = 64 << 10
 
-// passAhead is how many chunks the hashing pass may read beyond the last
-// one handed out: enough to keep ahead of the requests, few enough that
-// the bytes it reads are still in the page cache when a request reads
-// them, so that a file is read from the disk once, however large.
+// passAhead is the fewest chunks the hashing pass may read beyond the last
+// one handed out; it may read as many as go at once when that is more, up
+// to maxPassAhead bytes (see passWindow). A
+// chunk is handed out only once the pass is past it (pass.intend records
+// the source's SHA-256 through it before it goes), so the pass must be a
+// wave ahead: the chunks that go together once the first is answered are
+// hashed while the first goes, instead of each waiting for the pass in
+// turn (on a 40 ms link, the fourth of a 100 MiB file started 77 ms after
+// the first). Yet it stays near the requests, so that the bytes it reads
+// are still in the page cache when a request reads them, and a file is
+// read from the disk once, however large.
 const passAhead = 2
+
+// maxPassAhead bounds in bytes how far beyond the requests passWindow
+// lets the hashing pass read, whatever the concurrency.
+const maxPassAhead = 512 << 20
+
+// passWindow is how many chunks of lay the hashing pass may read beyond
+// the last one handed out, for concurrency chunks in flight.
+func passWindow(concurrency int, lay layout) int {
+	return max(passAhead, min(concurrency, int(maxPassAhead/max(lay.cs, 1))))
+}
 
 // seekChunker cuts a source read with ReadAt, without copying: a chunk is a
 // window on the source. A background pass reads the source once, in order,
@@ -355,6 +375,7 @@ type seekChunker struct {
 	lay       layout
 	n         int
 	i         int
+	ahead     int // chunks the pass may read beyond the last handed out
 	skip      ackSet
 	hashDone  chan struct{}
 	hashAbort context.CancelFunc
@@ -377,9 +398,9 @@ type passSum struct {
 // newSeekChunker starts the hashing pass; stop or sum must be called.
 // resized, when not nil, tells whether the source's size changed: the pass
 // calls it when it ends, and when it finds the source shorter than size.
-func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout, resized func() error) *seekChunker {
-	k := &seekChunker{at: at, resized: resized, size: size, lay: lay, n: int(lay.count(size)), hashDone: make(chan struct{}),
-		limit: passAhead, changed: make(chan struct{})}
+func newSeekChunker(ctx context.Context, at io.ReaderAt, size int64, lay layout, ahead int, resized func() error) *seekChunker {
+	k := &seekChunker{at: at, resized: resized, size: size, lay: lay, n: int(lay.count(size)), ahead: ahead, hashDone: make(chan struct{}),
+		limit: ahead, changed: make(chan struct{})}
 	hctx, cancel := context.WithCancel(ctx)
 	k.hashAbort = cancel
 	go func() {
@@ -508,7 +529,7 @@ func (k *seekChunker) next(ctx context.Context) (*chunk, error) {
 		i := k.i
 		k.i++
 		if !k.skip.has(i) {
-			k.allow(i + passAhead)
+			k.allow(i + k.ahead)
 			return k.chunkAt(i), nil
 		}
 	}

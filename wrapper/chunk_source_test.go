@@ -48,6 +48,33 @@ func (r *watchedReaderAt) furthest() int64 {
 	return r.end
 }
 
+// TestHashPassRunsAWaveAhead: with several chunks in flight, the hashing
+// pass reads as many chunks beyond the last one handed out, so that the
+// chunks that go together after the first need not wait for it in turn,
+// but no more than maxPassAhead bytes of them.
+func TestHashPassRunsAWaveAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cs, chunks, concurrency = 1000, 20, 4
+		data := testData(cs*chunks, 61)
+		r := &watchedReaderAt{data: data}
+		lay := layout{cs, cs}
+		k := newSeekChunker(t.Context(), r, int64(len(data)), lay, passWindow(concurrency, lay), nil)
+		defer k.stop()
+		synctest.Wait()
+		assert.Equal(t, int64((concurrency+1)*cs), r.furthest(), "before any chunk is handed out: the first and the wave after it")
+		for i := range 3 {
+			_, err := k.next(t.Context())
+			require.NoError(t, err)
+			synctest.Wait()
+			assert.Equal(t, int64((i+concurrency+1)*cs), r.furthest(), "after chunk %d is handed out", i)
+		}
+	})
+	assert.Equal(t, passAhead, passWindow(1, layout{MinChunkSize, MinChunkSize}), "one chunk at a time: the fewest")
+	assert.Equal(t, 8, passWindow(8, layout{MinChunkSize, 50 << 20}))
+	assert.Equal(t, maxPassAhead/(50<<20), passWindow(MaxConcurrency, layout{MinChunkSize, 50 << 20}), "64 chunks of 50 MiB: bounded in bytes")
+	assert.Equal(t, int(maxPassAhead/MaxChunkSize), passWindow(MaxConcurrency, layout{MaxChunkSize, MaxChunkSize}), "the largest chunks")
+}
+
 // TestHashPassStaysNearTheRequests checks that the hashing pass reads no
 // more than passAhead chunks beyond the last one handed out (so that the
 // requests find its bytes in the page cache), goes as far as a resume
@@ -58,7 +85,7 @@ func TestHashPassStaysNearTheRequests(t *testing.T) {
 		data := testData(cs*chunks-7, 60)
 		size := int64(len(data))
 		r := &watchedReaderAt{data: data}
-		k := newSeekChunker(t.Context(), r, size, layout{cs, cs}, nil)
+		k := newSeekChunker(t.Context(), r, size, layout{cs, cs}, passAhead, nil)
 		defer k.stop()
 
 		synctest.Wait()
@@ -100,7 +127,7 @@ func TestConfirmChecksTheBytesSent(t *testing.T) {
 	const cs = 1000
 	data := testData(3*cs, 61)
 	r := &watchedReaderAt{data: data, flip: cs + 10}
-	k := newSeekChunker(t.Context(), r, int64(len(data)), layout{cs, cs}, nil)
+	k := newSeekChunker(t.Context(), r, int64(len(data)), layout{cs, cs}, passAhead, nil)
 	defer k.stop()
 
 	first, err := k.next(t.Context())

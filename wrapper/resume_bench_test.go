@@ -33,7 +33,7 @@ func BenchmarkResumeCheck(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
-		k := newSeekChunker(ctx, f, size, lay, nil)
+		k := newSeekChunker(ctx, f, size, lay, passAhead, nil)
 		_, err := k.chunkSum(ctx, last)
 		k.stop()
 		require.NoError(b, err)

@@ -149,7 +149,7 @@ type pass struct {
 // chunk: for a stream, this reads and checks every acknowledged chunk.
 func (u *upload) newPass(ctx context.Context, saved *UploadState, stored bool) (*pass, error) {
 	o := &u.opts
-	k, why, err := newChunker(ctx, u.src, newLayout(o.ChunkSize, u.start, u.src.size), saved, o.Concurrency+1)
+	k, why, err := newChunker(ctx, u.src, newLayout(o.ChunkSize, u.start, u.src.size), saved, o.Concurrency)
 	if why != nil {
 		u.startOver(ctx, saved, why)
 		saved = nil
