@@ -70,22 +70,29 @@ func checkNoSecret(t *testing.T, s string) {
 	assert.NotContains(t, s, testKey)
 }
 
+// apiCall is one call of the Client, named for subtests.
+type apiCall struct {
+	name string
+	do   func(ctx context.Context, c *Client) error
+}
+
+// tokenCalls are the token calls, each on testToken where it takes one.
+var tokenCalls = []apiCall{
+	{"create", func(ctx context.Context, c *Client) error { _, err := c.CreateUploadToken(ctx, time.Hour); return err }},
+	{"list", func(ctx context.Context, c *Client) error {
+		_, err := c.ListUploadTokens(ctx, ListOptions{})
+		return err
+	}},
+	{"get", func(ctx context.Context, c *Client) error { _, err := c.GetUploadToken(ctx, testToken); return err }},
+	{"delete", func(ctx context.Context, c *Client) error { return c.DeleteUploadToken(ctx, testToken) }},
+}
+
 // TestRedirectsAreNeverFollowed answers every call, and an upload's second
 // chunk, with a redirect to another host whose URL holds the token. Nothing
 // may reach that host, the call must fail with ErrRedirected naming the
 // status and the host, never the token, and nothing counts as done.
 func TestRedirectsAreNeverFollowed(t *testing.T) {
-	calls := []struct {
-		name string
-		do   func(ctx context.Context, c *Client) error
-	}{
-		{"create", func(ctx context.Context, c *Client) error { _, err := c.CreateUploadToken(ctx, time.Hour); return err }},
-		{"list", func(ctx context.Context, c *Client) error {
-			_, err := c.ListUploadTokens(ctx, ListOptions{})
-			return err
-		}},
-		{"get", func(ctx context.Context, c *Client) error { _, err := c.GetUploadToken(ctx, testToken); return err }},
-		{"delete", func(ctx context.Context, c *Client) error { return c.DeleteUploadToken(ctx, testToken) }},
+	calls := append(tokenCalls[:len(tokenCalls):len(tokenCalls)], []apiCall{
 		{"whole upload", func(ctx context.Context, c *Client) error {
 			_, err := c.Upload(ctx, testToken, ReaderAt(strings.NewReader("tiny video"), 10), nil)
 			return err
@@ -94,7 +101,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 			_, err := c.Upload(ctx, testToken, twoChunks(), uploadOpts())
 			return err
 		}},
-	}
+	}...)
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		for _, call := range calls {
 			t.Run(fmt.Sprintf("%d %s", status, call.name), func(t *testing.T) {
@@ -544,4 +551,34 @@ func TestOneRetryLoop(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{opGetToken, opListTokens, opUpload}, ops)
 	assert.Len(t, waits.all(), 3)
+}
+
+// TestPortalPagesAreNotTokenAnswers: a 2xx that is not the API's answer (a
+// captive portal's page, say) never passes for a token call's success. The
+// API answers a delete with 204 and no body, so a delete answered with a
+// page must fail too: the token may still be live. A delete answered 204,
+// or 200 with no body, succeeds.
+func TestPortalPagesAreNotTokenAnswers(t *testing.T) {
+	const page = "<html><body>Sign in to the hotel network</body></html>"
+	for _, call := range tokenCalls {
+		t.Run(call.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = io.WriteString(w, page)
+			})
+			c, _ := newTestClient(t, f)
+			err := call.do(t.Context(), c)
+			require.Error(t, err, "a page passed for the API's answer")
+			assert.ErrorIs(t, err, errUnreadableAnswer)
+			assert.Contains(t, err.Error(), "200")
+			checkNoSecret(t, err.Error())
+		})
+	}
+	for _, status := range []int{http.StatusNoContent, http.StatusOK} {
+		t.Run(fmt.Sprintf("delete answered %d with no body", status), func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
+			c, _ := newTestClient(t, f)
+			require.NoError(t, c.DeleteUploadToken(t.Context(), testToken))
+		})
+	}
 }

@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +18,10 @@ const maxSuccessBody = 8 << 20
 var errUnreadableAnswer = errors.New("unreadable success answer")
 
 // decode finishes the call op: a transport failure becomes an *OpError, an
-// answer outside 2xx an *APIError (a 3xx one matching ErrRedirected), and a success is decoded into out (when
-// out is not nil); a body that cannot be decoded is an *OpError wrapping
-// errUnreadableAnswer. The body is always closed. secrets (a token, for
+// answer outside 2xx an *APIError (a 3xx one matching ErrRedirected), and a
+// success is decoded into out; a body that cannot be decoded is an *OpError
+// wrapping errUnreadableAnswer. With out nil (a delete, which the API
+// answers 204 with no body), a 2xx with a body is such an error too. The body is always closed. secrets (a token, for
 // instance) are scrubbed from every error text, as is the API key.
 func (c *Client) decode(op string, resp *http.Response, err error, out any, secrets ...string) error {
 	_, err = c.decodeRaw(op, resp, err, out, secrets...)
@@ -39,7 +41,14 @@ func (c *Client) decodeRaw(op string, resp *http.Response, err error, out any, s
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if out == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		// A delete: the API answers 204 with no body. A 2xx with a body
+		// (a portal's page) does not say the token was deleted.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		if resp.StatusCode != http.StatusNoContent && len(bytes.TrimSpace(body)) > 0 {
+			ctype := cmp.Or(resp.Header.Get("Content-Type"), "no Content-Type")
+			return nil, &OpError{Op: op, Err: fmt.Errorf("%w: the server answered %d with a body (%s, %d bytes) where the API answers 204 with none: nothing says it was done",
+				errUnreadableAnswer, resp.StatusCode, ctype, len(body))}
+		}
 		return nil, nil
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
