@@ -100,7 +100,9 @@ WAN_WORK      ?= $(shell test -d /dev/shm && echo /dev/shm)
 bench-wan:
 	cd bench/wanbench/node && npm ci --ignore-scripts --no-audit --no-fund
 	$(GO) build -o bench/wanbench/wanbench ./bench/wanbench
-	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS) -clients $(WAN_CLIENTS) -work "$(WAN_WORK)" -node bench/wanbench/node; rc=$$?; rm -f bench/wanbench/wanbench; exit $$rc
+	$(GO) build -o bench/wanbench/wanbench-client ./bench/wanbench/client
+	bench/wanbench/wanbench -size-mib $(WAN_SIZE_MIB) -chunk-mib $(WAN_CHUNK_MIB) -rounds $(WAN_ROUNDS) -clients $(WAN_CLIENTS) -work "$(WAN_WORK)" -node bench/wanbench/node -client-bin bench/wanbench/wanbench-client; \
+	rc=$$?; rm -f bench/wanbench/wanbench bench/wanbench/wanbench-client; exit $$rc
 
 ## bench-batch: batches on loopback: 200 files of 1-8 MiB at --jobs 4 against one file of their size, peak RSS of 6 x 300 MiB at --jobs 2, files/s of 10,000 tiny files with and without a journal. Not run by CI (about 15 minutes)
 bench-batch:

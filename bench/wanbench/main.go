@@ -10,8 +10,9 @@
 // uploads on disk. The proxy (proxy.go) delays each direction by half the
 // round trip and passes each direction's bytes through one link of the given
 // rate shared by every connection, so that N connections share the link as
-// they would share a real one. Each client runs as a child process (this
-// program again with -client, node, or bash running curl) and its CPU time
+// they would share a real one. Each client runs as a child process (the
+// library's in ./client, built with go build unless -client-bin names it;
+// node; or bash running curl) and its CPU time
 // is read from the child's resource usage when it ends. Settings are
 // alternated within each round and medians are printed as a Markdown
 // table, with each one's share of the protocol's limit (see limit); every
@@ -25,7 +26,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -49,59 +49,15 @@ import (
 	"time"
 
 	"github.com/avupload/avupload/sandbox"
-	"github.com/avupload/avupload/wrapper"
 )
 
 const apiKey = "wanbench-api-key"
 
 func main() {
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "-client" {
-		err = client(os.Args[2:])
-	} else {
-		err = run()
-	}
-	if err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "wanbench:", err)
 		os.Exit(1)
 	}
-}
-
-// client uploads one file with the wrapper: the child process whose CPU
-// time is measured.
-func client(args []string) error {
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	url := fs.String("url", "", "base URL")
-	token := fs.String("token", "", "upload token")
-	file := fs.String("file", "", "file to upload")
-	cacert := fs.String("cacert", "", "PEM certificate to trust")
-	chunk := fs.Int64("chunk", 0, "chunk size in bytes; 0: the library's default")
-	conc := fs.Int("conc", 0, "concurrency; 0: the library's default")
-	proto := fs.String("proto", "h1", "h1 (the library's default: an HTTP/1.1 connection per chunk in flight) or h2 (UploadOptions.HTTP2: one multiplexed connection)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	pem, err := os.ReadFile(*cacert)
-	if err != nil {
-		return err
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return errors.New("no certificate in " + *cacert)
-	}
-	if *proto != "h1" && *proto != "h2" {
-		return fmt.Errorf("-proto %q: want h1 or h2", *proto)
-	}
-	// Only the trust changes: the protocol is the library's to choose.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	c, err := wrapper.New(wrapper.WithBaseURL(*url), wrapper.WithHTTPClient(&http.Client{Transport: tr}))
-	if err != nil {
-		return err
-	}
-	_, err = c.Upload(context.Background(), *token, wrapper.File(*file),
-		&wrapper.UploadOptions{ChunkSize: *chunk, Concurrency: *conc, HTTP2: *proto == "h2"})
-	return err
 }
 
 type link struct {
@@ -114,7 +70,7 @@ type setting struct {
 	// proto is the HTTP version every upload request must arrive over: 1
 	// or 2; 0 when not checked.
 	proto int
-	// args are the -client arguments after the common ones; nil for curl
+	// args are the client's arguments after the common ones; nil for curl
 	// and the Node client.
 	args []string
 	// node runs the official Node client's upload session on the pre-cut
@@ -137,6 +93,7 @@ func run() error {
 	clients := flag.String("clients", "defaults,fixed,curl,node", "clients to run, comma-separated: defaults (the library's), fixed (50 MiB chunks, 4 at once: the layout before the adaptive one), grid (-conc over HTTP/1.1 and HTTP/2 in -chunk-mib chunks), curl, node")
 	nodeDir := flag.String("node", "", "directory of upload.js with the official Node client installed (npm ci); needed by the node client")
 	verbose := flag.Bool("v", false, "print every upload request's timeline as the server saw it")
+	clientBin := flag.String("client-bin", "", "the library's client, built from ./client; default: built with go build into the work directory")
 	workDir := flag.String("work", "", "directory for the files and the sandbox's storage; default the system's temporary directory. "+
 		"A memory file system (/dev/shm) keeps the sandbox's disk syncs from slowing its reading")
 	flag.Parse()
@@ -162,15 +119,18 @@ func run() error {
 		sizesMiB = append(sizesMiB, n)
 	}
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp(*workDir, "wanbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
+	self := *clientBin
+	if self == "" {
+		self = filepath.Join(work, "client")
+		if out, err := exec.Command("go", "build", "-o", self, "github.com/avupload/avupload/bench/wanbench/client").CombinedOutput(); err != nil {
+			return fmt.Errorf("building the client (or give -client-bin): %w: %s", err, out)
+		}
+	}
 
 	certPEM, keyPEM, err := sandbox.SelfSignedCertificate()
 	if err != nil {
@@ -346,7 +306,7 @@ func runOne(self string, api *http.Client, direct, url, cacert, nodeDir, data st
 	case s.args == nil:
 		cmd = exec.Command("bash", "-c", curlLoop, "curl-loop", url, tok, f.dir, strconv.FormatInt(f.size, 10), cacert)
 	default:
-		cmd = exec.Command(self, append([]string{"-client", "-url", url, "-token", tok, "-file", f.path, "-cacert", cacert}, s.args...)...)
+		cmd = exec.Command(self, append([]string{"-url", url, "-token", tok, "-file", f.path, "-cacert", cacert}, s.args...)...)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
