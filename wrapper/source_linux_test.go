@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/avupload/avupload/internal/pipe"
 )
@@ -20,14 +19,9 @@ func TestReaderWidensItsPipe(t *testing.T) {
 	require.NoError(t, err)
 	defer pr.Close()
 	defer pw.Close()
-	rc, err := pr.SyscallConn()
-	require.NoError(t, err)
 	size := func() int {
-		var n int
-		require.NoError(t, rc.Control(func(fd uintptr) {
-			n, err = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0)
-			require.NoError(t, err)
-		}))
+		n, err := pipe.BufferSize(pr)
+		require.NoError(t, err)
 		return n
 	}
 	require.Less(t, size(), pipe.Size, "a new pipe")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/avupload/avupload/internal/pipe"
 	"github.com/avupload/avupload/sandbox/sandboxtest"
@@ -30,12 +29,7 @@ func TestUploadWidensStandardInput(t *testing.T) {
 	require.NoError(t, err)
 	defer pr.Close()
 	size := func() int {
-		rc, err := pw.SyscallConn()
-		require.NoError(t, err)
-		var n int
-		require.NoError(t, rc.Control(func(fd uintptr) {
-			n, err = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0)
-		}))
+		n, err := pipe.BufferSize(pw)
 		require.NoError(t, err)
 		return n
 	}
