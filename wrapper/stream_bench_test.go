@@ -3,8 +3,6 @@ package wrapper
 import (
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,13 +41,7 @@ func BenchmarkStreamCPU(b *testing.B) {
 		require.NoError(b, err)
 	}
 	require.NoError(b, f.Close())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
-	}))
-	b.Cleanup(srv.Close)
+	srv := newDiscardServer(b)
 	c, err := New(WithBaseURL(srv.URL))
 	require.NoError(b, err)
 

@@ -35,14 +35,7 @@ func BenchmarkUpload(b *testing.B) {
 			return srv.URL, token
 		},
 		"discard": func(b *testing.B) (string, string) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusCreated)
-				_, _ = io.WriteString(w, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
-			}))
-			b.Cleanup(srv.Close)
-			return srv.URL, "to1tcmSFHeYY5KzyhOqVKMKb"
+			return newDiscardServer(b).URL, "to1tcmSFHeYY5KzyhOqVKMKb"
 		},
 	}
 	sources := []struct {
@@ -76,4 +69,17 @@ func BenchmarkUpload(b *testing.B) {
 			})
 		}
 	}
+}
+
+// newDiscardServer is a server that reads every request's body, keeps
+// nothing and answers as the API does to a chunk: the client's cost alone.
+func newDiscardServer(tb testing.TB) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"videoId":"vi4k0jvEUuaTdRAEjQ4Jfrgz"}`)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
 }
