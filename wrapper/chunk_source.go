@@ -339,15 +339,14 @@ const hashBufferSize = 64 << 10
 
 // passAhead is the fewest chunks the hashing pass may read beyond the last
 // one handed out; it may read as many as go at once when that is more, up
-// to maxPassAhead bytes (see passWindow). A
-// chunk is handed out only once the pass is past it (pass.intend records
-// the source's SHA-256 through it before it goes), so the pass must be a
-// wave ahead: the chunks that go together once the first is answered are
-// hashed while the first goes, instead of each waiting for the pass in
-// turn (on a 40 ms link, the fourth of a 100 MiB file started 77 ms after
-// the first). Yet it stays near the requests, so that the bytes it reads
-// are still in the page cache when a request reads them, and a file is
-// read from the disk once, however large.
+// to maxPassAhead bytes (see passWindow). A chunk goes only once the pass
+// is past it (pass.intend records the source's SHA-256 through it before
+// it goes), so the pass must be a wave ahead: the chunks that go together
+// once the first is answered are hashed while the first goes, instead of
+// each waiting for the pass in turn (on a 40 ms link, the fourth of a
+// 100 MiB file started 77 ms after the first). Yet it stays near the
+// requests, so that the bytes it reads are still in the page cache when a
+// request reads them, and a file is read from the disk once, however large.
 const passAhead = 2
 
 // maxPassAhead bounds in bytes how far beyond the requests passWindow

@@ -21,8 +21,9 @@ var errUnreadableAnswer = errors.New("unreadable success answer")
 // answer outside 2xx an *APIError (a 3xx one matching ErrRedirected), and a
 // success is decoded into out; a body that cannot be decoded is an *OpError
 // wrapping errUnreadableAnswer. With out nil (a delete, which the API
-// answers 204 with no body), a 2xx with a body is such an error too. The body is always closed. secrets (a token, for
-// instance) are scrubbed from every error text, as is the API key.
+// answers 204 with no body), a 2xx with a body is such an error too. The
+// body is always closed. secrets (a token, for instance) are scrubbed from
+// every error text, as is the API key.
 func (c *Client) decode(op string, resp *http.Response, err error, out any, secrets ...string) error {
 	_, err = c.decodeRaw(op, resp, err, out, secrets...)
 	return err
