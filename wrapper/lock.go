@@ -3,7 +3,6 @@ package wrapper
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/avupload/avupload/internal/filelock"
 )
@@ -19,11 +18,7 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = "process " + strconv.Itoa(e.PID)
-	}
-	return fmt.Sprintf("avupload: %s is in use by %s: one run at a time may use it", e.Path, who)
+	return fmt.Sprintf("avupload: %s is in use by %s: one run at a time may use it", e.Path, filelock.Holder(e.PID))
 }
 
 // Lock takes the state file's lock, so that one upload at a time uses it:

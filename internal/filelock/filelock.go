@@ -27,11 +27,16 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = "process " + strconv.Itoa(e.PID)
+	return fmt.Sprintf("%s is locked by %s", e.Path, Holder(e.PID))
+}
+
+// Holder names the process pid holding a lock in words: "process 42", or
+// "another process" when pid is 0 (not known).
+func Holder(pid int) string {
+	if pid > 0 {
+		return "process " + strconv.Itoa(pid)
 	}
-	return fmt.Sprintf("%s is locked by %s", e.Path, who)
+	return "another process"
 }
 
 // Lock is a lock held on a file, until Unlock or the process ends.
