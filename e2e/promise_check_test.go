@@ -512,7 +512,7 @@ func (pc *pcase) checkDuplicates(srv *pserver) {
 		}
 		allowed := 1
 		for _, v := range src.versions {
-			if v.sum != sum || v.size > promiseChunk {
+			if v.sum != sum || v.size > max(pc.c.wholeMax(1), pc.c.wholeMax(2)) {
 				continue
 			}
 			// The single-request crash window: a video no run reported,

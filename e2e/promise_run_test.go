@@ -383,7 +383,7 @@ func (pc *pcase) args(cmd command, srv *pserver, phase int) []string {
 		verb = "watch"
 	}
 	chunk := "5MiB"
-	if pc.c.RerunAuto && phase > 1 {
+	if pc.c.wholeMax(phase) == autoWhole {
 		chunk = "auto"
 	}
 	a := []string{verb, "--base-url", srv.f.URL, "--chunk-size", chunk, "--concurrency", concurrencyArg(pc.c.Concurrency)}

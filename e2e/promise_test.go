@@ -27,6 +27,18 @@ import (
 // chunks stay small.
 const promiseChunk = 5 << 20
 
+// autoWhole is the largest file --chunk-size auto sends in one request
+// (wrapper.DefaultChunkSize).
+const autoWhole = 50 << 20
+
+// wholeMax is the largest file the runs of phase send in one request.
+func (c promiseCase) wholeMax(phase int) int64 {
+	if phase == 1 && c.FirstAuto || phase > 1 && c.RerunAuto {
+		return autoWhole
+	}
+	return promiseChunk
+}
+
 // ciPromiseSeed is the seed under CI=true.
 const ciPromiseSeed = 20261205
 
@@ -138,6 +150,7 @@ type promiseCase struct {
 	Damage       bool  // a journal line other than the last is damaged before the rerun
 	RerunAnyway  bool  // rerun the batch after a success too
 	BWLimit      int64 // --bwlimit, bytes a second; 0: none
+	FirstAuto    bool  // the drawn runs give --chunk-size auto (files of at most 50 MiB then go in one request)
 	RerunAuto    bool  // the runs after the first phase give --chunk-size auto
 	OtherServer  bool  // rerun the batch with its journal against a fresh sandbox
 	// Watch only.
@@ -162,6 +175,9 @@ func (c promiseCase) String() string {
 	}
 	if c.BWLimit > 0 {
 		fmt.Fprintf(&b, "; --bwlimit %dMiB", c.BWLimit>>20)
+	}
+	if c.FirstAuto {
+		b.WriteString("; first runs with --chunk-size auto")
 	}
 	if c.RerunAuto {
 		b.WriteString("; reruns with --chunk-size auto")
@@ -343,6 +359,11 @@ func drawCase(seed uint64, i int) promiseCase {
 	// that resumes must keep the 5 MiB chunks the first run saved, and one
 	// that starts over sends a file of at most 50 MiB in one request.
 	c.RerunAuto = rand.New(rand.NewPCG(seed^0xa470, uint64(i))).IntN(3) == 0
+	// The drawn runs with --chunk-size auto in one case in four, from a
+	// generator of its own: every file of a case (15 MiB at most) then goes
+	// in one request, so a signal or a source event hits one, and a rerun
+	// in 5 MiB chunks (unless RerunAuto) finds no state to resume.
+	c.FirstAuto = rand.New(rand.NewPCG(seed^0xa471, uint64(i))).IntN(4) == 0
 	return c
 }
 
