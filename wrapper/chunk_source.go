@@ -269,8 +269,7 @@ func newChunker(ctx context.Context, src *openSource, fresh layout, saved *Uploa
 	if err := lay.checkCount(size); err != nil {
 		return nil, startOver, err
 	}
-	ahead := passWindow(concurrency, lay)
-	sk := newSeekChunker(ctx, src.at, size, lay, ahead, src.resized)
+	sk := newSeekChunker(ctx, src.at, size, lay, passWindow(concurrency, lay), src.resized)
 	if saved == nil {
 		return sk, startOver, nil
 	}

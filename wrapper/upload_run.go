@@ -304,8 +304,8 @@ func (p *pass) warmAhead(ctx context.Context, first *chunk) context.Context {
 // adaptive). A worker records each chunk as being sent (intend), sends it
 // (send, in upload_send.go) and records it as acknowledged (ack), state
 // saved, before it gives its place back (sendOne), so that a crash can lose
-// at most the chunks in flight. pump returns the first failure, after every goroutine
-// it started has ended.
+// at most the chunks in flight. pump returns the first failure, after every
+// goroutine it started has ended.
 func (p *pass) pump(ctx context.Context) error {
 	first, videoID := p.first, p.videoID
 	p.first = nil

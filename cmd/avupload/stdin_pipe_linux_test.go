@@ -28,23 +28,21 @@ func TestUploadWidensStandardInput(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	defer pr.Close()
-	size := func() int {
-		n, err := pipe.BufferSize(pw)
-		require.NoError(t, err)
-		return n
-	}
-	require.Less(t, size(), pipe.Size, "a new pipe")
+	before, err := pipe.BufferSize(pw)
+	require.NoError(t, err)
+	require.Less(t, before, pipe.Size, "a new pipe")
 
 	data := bytes.Repeat([]byte("avupload stdin "), 1<<16) // about 1 MiB
 	seen := make(chan int, 1)
 	go func() {
 		_, _ = pw.Write(data[:1])
 		// The upload widens the pipe before it first reads it; what the
-		// writer sees of the buffer meanwhile is the pipe's size.
-		widened := size()
+		// writer sees of the buffer meanwhile is the pipe's size. (Not
+		// size(): require may not stop the test from this goroutine.)
+		widened, _ := pipe.BufferSize(pw)
 		for i := 0; i < 200 && widened < pipe.Size; i++ {
 			time.Sleep(10 * time.Millisecond)
-			widened = size()
+			widened, _ = pipe.BufferSize(pw)
 		}
 		seen <- widened
 		_, _ = pw.Write(data[1:])
