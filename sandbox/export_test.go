@@ -9,3 +9,11 @@ func SetDiskFailure(s *Sandbox, f func() error) {
 	}
 	s.disk.failWrite.Store(&f)
 }
+
+// Hashed reports whether the sandbox has hashed the bytes of video id yet.
+func Hashed(s *Sandbox, id string) bool {
+	v := s.video(id)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sha != ""
+}

@@ -330,18 +330,14 @@ func (d *dirStorage) loadVideo(id string) (*video, error) {
 	} else if v.unit != 0 {
 		v.complete = v.done()
 	}
-	switch {
-	case v.complete && vf.Complete && vf.SHA256 != "":
+	if v.complete {
+		// The checksum saved, if any; else hashed when first asked for.
 		v.source, v.sha = concatBlob(sortedBlobs(v.chunks)), vf.SHA256
-	case v.complete:
-		// The last chunk landed but the state saying so did not.
-		src, sum, err := assemble(sortedBlobs(v.chunks))
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: data directory: video %s: %w", id, err)
-		}
-		v.source, v.sha = src, sum
-		if err := d.saveVideo(v); err != nil {
-			return nil, fmt.Errorf("sandbox: data directory: video %s: %w", id, err)
+		if !vf.Complete {
+			// The last chunk landed but the state saying so did not.
+			if err := d.saveVideo(v); err != nil {
+				return nil, fmt.Errorf("sandbox: data directory: video %s: %w", id, err)
+			}
 		}
 	}
 	return v, nil

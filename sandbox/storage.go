@@ -226,24 +226,23 @@ func (d *dirStorage) keep(videoID, key string, b blob) (blob, error) {
 	return &fileBlob{path: dst, n: fb.n}, nil
 }
 
-// assemble joins a video's chunks, in order, into its source without copying
-// them: the source reads the chunks one after the other. It hashes the
-// source on the way, reading it once and never holding it whole in memory.
-func assemble(parts []blob) (blob, string, error) {
-	src := concatBlob(parts)
-	rc, err := src.open()
+// hashBlob is the hex SHA-256 of b's bytes, read once and never held whole
+// in memory.
+func hashBlob(b blob) (string, error) {
+	rc, err := b.open()
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	defer func() { _ = rc.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, rc); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	return src, hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// concatBlob is blobs read one after the other.
+// concatBlob is blobs read one after the other: a video's chunks, in order,
+// joined without copying them.
 type concatBlob []blob
 
 func (c concatBlob) size() int64 {

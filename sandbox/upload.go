@@ -30,6 +30,7 @@ type VideoInfo struct {
 	// Complete.
 	Size int64 `json:"size"`
 	// SHA256 is the hex SHA-256 of the assembled video; empty until Complete.
+	// A video sent in chunks is hashed when this is first asked for.
 	SHA256 string `json:"sha256"`
 	// Complete reports whether every byte or part of the video arrived.
 	Complete bool `json:"complete"`
@@ -66,7 +67,20 @@ type video struct {
 func (v *video) info() VideoInfo {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return VideoInfo{VideoID: v.id, Size: v.received, SHA256: v.sha, Complete: v.complete, Chunks: len(v.chunks)}
+	return VideoInfo{VideoID: v.id, Size: v.received, SHA256: v.checksum(), Complete: v.complete, Chunks: len(v.chunks)}
+}
+
+// checksum is the hex SHA-256 of a complete video, "" for one in progress.
+// A video sent in chunks is hashed the first time its checksum is asked
+// for, not while its last chunk is answered: hashing reads the whole video
+// (about a second per GiB), and the client would wait for it, which no
+// client of the API does. A failure to read leaves it "", to be tried
+// again. v.mu is held.
+func (v *video) checksum() string {
+	if v.complete && v.sha == "" {
+		v.sha, _ = hashBlob(v.source)
+	}
+	return v.sha
 }
 
 // Videos returns every video, in creation order.
@@ -473,11 +487,7 @@ func (s *Sandbox) uploadChunk(ctx context.Context, c contentRange, u *upload, ba
 	if !v.done() {
 		return videoAnswer{Body: gen.Video{VideoID: v.id}}, nil
 	}
-	src, sum, err := assemble(sortedBlobs(v.chunks))
-	if err != nil {
-		return nil, err
-	}
-	v.source, v.sha, v.complete = src, sum, true
+	v.source, v.complete = concatBlob(sortedBlobs(v.chunks)), true
 	s.saveFinal(v)
 	return videoAnswer{Body: v.model(base)}, nil
 }

@@ -225,6 +225,37 @@ func TestChunkedByBytes(t *testing.T) {
 	})
 }
 
+// TestLastChunkIsAnsweredUnhashed: the answer to the chunk that completes a
+// video does not wait for the whole video to be read and hashed (a second
+// per GiB, which no client of the API waits for); its checksum is computed
+// when first asked for, and is the video's.
+func TestLastChunkIsAnsweredUnhashed(t *testing.T) {
+	for _, storage := range []string{"memory", "dir"} {
+		t.Run(storage, func(t *testing.T) {
+			var opts []sandbox.Option
+			if storage == "dir" {
+				opts = append(opts, sandbox.WithDataDir(t.TempDir()))
+			}
+			srv := sandboxtest.NewServer(t, opts...)
+			tok := newToken(t, srv)
+			data := randomBytes(5*mib+777, 3)
+			rng := fmt.Sprintf("bytes %%d-%%d/%d", len(data))
+
+			r := upload(t, srv, uploadReq{token: tok, data: data[:5*mib], contentRange: fmt.Sprintf(rng, 0, 5*mib-1)})
+			require.Equal(t, 201, r.Status, "body: %s", r.Raw)
+			id := r.str("videoId")
+			r = upload(t, srv, uploadReq{token: tok, videoID: id, data: data[5*mib:], contentRange: fmt.Sprintf(rng, 5*mib, len(data)-1)})
+			require.Equal(t, 201, r.Status, "body: %s", r.Raw)
+			assert.Contains(t, r.Body, "assets", "the answer to the last chunk is the complete video")
+
+			assert.False(t, sandbox.Hashed(srv.Sandbox, id), "the last chunk's answer waited for the video to be hashed")
+			info, _ := srv.Sandbox.Video(id)
+			assert.Equal(t, sandbox.VideoInfo{VideoID: id, Size: int64(len(data)), SHA256: sha(data), Complete: true, Chunks: 2}, info)
+			assert.True(t, sandbox.Hashed(srv.Sandbox, id), "the checksum is kept once computed")
+		})
+	}
+}
+
 func TestChunkedByPart(t *testing.T) {
 	// Some uploads start with a later part, as the API allows: not strict.
 	srv := sandboxtest.NewServer(t, sandbox.WithStrict(false))
