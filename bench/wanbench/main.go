@@ -81,6 +81,7 @@ type setting struct {
 type sample struct {
 	secs, cpu float64
 	conns     int // TLS connections the server accepted for the upload
+	requests  int // upload requests the server answered
 }
 
 func run() error {
@@ -222,9 +223,9 @@ func run() error {
 					}
 					results[key(l, f, s)] = append(results[key(l, f, s)], smp)
 					mib := float64(f.size) / (1 << 20)
-					fmt.Fprintf(os.Stderr, "%s round %d/%d %s, %s over %s: %.2f s, %.1f MiB/s (%.0f%% of the limit), CPU %.2f s, %d connections\n",
+					fmt.Fprintf(os.Stderr, "%s round %d/%d %s, %s over %s: %.2f s, %.1f MiB/s (%.1f%% of the limit, %.1f%% of the floor), CPU %.2f s, %d connections\n",
 						time.Now().UTC().Format("15:04:05"), r, *rounds, s.name, f.name, l.name, smp.secs, mib/smp.secs,
-						100*limit(f.size, rate, l.rtt)/smp.secs, smp.cpu, smp.conns)
+						100*limit(f.size, rate, l.rtt)/smp.secs, 100*floor(f.size, rate, l.rtt, smp.requests)/smp.secs, smp.cpu, smp.conns)
 				}
 			}
 		}
@@ -233,9 +234,10 @@ func run() error {
 
 	fmt.Printf("WAN bench: %.0f Mbit/s shared link (%.1f MiB/s), TLS, %d MiB chunks for the peers, median of %d alternated rounds\n", *mbit, rate/(1<<20), *chunkMiB, *rounds)
 	fmt.Println("The limit is the file at the link's rate plus two round trips no client can overlap: size / rate + 2 x RTT.")
+	fmt.Println("The floor counts every round trip the upload could not overlap: size / rate + 4 x RTT in chunks, + 3 x RTT in one request.")
 	fmt.Println()
-	fmt.Println("| link RTT | file | limit MiB/s | client | median s | median MiB/s | share of the limit | client CPU s/GiB | connections |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| link RTT | file | limit MiB/s | client | median s | median MiB/s | share of the limit | share of the floor | client CPU s/GiB | connections |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, l := range links {
 		for _, f := range files {
 			lim := limit(f.size, rate, l.rtt)
@@ -245,8 +247,9 @@ func run() error {
 				secs := median(xs, func(x sample) float64 { return x.secs })
 				cpu := median(xs, func(x sample) float64 { return x.cpu })
 				conns := median(xs, func(x sample) float64 { return float64(x.conns) })
-				fmt.Printf("| %s | %s | %.1f | %s | %.2f | %.1f | %.1f%% | %.2f | %.0f |\n", l.name, f.name, mib/lim, s.name, secs, mib/secs,
-					100*lim/secs, cpu/(float64(f.size)/(1<<30)), conns)
+				floorShare := median(xs, func(x sample) float64 { return floor(f.size, rate, l.rtt, x.requests) / x.secs })
+				fmt.Printf("| %s | %s | %.1f | %s | %.2f | %.1f | %.1f%% | %.1f%% | %.2f | %.0f |\n", l.name, f.name, mib/lim, s.name, secs, mib/secs,
+					100*lim/secs, 100*floorShare, cpu/(float64(f.size)/(1<<30)), conns)
 			}
 		}
 	}
@@ -260,6 +263,22 @@ func run() error {
 // that nothing can overlap.
 func limit(size int64, rate float64, rtt time.Duration) float64 {
 	return float64(size)/rate + 2*rtt.Seconds()
+}
+
+// floor is the shortest time, in seconds, in which an upload of size bytes
+// in the given number of requests can end over a link of rate bytes per
+// second and round trip rtt: the bytes at the link's rate, plus every round
+// trip before the first byte and after the last that it cannot overlap.
+// These are the TCP handshake, the TLS handshake, and the last request's
+// way to the server and its answer back; in chunks, also the first chunk's
+// answer, which the others wait for. The process's own start is not
+// counted.
+func floor(size int64, rate float64, rtt time.Duration, requests int) float64 {
+	trips := 4.0
+	if requests == 1 {
+		trips = 3
+	}
+	return float64(size)/rate + trips*rtt.Seconds()
 }
 
 // benchFile is a file of random bytes to upload, with its chunks cut
@@ -324,7 +343,9 @@ func runOne(self string, api *http.Client, direct, url, cacert, nodeDir, data st
 	if err := checkLast(api, direct, f.sum, data); err != nil {
 		return sample{}, err
 	}
-	return sample{secs: secs, cpu: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), conns: seen.connections()}, nil
+	h1, h2 := seen.counts()
+	return sample{secs: secs, cpu: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), conns: seen.connections(),
+		requests: int(h1 + h2)}, nil
 }
 
 // protoCount counts the upload requests by HTTP version and the
