@@ -64,22 +64,29 @@ type video struct {
 	sha       string
 }
 
-func (v *video) info() VideoInfo {
+func (s *Sandbox) info(v *video) VideoInfo {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return VideoInfo{VideoID: v.id, Size: v.received, SHA256: v.checksum(), Complete: v.complete, Chunks: len(v.chunks)}
+	return VideoInfo{VideoID: v.id, Size: v.received, SHA256: s.checksum(v), Complete: v.complete, Chunks: len(v.chunks)}
 }
 
 // checksum is the hex SHA-256 of a complete video, "" for one in progress.
 // A video sent in chunks is hashed the first time its checksum is asked
 // for, not while its last chunk is answered: hashing reads the whole video
 // (about a second per GiB), and the client would wait for it, which no
-// client of the API does. A failure to read leaves it "", to be tried
-// again. v.mu is held.
-func (v *video) checksum() string {
-	if v.complete && v.sha == "" {
-		v.sha, _ = hashBlob(v.source)
+// client of the API does. The sum is then stored with the video's state; a
+// failure to read leaves it "", to be tried again. v.mu is held.
+func (s *Sandbox) checksum(v *video) string {
+	if !v.complete || v.sha != "" {
+		return v.sha
 	}
+	sum, err := hashBlob(v.source)
+	if err != nil {
+		s.cfg.logger.Warn("sandbox: cannot read a complete video to hash it", "video", v.id, "err", err)
+		return ""
+	}
+	v.sha = sum
+	s.saveFinal(v)
 	return v.sha
 }
 
@@ -93,7 +100,7 @@ func (s *Sandbox) Videos() []VideoInfo {
 	s.mu.Unlock()
 	out := make([]VideoInfo, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, v.info())
+		out = append(out, s.info(v))
 	}
 	return out
 }
@@ -104,7 +111,7 @@ func (s *Sandbox) Video(id string) (VideoInfo, bool) {
 	if v == nil {
 		return VideoInfo{}, false
 	}
-	return v.info(), true
+	return s.info(v), true
 }
 
 // VideoBytes returns the assembled bytes of a complete video. It reads the
@@ -516,7 +523,8 @@ func (s *Sandbox) abandon(v *video, created bool) {
 	}
 }
 
-// saveFinal stores the state of a video that just completed. Its bytes are
+// saveFinal stores the state of a video that just completed, or whose
+// checksum was just computed. Its bytes are
 // all on disk: if the state cannot be written, the next start finds the
 // video complete from its chunks, so the failure is only logged. v.mu is
 // held.

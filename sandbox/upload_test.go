@@ -6,6 +6,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -233,8 +235,9 @@ func TestLastChunkIsAnsweredUnhashed(t *testing.T) {
 	for _, storage := range []string{"memory", "dir"} {
 		t.Run(storage, func(t *testing.T) {
 			var opts []sandbox.Option
+			dir := t.TempDir()
 			if storage == "dir" {
-				opts = append(opts, sandbox.WithDataDir(t.TempDir()))
+				opts = append(opts, sandbox.WithDataDir(dir))
 			}
 			srv := sandboxtest.NewServer(t, opts...)
 			tok := newToken(t, srv)
@@ -252,6 +255,11 @@ func TestLastChunkIsAnsweredUnhashed(t *testing.T) {
 			info, _ := srv.Sandbox.Video(id)
 			assert.Equal(t, sandbox.VideoInfo{VideoID: id, Size: int64(len(data)), SHA256: sha(data), Complete: true, Chunks: 2}, info)
 			assert.True(t, sandbox.Hashed(srv.Sandbox, id), "the checksum is kept once computed")
+			if storage == "dir" {
+				state, err := os.ReadFile(filepath.Join(dir, "videos", id, "video.json"))
+				require.NoError(t, err)
+				assert.Contains(t, string(state), `"sha256":"`+sha(data)+`"`, "the checksum is stored with the video, for the next start")
+			}
 		})
 	}
 }
