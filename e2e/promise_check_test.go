@@ -331,11 +331,7 @@ func (pc *pcase) check() {
 		out := r.stdout + r.stderr
 		for _, s := range secrets {
 			if len(s) >= 8 && strings.Contains(out, s) {
-				kind := "an upload token"
-				if strings.HasPrefix(s, "e2e-api-key-") {
-					kind = "the API key"
-				}
-				pc.fail("a secret printed", "%s printed %s", r.label, kind)
+				pc.fail("a secret printed", "%s printed %s", r.label, secretKind(s))
 			}
 		}
 		killed := r.sent == "SIGKILL" && r.signal == syscall.SIGKILL
@@ -379,6 +375,7 @@ func (pc *pcase) check() {
 			}
 		}
 	}
+	pc.checkOTel()
 	pc.checkDuplicates(pc.srv)
 	for _, r := range pc.runs {
 		if r.phase == 3 {
@@ -386,6 +383,14 @@ func (pc *pcase) check() {
 			break
 		}
 	}
+}
+
+// secretKind names a secret of the case: the API key or an upload token.
+func secretKind(s string) string {
+	if strings.HasPrefix(s, "e2e-api-key-") {
+		return "the API key"
+	}
+	return "an upload token"
 }
 
 func lastLine(s string) string {

@@ -82,6 +82,8 @@ type prun struct {
 	// outlived that SIGTERM and was killed.
 	stop string
 	hung bool
+	// otelID names the run in its telemetry, with --otel.
+	otelID string
 }
 
 // ok reports whether the run succeeded: exit 0, or a watch the checker
@@ -108,7 +110,9 @@ type pcase struct {
 	jrnl []string
 	runs []*prun
 
-	foreignID string // the video --video-id names
+	foreignID string    // the video --video-id names
+	otel      *otelSink // with --otel, where the runs export to
+	otelRuns  int       // runs started with --otel, under mu
 
 	// Watch only: the file written once the first watch runs, and whether
 	// it is there (written whole); the generation of the sources, moved at
@@ -144,6 +148,9 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 	pc := &pcase{t: t, seed: seed, c: c, rng: rand.New(rand.NewPCG(seed^0x51ed, uint64(c.Index)))}
 	pc.srv = newPServer(t, "sandbox")
 	pc.secrets = append(pc.secrets, pc.srv.g.APIKey)
+	if c.OTel != otelNone {
+		pc.otel = newOTelSink(t, c.OTel)
+	}
 	pc.setup()
 	pc.phase1()
 	pc.reruns()
@@ -156,6 +163,9 @@ func runPromiseCase(t *testing.T, seed uint64, c promiseCase, stats *promiseStat
 	stats.sources[string(c.Source)]++
 	stats.servers[string(c.Lie)]++
 	stats.clients[string(c.Client)]++
+	if c.OTel != otelNone {
+		stats.telemetry[string(c.OTel)]++
+	}
 	if pc.srv.f.Lied() > 0 {
 		stats.lies++
 	}
@@ -393,6 +403,9 @@ func (pc *pcase) args(cmd command, srv *pserver, phase int) []string {
 	if pc.c.BWLimit > 0 {
 		a = append(a, "--bwlimit", fmt.Sprintf("%dMiB", pc.c.BWLimit>>20))
 	}
+	if pc.c.OTel != otelNone {
+		a = append(a, "--otel")
+	}
 	if pc.c.Mode == modeWatch {
 		a = append(a, "--settle", watchSettle.String(), "--rescan", "2s")
 	}
@@ -462,6 +475,13 @@ func (pc *pcase) start(label string, phase int, cmd command, srv *pserver, pipeA
 	t := pc.t
 	env, tok := pc.env(srv)
 	r := &prun{label: label, phase: phase, key: cmd.key, srv: srv, args: pc.args(cmd, srv, phase), token: tok}
+	if pc.otel != nil {
+		pc.mu.Lock()
+		pc.otelRuns++
+		r.otelID = otelRunID(pc.otelRuns)
+		pc.mu.Unlock()
+		env = append(env, pc.otel.env(r.otelID)...)
+	}
 	p := &pproc{run: r, cmd: exec.Command(cliBinary(t), r.args...), waited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr

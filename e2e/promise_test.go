@@ -147,12 +147,13 @@ type promiseCase struct {
 	SharedJrnl   bool // shards share one journal
 	JournalInDir bool // the journal lies inside the uploaded tree
 	OddNames     string
-	Damage       bool  // a journal line other than the last is damaged before the rerun
-	RerunAnyway  bool  // rerun the batch after a success too
-	BWLimit      int64 // --bwlimit, bytes a second; 0: none
-	FirstAuto    bool  // the drawn runs give --chunk-size auto (files of at most 50 MiB then go in one request)
-	RerunAuto    bool  // the runs after the first phase give --chunk-size auto
-	OtherServer  bool  // rerun the batch with its journal against a fresh sandbox
+	Damage       bool     // a journal line other than the last is damaged before the rerun
+	RerunAnyway  bool     // rerun the batch after a success too
+	BWLimit      int64    // --bwlimit, bytes a second; 0: none
+	FirstAuto    bool     // the drawn runs give --chunk-size auto (files of at most 50 MiB then go in one request)
+	RerunAuto    bool     // the runs after the first phase give --chunk-size auto
+	OtherServer  bool     // rerun the batch with its journal against a fresh sandbox
+	OTel         otelKind // every run gives --otel, exporting to this
 	// Watch only.
 	AfterDone bool // the source event hits once the watch reported the file uploaded (an edit moves the mtime)
 	Appear    int  // the file written, in two parts, into a new folder only once the first watch runs; -1: none
@@ -181,6 +182,9 @@ func (c promiseCase) String() string {
 	}
 	if c.RerunAuto {
 		b.WriteString("; reruns with --chunk-size auto")
+	}
+	if c.OTel != otelNone {
+		fmt.Fprintf(&b, "; --otel to %s", c.OTel)
 	}
 	fmt.Fprintf(&b, "; server %s", c.Lie)
 	if c.Lie != lieNone {
@@ -364,6 +368,12 @@ func drawCase(seed uint64, i int) promiseCase {
 	// in one request, so a signal or a source event hits one, and a rerun
 	// in 5 MiB chunks (unless RerunAuto) finds no state to resume.
 	c.FirstAuto = rand.New(rand.NewPCG(seed^0xa471, uint64(i))).IntN(4) == 0
+	// --otel in one case in five, from a generator of its own: every run
+	// exports its traces and metrics to a collector, to an address that
+	// refuses, or to one that never answers.
+	if tel := rand.New(rand.NewPCG(seed^0x07e2, uint64(i))); tel.IntN(5) == 0 {
+		c.OTel = weighted(tel, otelChoices, otelWeights)
+	}
 	return c
 }
 
@@ -393,8 +403,9 @@ type promiseStats struct {
 	sources    map[string]int
 	servers    map[string]int
 	clients    map[string]int
-	lies       int // cases where the front lied
-	signals    int // cases where a signal was sent or stdout closed
+	telemetry  map[string]int // cases with --otel, by collector
+	lies       int            // cases where the front lied
+	signals    int            // cases where a signal was sent or stdout closed
 	reruns     int
 	others     int
 	explained  int            // second complete videos allowed (crash window, runs in a row)
@@ -406,7 +417,7 @@ type promiseStats struct {
 
 func newPromiseStats() *promiseStats {
 	return &promiseStats{modes: map[string]int{}, sources: map[string]int{}, servers: map[string]int{},
-		clients: map[string]int{}, categories: map[string]int{}, watchStops: map[string]int{}}
+		clients: map[string]int{}, categories: map[string]int{}, watchStops: map[string]int{}, telemetry: map[string]int{}}
 }
 
 func (s *promiseStats) table() string {
@@ -435,6 +446,9 @@ func (s *promiseStats) table() string {
 	section("source event", s.sources)
 	section("server", s.servers)
 	section("client event", s.clients)
+	if len(s.telemetry) > 0 {
+		section("--otel to", s.telemetry)
+	}
 	if len(s.watchStops) > 0 {
 		fmt.Fprintf(&b, "%d files written in two parts during a watch.\n\n", s.late)
 		section(watchStopTitle, s.watchStops)
@@ -498,13 +512,16 @@ func TestPromiseSeed(t *testing.T) {
 // at least one watch, so that every CI run stops a watch and checks what it
 // reported, and at least one case stopped or lied to whose first runs or
 // reruns give --chunk-size auto, so that every CI run meets a failure
-// under the library's layout.
+// under the library's layout, and at least one case with --otel.
 func TestPromiseCIDraws(t *testing.T) {
-	var watches, auto []string
+	var watches, auto, tel []string
 	for i := range 16 {
 		c := drawCase(ciPromiseSeed, i)
 		if c.Mode == modeWatch {
 			watches = append(watches, c.String())
+		}
+		if c.OTel != otelNone {
+			tel = append(tel, c.String())
 		}
 		if (c.FirstAuto || c.RerunAuto) && (c.Client != cliNone || c.Lie != lieNone) {
 			auto = append(auto, c.String())
@@ -512,5 +529,7 @@ func TestPromiseCIDraws(t *testing.T) {
 	}
 	require.NotEmpty(t, watches, "CI's seed %d draws no watch case in its first 16", ciPromiseSeed)
 	require.NotEmpty(t, auto, "CI's seed %d draws no failure under --chunk-size auto in its first 16", ciPromiseSeed)
-	t.Logf("CI's watch cases:\n%s\nCI's failures under --chunk-size auto:\n%s", strings.Join(watches, "\n"), strings.Join(auto, "\n"))
+	require.NotEmpty(t, tel, "CI's seed %d draws no --otel case in its first 16", ciPromiseSeed)
+	t.Logf("CI's watch cases:\n%s\nCI's failures under --chunk-size auto:\n%s\nCI's --otel cases:\n%s",
+		strings.Join(watches, "\n"), strings.Join(auto, "\n"), strings.Join(tel, "\n"))
 }
