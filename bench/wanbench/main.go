@@ -15,8 +15,9 @@
 // node; or bash running curl) and its CPU time
 // is read from the child's resource usage when it ends. Settings are
 // alternated within each round and medians are printed as a Markdown
-// table, with each one's share of the protocol's limit (see limit); every
-// upload is checked against the file's SHA-256 by the sandbox. -v prints
+// table, with each one's share of the protocol's limit and of its floor
+// (see limit and floor); every upload is checked against the file's
+// SHA-256 by the sandbox. -v prints
 // each upload request as the server saw it: connection, range, when its
 // headers came, when its body was read, when it was answered.
 //
@@ -81,7 +82,6 @@ type setting struct {
 type sample struct {
 	secs, cpu float64
 	conns     int // TLS connections the server accepted for the upload
-	requests  int // upload requests the server answered
 }
 
 func run() error {
@@ -225,7 +225,7 @@ func run() error {
 					mib := float64(f.size) / (1 << 20)
 					fmt.Fprintf(os.Stderr, "%s round %d/%d %s, %s over %s: %.2f s, %.1f MiB/s (%.1f%% of the limit, %.1f%% of the floor), CPU %.2f s, %d connections\n",
 						time.Now().UTC().Format("15:04:05"), r, *rounds, s.name, f.name, l.name, smp.secs, mib/smp.secs,
-						100*limit(f.size, rate, l.rtt)/smp.secs, 100*floor(f.size, rate, l.rtt, smp.requests)/smp.secs, smp.cpu, smp.conns)
+						100*limit(f.size, rate, l.rtt)/smp.secs, 100*floor(f.size, rate, l.rtt)/smp.secs, smp.cpu, smp.conns)
 				}
 			}
 		}
@@ -234,7 +234,7 @@ func run() error {
 
 	fmt.Printf("WAN bench: %.0f Mbit/s shared link (%.1f MiB/s), TLS, %d MiB chunks for the peers, median of %d alternated rounds\n", *mbit, rate/(1<<20), *chunkMiB, *rounds)
 	fmt.Println("The limit is the file at the link's rate plus two round trips no client can overlap: size / rate + 2 x RTT.")
-	fmt.Println("The floor counts every round trip the upload could not overlap: size / rate + 4 x RTT in chunks, + 3 x RTT in one request.")
+	fmt.Println("The floor counts every round trip no client can overlap: size / rate + 3 x RTT, or + 4 x RTT above 200 MiB (which must go in chunks).")
 	fmt.Println()
 	fmt.Println("| link RTT | file | limit MiB/s | client | median s | median MiB/s | share of the limit | share of the floor | client CPU s/GiB | connections |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
@@ -247,9 +247,8 @@ func run() error {
 				secs := median(xs, func(x sample) float64 { return x.secs })
 				cpu := median(xs, func(x sample) float64 { return x.cpu })
 				conns := median(xs, func(x sample) float64 { return float64(x.conns) })
-				floorShare := median(xs, func(x sample) float64 { return floor(f.size, rate, l.rtt, x.requests) / x.secs })
 				fmt.Printf("| %s | %s | %.1f | %s | %.2f | %.1f | %.1f%% | %.1f%% | %.2f | %.0f |\n", l.name, f.name, mib/lim, s.name, secs, mib/secs,
-					100*lim/secs, 100*floorShare, cpu/(float64(f.size)/(1<<30)), conns)
+					100*lim/secs, 100*floor(f.size, rate, l.rtt)/secs, cpu/(float64(f.size)/(1<<30)), conns)
 			}
 		}
 	}
@@ -265,18 +264,18 @@ func limit(size int64, rate float64, rtt time.Duration) float64 {
 	return float64(size)/rate + 2*rtt.Seconds()
 }
 
-// floor is the shortest time, in seconds, in which an upload of size bytes
-// in the given number of requests can end over a link of rate bytes per
-// second and round trip rtt: the bytes at the link's rate, plus every round
-// trip before the first byte and after the last that it cannot overlap.
-// These are the TCP handshake, the TLS handshake, and the last request's
-// way to the server and its answer back; in chunks, also the first chunk's
-// answer, which the others wait for. The process's own start is not
-// counted.
-func floor(size int64, rate float64, rtt time.Duration, requests int) float64 {
-	trips := 4.0
-	if requests == 1 {
-		trips = 3
+// floor is the shortest time, in seconds, in which any client can upload
+// size bytes over a link of rate bytes per second and round trip rtt,
+// counting every round trip that nothing can overlap: the bytes at the
+// link's rate, plus the TCP handshake, the TLS handshake, and the last
+// request's way to the server and its answer back. A file above the
+// largest the API takes in one request must go in chunks, and pays one
+// more: the first chunk's answer, which names the video the others need.
+// The process's own start is not counted.
+func floor(size int64, rate float64, rtt time.Duration) float64 {
+	trips := 3.0
+	if size > sandbox.MaxWholeFileSize {
+		trips = 4
 	}
 	return float64(size)/rate + trips*rtt.Seconds()
 }
@@ -343,9 +342,7 @@ func runOne(self string, api *http.Client, direct, url, cacert, nodeDir, data st
 	if err := checkLast(api, direct, f.sum, data); err != nil {
 		return sample{}, err
 	}
-	h1, h2 := seen.counts()
-	return sample{secs: secs, cpu: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), conns: seen.connections(),
-		requests: int(h1 + h2)}, nil
+	return sample{secs: secs, cpu: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), conns: seen.connections()}, nil
 }
 
 // protoCount counts the upload requests by HTTP version and the
