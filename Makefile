@@ -91,7 +91,7 @@ demo:
 bench:
 	GO="$(GO)" bash bench/run.sh
 
-## bench-wan: avupload with its defaults and with fixed 50 MiB chunks four at once, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), files of 20, 100 and 1,000 MiB, over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds and each one's share of the protocol's limit. WAN_CLIENTS=grid adds concurrency 1, 2, 4, 8 over HTTP/2 and HTTP/1.1. Not run by CI (about 30 minutes)
+## bench-wan: avupload with its defaults and with fixed 50 MiB chunks four at once, a chunked curl loop and the official Node client (npm, pinned in bench/wanbench/node), files of 20, 100 and 1,000 MiB, over TLS through a 200 Mbit/s shaping proxy at 40 ms and 150 ms round trip (bench/wanbench); medians of WAN_ROUNDS alternated rounds and each one's share of the protocol's limit and floor. WAN_CLIENTS=grid adds concurrency 1, 2, 4, 8 over HTTP/2 and HTTP/1.1. Not run by CI (about 30 minutes)
 WAN_SIZE_MIB  ?= 20,100,1000
 WAN_CHUNK_MIB ?= 50
 WAN_ROUNDS    ?= 3
