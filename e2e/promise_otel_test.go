@@ -125,20 +125,20 @@ func (s *otelSink) env(id string) []string {
 func (s *otelSink) traced(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, b := range s.traces {
-		if bytes.Contains(b, []byte(id)) {
-			return true
-		}
-	}
-	return false
+	return anyHolds(s.traces, id)
 }
 
 // leaked reports whether an export holds secret.
 func (s *otelSink) leaked(secret string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, b := range s.all {
-		if bytes.Contains(b, []byte(secret)) {
+	return anyHolds(s.all, secret)
+}
+
+// anyHolds reports whether one of bodies contains text.
+func anyHolds(bodies [][]byte, text string) bool {
+	for _, b := range bodies {
+		if bytes.Contains(b, []byte(text)) {
 			return true
 		}
 	}
