@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +93,7 @@ var tokenCalls = []apiCall{
 // may reach that host, the call must fail with ErrRedirected naming the
 // status and the host, never the token, and nothing counts as done.
 func TestRedirectsAreNeverFollowed(t *testing.T) {
-	calls := append(tokenCalls[:len(tokenCalls):len(tokenCalls)], []apiCall{
+	calls := slices.Concat(tokenCalls, []apiCall{
 		{"whole upload", func(ctx context.Context, c *Client) error {
 			_, err := c.Upload(ctx, testToken, ReaderAt(strings.NewReader("tiny video"), 10), nil)
 			return err
@@ -101,7 +102,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 			_, err := c.Upload(ctx, testToken, twoChunks(), uploadOpts())
 			return err
 		}},
-	}...)
+	})
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		for _, call := range calls {
 			t.Run(fmt.Sprintf("%d %s", status, call.name), func(t *testing.T) {
