@@ -12,14 +12,13 @@
 // rate shared by every connection, so that N connections share the link as
 // they would share a real one. Each client runs as a child process (the
 // library's in ./client, built with go build unless -client-bin names it;
-// node; or bash running curl) and its CPU time
-// is read from the child's resource usage when it ends. Settings are
-// alternated within each round and medians are printed as a Markdown
-// table, with each one's share of the protocol's limit and of its floor
-// (see limit and floor); every upload is checked against the file's
-// SHA-256 by the sandbox. -v prints
-// each upload request as the server saw it: connection, range, when its
-// headers came, when its body was read, when it was answered.
+// node; or bash running curl) and its CPU time is read from the child's
+// resource usage when it ends. Settings are alternated within each round
+// and medians are printed as a Markdown table, with each one's share of the
+// protocol's limit and of its floor (see limit and floor); every upload is
+// checked against the file's SHA-256 by the sandbox. -v prints each upload
+// request as the server saw it: connection, range, when its headers came,
+// when its body was read, when it was answered.
 //
 //	(cd bench/wanbench/node && npm ci --ignore-scripts)
 //	go run ./bench/wanbench -size-mib 20,100,1000 -rounds 3 -node bench/wanbench/node
@@ -125,10 +124,10 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	self := *clientBin
-	if self == "" {
-		self = filepath.Join(work, "client")
-		if out, err := exec.Command("go", "build", "-o", self, "github.com/avupload/avupload/bench/wanbench/client").CombinedOutput(); err != nil {
+	client := *clientBin
+	if client == "" {
+		client = filepath.Join(work, "client")
+		if out, err := exec.Command("go", "build", "-o", client, "github.com/avupload/avupload/bench/wanbench/client").CombinedOutput(); err != nil {
 			return fmt.Errorf("building the client (or give -client-bin): %w: %s", err, out)
 		}
 	}
@@ -216,7 +215,7 @@ func run() error {
 		for _, f := range files {
 			for r := 1; r <= *rounds; r++ {
 				for _, s := range settings {
-					smp, err := runOne(self, api, direct, url, cacert, *nodeDir, data, seen, f, s)
+					smp, err := runOne(client, api, direct, url, cacert, *nodeDir, data, seen, f, s)
 					if err != nil {
 						px.Close()
 						return fmt.Errorf("%s, %s over %s: %w", s.name, f.name, l.name, err)
@@ -311,7 +310,7 @@ func newBenchFile(work string, mib int, chunk int64) (*benchFile, error) {
 
 // runOne uploads f with the client s names through the proxy at url, and
 // checks that the sandbox holds it whole.
-func runOne(self string, api *http.Client, direct, url, cacert, nodeDir, data string, seen *protoCount, f *benchFile, s setting) (sample, error) {
+func runOne(client string, api *http.Client, direct, url, cacert, nodeDir, data string, seen *protoCount, f *benchFile, s setting) (sample, error) {
 	tok, err := mintToken(api, direct)
 	if err != nil {
 		return sample{}, err
@@ -324,7 +323,7 @@ func runOne(self string, api *http.Client, direct, url, cacert, nodeDir, data st
 	case s.args == nil:
 		cmd = exec.Command("bash", "-c", curlLoop, "curl-loop", url, tok, f.dir, strconv.FormatInt(f.size, 10), cacert)
 	default:
-		cmd = exec.Command(self, append([]string{"-url", url, "-token", tok, "-file", f.path, "-cacert", cacert}, s.args...)...)
+		cmd = exec.Command(client, append([]string{"-url", url, "-token", tok, "-file", f.path, "-cacert", cacert}, s.args...)...)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
